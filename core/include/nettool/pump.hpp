@@ -1,0 +1,89 @@
+#pragma once
+// A Pump moves bytes one way, from a readable descriptor to a writable one, without ever
+// blocking: the caller's loop (poll or epoll) asks what it waits for and calls step() when
+// a descriptor is ready. Two pumps make a duplex relay (connect, serve's relay/exec/echo).
+//
+// End of stream is propagated, which is what nc gets wrong: when the source reports EOF and
+// the buffer is drained, the pump half-closes the sink (shutdown(SHUT_WR) on a socket, or
+// close() of a sink the pump owns, e.g. a child's stdin pipe), so the far side sees EOF while
+// the other direction keeps flowing.
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nettool/error.hpp>
+
+namespace nettool {
+
+class Pump {
+public:
+    struct Options {
+        std::size_t buffer_size = 256 * 1024;
+        // Stop after this many bytes from the source (connect --max-bytes); the pump then
+        // finishes as if the source had ended.
+        std::optional<std::uint64_t> limit;
+        // Sees every chunk as read from the source, before it is transformed (hexdump, logs).
+        std::function<void(std::span<const char>)> observe;
+        // Rewrites a chunk before it is written (connect --crlf). Appends to `out`.
+        std::function<void(std::span<const char> in, std::string& out)> transform;
+        // What to do with the sink at end of stream.
+        enum class AtEnd { half_close_socket, close_sink, nothing } at_end = AtEnd::half_close_socket;
+        // Names used in error messages: "read from the connection: connection reset by peer".
+        std::string source_name = "input";
+        std::string sink_name = "output";
+    };
+
+    Pump(int source_fd, int sink_fd, Options options);
+    Pump(int source_fd, int sink_fd) : Pump(source_fd, sink_fd, Options{}) {}
+
+    // Moves as much as it can without blocking. An error is final (the pump is finished).
+    Status step();
+
+    // What the loop should wait for. Both false once finished.
+    bool wants_read() const;
+    bool wants_write() const;
+    bool finished() const { return m_finished; }
+    // True when the source ended (EOF, limit) as opposed to the pump being abandoned.
+    bool source_ended() const { return m_source_ended; }
+
+    // Stops reading (e.g. the peer is gone); data already buffered is still written.
+    void stop_reading();
+    // Gives up entirely: nothing more is read or written, the sink is left alone.
+    void abandon();
+
+    std::uint64_t bytes_in() const { return m_bytes_in; }
+    std::uint64_t bytes_out() const { return m_bytes_out; }
+    int source_fd() const { return m_source; }
+    int sink_fd() const { return m_sink; }
+
+private:
+    Status read_some();
+    Status write_some();
+    void finish_if_drained();
+
+    int m_source;
+    int m_sink;
+    Options m_options;
+    std::vector<char> m_buffer;
+    std::string m_transformed; // pending output when a transform is set
+    std::size_t m_begin = 0;   // pending output in m_buffer is [m_begin, m_end)
+    std::size_t m_end = 0;
+    bool m_source_ended = false;
+    bool m_finished = false;
+    std::uint64_t m_bytes_in = 0;
+    std::uint64_t m_bytes_out = 0;
+};
+
+// shutdown(SHUT_WR) when fd is a socket; false when it is not a socket.
+bool half_close_socket(int fd);
+
+// Sets O_NONBLOCK; returns the previous flags so a caller can restore a shared descriptor
+// such as stdin (a non-blocking stdin leaks into the shell that started us).
+Result<int> set_nonblocking(int fd);
+void restore_flags(int fd, int flags);
+
+} // namespace nettool

@@ -1,0 +1,24 @@
+#pragma once
+// A process-wide stop request. cmd/ installs the signal handlers and calls request_stop()
+// from them (async-signal-safe: an atomic store and a write() to an eventfd). core/'s loops
+// add stop_fd() to their poll/epoll set, so a signal wakes them, and check stop_requested().
+namespace nettool {
+
+// Creates the eventfd. Call once, before any handler can run; safe to call again.
+void init_stop();
+
+// Async-signal-safe. Records the first signal number and makes stop_fd() readable.
+void request_stop(int signal_number) noexcept;
+
+bool stop_requested() noexcept;
+
+// The signal number passed to the first request_stop(), or 0.
+int stop_signal() noexcept;
+
+// Readable (level-triggered, forever) once a stop was requested; -1 before init_stop().
+int stop_fd() noexcept;
+
+// Clears the request; for unit tests only.
+void reset_stop_for_tests();
+
+} // namespace nettool

@@ -1,0 +1,18 @@
+#include <nettool/http/library_info.hpp>
+
+#include <curl/curl.h>
+#include <fmt/format.h>
+#include <string>
+
+namespace nettool::http {
+std::string library_versions() {
+    const curl_version_info_data* info = curl_version_info(CURLVERSION_NOW);
+    std::string protocols;
+    for (const char* const* p = info->protocols; p != nullptr && *p != nullptr; ++p) {
+        if (!protocols.empty()) protocols += ' ';
+        protocols += *p;
+    }
+    return fmt::format("libcurl {}\nTLS {}\nprotocols: {}", info->version,
+                       info->ssl_version != nullptr ? info->ssl_version : "none", protocols);
+}
+} // namespace nettool::http

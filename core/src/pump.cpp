@@ -1,0 +1,152 @@
+#include <nettool/pump.hpp>
+
+#include <cerrno>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace nettool {
+
+Pump::Pump(int source_fd, int sink_fd, Options options)
+    : m_source(source_fd), m_sink(sink_fd), m_options(std::move(options)),
+      m_buffer(m_options.buffer_size > 0 ? m_options.buffer_size : 64 * 1024) {
+    if (m_options.limit && *m_options.limit == 0) {
+        m_source_ended = true;
+        finish_if_drained();
+    }
+}
+
+bool Pump::wants_read() const {
+    return !m_finished && !m_source_ended && m_begin == m_end && m_transformed.empty();
+}
+
+bool Pump::wants_write() const { return !m_finished && (m_begin < m_end || !m_transformed.empty()); }
+
+void Pump::stop_reading() {
+    m_source_ended = true;
+    finish_if_drained();
+}
+
+void Pump::abandon() {
+    m_finished = true;
+    m_begin = m_end = 0;
+    m_transformed.clear();
+}
+
+Status Pump::step() {
+    // Alternate until neither side makes progress: write what is pending, then read more.
+    for (int rounds = 0; rounds < 64 && !m_finished; ++rounds) {
+        const auto before_in = m_bytes_in;
+        const auto before_out = m_bytes_out;
+        if (wants_write()) {
+            if (auto s = write_some(); !s) {
+                abandon();
+                return s;
+            }
+        }
+        if (wants_read()) {
+            if (auto s = read_some(); !s) {
+                abandon();
+                return s;
+            }
+        }
+        finish_if_drained();
+        if (before_in == m_bytes_in && before_out == m_bytes_out) break;
+    }
+    return {};
+}
+
+Status Pump::read_some() {
+    std::size_t room = m_buffer.size();
+    if (m_options.limit) room = static_cast<std::size_t>(std::min<std::uint64_t>(room, *m_options.limit - m_bytes_in));
+    ssize_t n;
+    do {
+        n = ::read(m_source, m_buffer.data(), room);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return {};
+        const int err = errno;
+        if (err == ECONNRESET) { // the peer vanished: treat like an end of stream, keep the rest
+            m_source_ended = true;
+            return {};
+        }
+        return fail(kind_of_socket_errno(err), fmt::format("read from {}: {}", m_options.source_name, errno_text(err)));
+    }
+    if (n == 0) {
+        m_source_ended = true;
+        return {};
+    }
+    const auto got = static_cast<std::size_t>(n);
+    m_bytes_in += got;
+    const std::span<const char> chunk(m_buffer.data(), got);
+    if (m_options.observe) m_options.observe(chunk);
+    if (m_options.transform) {
+        m_options.transform(chunk, m_transformed);
+    } else {
+        m_begin = 0;
+        m_end = got;
+    }
+    if (m_options.limit && m_bytes_in >= *m_options.limit) m_source_ended = true;
+    return {};
+}
+
+Status Pump::write_some() {
+    const char* data = m_transformed.empty() ? m_buffer.data() + m_begin : m_transformed.data();
+    const std::size_t size = m_transformed.empty() ? m_end - m_begin : m_transformed.size();
+    ssize_t n;
+    do {
+        // send() with MSG_NOSIGNAL would be needed if SIGPIPE were not ignored; cmd/ ignores it
+        // process-wide, and write() also serves pipes and files.
+        n = ::write(m_sink, data, size);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return {};
+        const int err = errno;
+        return fail(err == EPIPE || err == ECONNRESET ? ErrorKind::network : kind_of_socket_errno(err),
+                    fmt::format("write to {}: {}", m_options.sink_name, errno_text(err)));
+    }
+    const auto put = static_cast<std::size_t>(n);
+    m_bytes_out += put;
+    if (m_transformed.empty()) m_begin += put;
+    else m_transformed.erase(0, put);
+    if (m_begin == m_end) m_begin = m_end = 0;
+    return {};
+}
+
+void Pump::finish_if_drained() {
+    if (m_finished || !m_source_ended || m_begin != m_end || !m_transformed.empty()) return;
+    m_finished = true;
+    switch (m_options.at_end) {
+    case Options::AtEnd::half_close_socket:
+        half_close_socket(m_sink);
+        break;
+    case Options::AtEnd::close_sink:
+        ::close(m_sink);
+        m_sink = -1;
+        break;
+    case Options::AtEnd::nothing:
+        break;
+    }
+}
+
+bool half_close_socket(int fd) {
+    struct stat st {};
+    if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) return false;
+    ::shutdown(fd, SHUT_WR);
+    return true;
+}
+
+Result<int> set_nonblocking(int fd) {
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+        const int err = errno;
+        return fail(ErrorKind::file_io, fmt::format("cannot make descriptor {} non-blocking: {}", fd, errno_text(err)));
+    }
+    return flags;
+}
+
+void restore_flags(int fd, int flags) { ::fcntl(fd, F_SETFL, flags); }
+
+} // namespace nettool

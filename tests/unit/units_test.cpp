@@ -1,0 +1,43 @@
+#include <gtest/gtest.h>
+
+#include <nettool/units.hpp>
+
+using namespace std::chrono_literals;
+using nettool::ErrorKind;
+using nettool::parse_duration;
+using nettool::parse_size;
+
+TEST(Duration, AcceptsEveryDocumentedForm) {
+    EXPECT_EQ(*parse_duration("5"), 5000ms);
+    EXPECT_EQ(*parse_duration("5s"), 5000ms);
+    EXPECT_EQ(*parse_duration("250ms"), 250ms);
+    EXPECT_EQ(*parse_duration("2m"), 120000ms);
+    EXPECT_EQ(*parse_duration("1h"), 3600000ms);
+    EXPECT_EQ(*parse_duration("1.5s"), 1500ms);
+    EXPECT_EQ(*parse_duration("0"), 0ms);
+}
+
+TEST(Duration, RejectsGarbageWithAUsageError) {
+    for (const char* bad : {"", "s", "-1", "5x", "5 s", "abc", "1e9999", ".", "5sec"}) {
+        auto result = parse_duration(bad);
+        ASSERT_FALSE(result) << bad;
+        EXPECT_EQ(result.error().kind, ErrorKind::usage) << bad;
+        EXPECT_NE(result.error().message.find("duration"), std::string::npos) << bad;
+    }
+}
+
+TEST(Size, AcceptsEveryDocumentedForm) {
+    EXPECT_EQ(*parse_size("1024"), 1024u);
+    EXPECT_EQ(*parse_size("64K"), 65536u);
+    EXPECT_EQ(*parse_size("10M"), 10u * 1024 * 1024);
+    EXPECT_EQ(*parse_size("1G"), 1024u * 1024 * 1024);
+    EXPECT_EQ(*parse_size("1.5K"), 1536u);
+}
+
+TEST(Size, RejectsGarbageWithAUsageError) {
+    for (const char* bad : {"", "K", "-5", "10X", "1e3", "99999999999999999999G"}) {
+        auto result = parse_size(bad);
+        ASSERT_FALSE(result) << bad;
+        EXPECT_EQ(result.error().kind, ErrorKind::usage) << bad;
+    }
+}
