@@ -11,6 +11,8 @@ packages=(
   nlohmann-json3-dev libmnl-dev libgtest-dev libgmock-dev
   # tests: runner and real peers on loopback
   python3 python3-pytest netcat-openbsd curl wget util-linux iproute2 time groff-base
+  # docs test: syntax checks of the zsh and fish completions
+  zsh fish
 )
 
 missing=()
