@@ -143,8 +143,9 @@ void add_connect(CLI::App& app, Action& action) {
     sub->add_option("target", cli->operands,
                     "ENDPOINT (PORT, HOST:PORT, [IPV6]:PORT, tcp://, udp://, unix:/PATH, unix:@NAME), "
                     "or HOST PORT")
-        ->type_name("ENDPOINT | HOST PORT")
-        ->expected(0, 8);
+        ->option_text("ENDPOINT | HOST PORT")
+        // Any count, so that a wrong count gets connect's own sentence (parse_target).
+        ->expected(0, CLI::detail::expected_max_vector_size);
 
     auto* udp = sub->add_flag("-u,--udp", cli->udp, "Use UDP: each read of stdin is one datagram");
     auto* v4 = sub->add_flag("-4", cli->ipv4, "Use IPv4 addresses only");
@@ -155,8 +156,8 @@ void add_connect(CLI::App& app, Action& action) {
     auto* idle = add_duration_option(*sub, "--idle-timeout", cli->idle_timeout,
                                      "Close after DURATION without data either way (exit 4); with -u, "
                                      "also how long to await replies after stdin ends (default 1s)");
-    auto* wait = add_duration_option(*sub, "--wait", cli->wait,
-                                     "Retry refused/unreachable/timed-out connects until DURATION has passed");
+    add_duration_option(*sub, "--wait", cli->wait,
+                                     "Retry refused/unreachable/timed-out connects until DURATION has passed (with -z: until every port is open)");
     auto* send = sub->add_option("--send", cli->send, "Send TEXT instead of stdin, then shut down the write side")
                      ->type_name("TEXT");
     auto* max_bytes = add_size_option(*sub, "--max-bytes", cli->max_bytes, "Read at most SIZE bytes from the "
@@ -166,7 +167,7 @@ void add_connect(CLI::App& app, Action& action) {
                         ->type_name("FILE");
     auto* zero = sub->add_flag("-z,--zero", cli->zero,
                                "Only report whether TCP ports accept connections (a port range is allowed)");
-    for (auto* opt : {udp, idle, wait, send, max_bytes, crlf, hexdump}) zero->excludes(opt);
+    for (auto* opt : {udp, idle, send, max_bytes, crlf, hexdump}) zero->excludes(opt);
     add_output_options(*sub, cli->output, true);
     sub->footer("Exit status: 0 success (-z: every port open), 1 some port not open, 2 usage, "
                 "3 local file, 4 network. See nettool-connect(1).");
@@ -184,6 +185,7 @@ void add_connect(CLI::App& app, Action& action) {
             scan.family = family_of(*cli);
             scan.source = source;
             scan.timeout = cli->timeout;
+            scan.wait = cli->wait;
             action = [cli, scan]() {
                 ScanPrinter printer(cli->output);
                 auto summary = scan_ports(scan, printer);

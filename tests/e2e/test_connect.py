@@ -334,6 +334,42 @@ def test_wait_connects_to_a_server_that_starts_later():
     assert "retrying" in r.stderr.decode()
 
 
+def late_listener(port, got):
+    """A server that starts a second late (on purpose; nothing is asserted on time)."""
+    def serve():
+        time.sleep(1.0)
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", port))
+            s.listen(4)
+            s.settimeout(DEADLINE)
+            conn, _ = s.accept()
+            conn.close()
+            got.append(True)
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return t
+
+
+def test_zero_with_wait_reports_open_once_the_port_is():
+    port = free_port()
+    got = []
+    t = late_listener(port, got)
+    r = run("connect", "-z", "--wait", "10s", "127.0.0.1", str(port), timeout=DEADLINE + 10)
+    t.join(DEADLINE)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode() == f"127.0.0.1 {port} open\n"
+    assert got == [True]
+
+
+def test_bare_port_means_localhost():
+    server = Server(read_all_then_answer(0))
+    r = run("connect", str(server.port), input=b"bare")
+    server.join()
+    assert r.returncode == 0, r.stderr
+    assert server.received == [b"bare"]
+
+
 def test_wait_gives_up_after_the_duration():
     closed = closed_port_socket()
     port = closed.getsockname()[1]

@@ -20,6 +20,9 @@ struct ScanOptions {
     std::optional<SourceAddress> source;
     std::chrono::milliseconds timeout{10'000}; // per port
     std::size_t concurrency = 64;              // ports tried at once
+    // Test the ports that are not open again (backoff 100 ms .. 1 s) until all are open or
+    // this much time has passed; the results are then reported once, at the end.
+    std::optional<std::chrono::milliseconds> wait;
 };
 
 struct PortState {
