@@ -96,20 +96,28 @@ def test_stdin_from_a_terminal_and_its_flags_are_restored():
         os.close(slave)
 
 
-def test_stdin_pipe_flags_are_restored():
+def test_stdin_and_stdout_pipe_flags_are_restored():
     server = Server(read_all_then_answer(0))
     read_end, write_end = os.pipe()
     os.write(write_end, b"x")
     os.close(write_end)
+    out_read, out_write = os.pipe()
     before = fcntl.fcntl(read_end, fcntl.F_GETFL)
+    out_before = fcntl.fcntl(out_write, fcntl.F_GETFL)
     r = subprocess.run([NETTOOL, "connect", f"127.0.0.1:{server.port}"], stdin=read_end,
-                       capture_output=True, timeout=DEADLINE)
-    after = fcntl.fcntl(read_end, fcntl.F_GETFL)  # same open file description as nettool's
+                       stdout=out_write, stderr=subprocess.PIPE, timeout=DEADLINE)
+    # The same open file descriptions as nettool's stdin and stdout.
+    after = fcntl.fcntl(read_end, fcntl.F_GETFL)
+    out_after = fcntl.fcntl(out_write, fcntl.F_GETFL)
+    os.close(out_write)
+    answer = os.read(out_read, 1 << 16)
+    os.close(out_read)
     os.close(read_end)
     server.join()
     assert r.returncode == 0, r.stderr
-    assert after == before
+    assert (after, out_after) == (before, out_before)
     assert server.received == [b"x"]
+    assert answer.startswith(b"1 ")
 
 
 def test_closed_stdout_pipe_is_an_error_not_a_sigpipe_death():
