@@ -1,19 +1,17 @@
-#include <nettool/connect.hpp>
+#include "connect_relay.hpp"
+#include "duration_text.hpp"
 
 #include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <poll.h>
-#include <sys/mman.h>
-#include <unistd.h>
-
+#include <nettool/connect.hpp>
 #include <nettool/hexdump.hpp>
 #include <nettool/pump.hpp>
 #include <nettool/stop.hpp>
-
-#include "connect_relay.hpp"
-#include "duration_text.hpp"
+#include <poll.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 namespace nettool {
 namespace {
@@ -33,11 +31,12 @@ Result<std::vector<SockAddr>> candidates_for(const ConnectOptions& options) {
         const int family = options.source->address->family();
         std::erase_if(list, [&](const SockAddr& a) { return a.family() != family; });
         if (list.empty()) {
-            return fail(ErrorKind::network,
-                        fmt::format("'{}' has no {} address to match the source address {}; choose a "
-                                    "source of the other family",
-                                    ep.host, family == AF_INET ? "IPv4" : "IPv6",
-                                    format_address(*options.source->address)));
+            return fail(
+                ErrorKind::network,
+                fmt::format("'{}' has no {} address to match the source address {}; choose a "
+                            "source of the other family",
+                            ep.host, family == AF_INET ? "IPv4" : "IPv6",
+                            format_address(*options.source->address)));
         }
     }
     return list;
@@ -56,7 +55,7 @@ milliseconds left_until(Clock::time_point deadline) {
 
 // Restores a shared descriptor's file-status flags (stdin/stdout belong to the shell too).
 class FlagsGuard {
-public:
+  public:
     FlagsGuard() = default;
     FlagsGuard(int fd, int flags) : m_fd(fd), m_flags(flags) {}
     FlagsGuard(const FlagsGuard&) = delete;
@@ -65,7 +64,7 @@ public:
         if (m_fd >= 0) restore_flags(m_fd, m_flags);
     }
 
-private:
+  private:
     int m_fd = -1;
     int m_flags = 0;
 };
@@ -76,7 +75,8 @@ Result<UniqueFd> text_as_fd(const std::string& text) {
     UniqueFd fd(::memfd_create("nettool-send", MFD_CLOEXEC));
     if (!fd) {
         const int err = errno;
-        return fail(ErrorKind::generic, fmt::format("cannot hold the --send text: {}", errno_text(err)));
+        return fail(ErrorKind::generic,
+                    fmt::format("cannot hold the --send text: {}", errno_text(err)));
     }
     std::size_t done = 0;
     while (done < text.size()) {
@@ -84,7 +84,8 @@ Result<UniqueFd> text_as_fd(const std::string& text) {
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
             const int err = n < 0 ? errno : ENOSPC;
-            return fail(ErrorKind::generic, fmt::format("cannot hold the --send text: {}", errno_text(err)));
+            return fail(ErrorKind::generic,
+                        fmt::format("cannot hold the --send text: {}", errno_text(err)));
         }
         done += static_cast<std::size_t>(n);
     }
@@ -105,7 +106,8 @@ Result<Connected> open_connection(const ConnectOptions& options, ConnectObserver
         settings.socktype = options.endpoint.transport == Transport::udp ? SOCK_DGRAM : SOCK_STREAM;
         if (options.endpoint.transport != Transport::unix_stream) settings.source = options.source;
         settings.timeout = options.timeout;
-        if (options.wait) settings.timeout = std::clamp(left_until(give_up), milliseconds{1}, options.timeout);
+        if (options.wait)
+            settings.timeout = std::clamp(left_until(give_up), milliseconds{1}, options.timeout);
         settings.deadline = Clock::now() + settings.timeout;
         settings.name = options.endpoint.transport == Transport::unix_stream
                             ? options.endpoint.display()
@@ -118,7 +120,8 @@ Result<Connected> open_connection(const ConnectOptions& options, ConnectObserver
         }
         const milliseconds left = left_until(give_up);
         if (left.count() == 0) {
-            failure.error.message += fmt::format(" (kept trying for {}, {} attempts)", duration_text(*options.wait), attempt);
+            failure.error.message += fmt::format(" (kept trying for {}, {} attempts)",
+                                                 duration_text(*options.wait), attempt);
             return tl::unexpected(std::move(failure.error));
         }
         const milliseconds delay = std::min(backoff, left);
@@ -151,7 +154,8 @@ Status connect(const ConnectOptions& options, ConnectObserver& observer) {
     const int output_flags = ::fcntl(options.output_fd, F_GETFL);
     if (output_flags < 0) {
         const int err = errno;
-        return fail(ErrorKind::file_io, fmt::format("standard output is not usable: {}", errno_text(err)));
+        return fail(ErrorKind::file_io,
+                    fmt::format("standard output is not usable: {}", errno_text(err)));
     }
 
     auto connection = open_connection(options, observer);
@@ -160,7 +164,8 @@ Status connect(const ConnectOptions& options, ConnectObserver& observer) {
     peer.length = sizeof peer.storage;
     if (::getpeername(connection->fd.get(), peer.get(), &peer.length) != 0) peer = connection->peer;
     std::string peer_name = format_sockaddr(peer);
-    if (options.endpoint.transport == Transport::unix_stream) peer_name = options.endpoint.display();
+    if (options.endpoint.transport == Transport::unix_stream)
+        peer_name = options.endpoint.display();
     observer.connected(peer_name);
 
     std::optional<FlagsGuard> input_guard;

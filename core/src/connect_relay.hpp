@@ -3,11 +3,10 @@
 // pair of descriptors, one poll() loop that also watches stop_fd().
 #include <chrono>
 #include <cstdint>
-#include <optional>
-#include <string>
-
 #include <nettool/error.hpp>
 #include <nettool/hexdump.hpp>
+#include <optional>
+#include <string>
 
 namespace nettool {
 

@@ -1,14 +1,12 @@
-#include <nettool/happy_eyeballs.hpp>
+#include "duration_text.hpp"
 
 #include <algorithm>
 #include <cerrno>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <sys/socket.h>
-
+#include <nettool/happy_eyeballs.hpp>
 #include <nettool/stop.hpp>
-
-#include "duration_text.hpp"
+#include <sys/socket.h>
 
 namespace nettool {
 
@@ -28,20 +26,25 @@ bool is_transient_connect_errno(int err) {
 }
 
 Race::Race(std::vector<SockAddr> candidates, Settings settings)
-    : m_candidates(std::move(candidates)), m_settings(std::move(settings)), m_errors(m_candidates.size(), 0) {}
+    : m_candidates(std::move(candidates)), m_settings(std::move(settings)),
+      m_errors(m_candidates.size(), 0) {}
 
 void Race::collect(std::vector<pollfd>& fds) const {
-    for (const auto& attempt : m_attempts) fds.push_back(pollfd{attempt.fd.get(), POLLOUT, 0});
+    for (const auto& attempt : m_attempts)
+        fds.push_back(pollfd{attempt.fd.get(), POLLOUT, 0});
 }
 
-void Race::record_failure(std::size_t index, int err) { m_errors[index] = err != 0 ? err : ECONNREFUSED; }
+void Race::record_failure(std::size_t index, int err) {
+    m_errors[index] = err != 0 ? err : ECONNREFUSED;
+}
 
 void Race::start_next(Clock::time_point now) {
     while (m_next < m_candidates.size() && !done()) {
         const std::size_t index = m_next++;
         m_last_start = now;
         const SockAddr& target = m_candidates[index];
-        UniqueFd fd(::socket(target.family(), m_settings.socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        UniqueFd fd(
+            ::socket(target.family(), m_settings.socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
         if (!fd) {
             record_failure(index, errno);
             continue;
@@ -121,7 +124,8 @@ void Race::advance(std::span<const pollfd> fds, Clock::time_point now) {
 Clock::time_point Race::next_wakeup() const {
     if (!m_started) return Clock::time_point::min();
     auto wakeup = m_settings.deadline;
-    if (m_next < m_candidates.size()) wakeup = std::min(wakeup, m_last_start + m_settings.attempt_delay);
+    if (m_next < m_candidates.size())
+        wakeup = std::min(wakeup, m_last_start + m_settings.attempt_delay);
     return wakeup;
 }
 
@@ -133,14 +137,17 @@ void Race::finish_failed(bool timed_out) {
     for (std::size_t i = 0; i < m_candidates.size(); ++i) {
         if (m_errors[i] == 0) continue;
         tried.push_back(format_address(m_candidates[i]));
-        if (std::find(distinct.begin(), distinct.end(), m_errors[i]) == distinct.end()) distinct.push_back(m_errors[i]);
+        if (std::find(distinct.begin(), distinct.end(), m_errors[i]) == distinct.end())
+            distinct.push_back(m_errors[i]);
         transient = transient && is_transient_connect_errno(m_errors[i]);
     }
     std::string target = m_settings.name;
-    const bool literal = m_candidates.size() == 1 && format_sockaddr(m_candidates[0]) == m_settings.name;
+    const bool literal =
+        m_candidates.size() == 1 && format_sockaddr(m_candidates[0]) == m_settings.name;
     if (!literal && !m_candidates.empty()) {
         std::vector<std::string> all;
-        for (const auto& c : m_candidates) all.push_back(format_address(c));
+        for (const auto& c : m_candidates)
+            all.push_back(format_address(c));
         target += fmt::format(" ({})", fmt::join(all, ", "));
     }
     std::string reason;
@@ -152,12 +159,15 @@ void Race::finish_failed(bool timed_out) {
     } else {
         std::vector<std::string> parts;
         for (std::size_t i = 0; i < m_candidates.size(); ++i) {
-            if (m_errors[i] != 0) parts.push_back(format_address(m_candidates[i]) + ": " + errno_text(m_errors[i]));
+            if (m_errors[i] != 0)
+                parts.push_back(format_address(m_candidates[i]) + ": " + errno_text(m_errors[i]));
         }
         reason = fmt::format("{}", fmt::join(parts, "; "));
     }
-    const ErrorKind kind = distinct.size() == 1 && !timed_out ? kind_of_socket_errno(distinct[0]) : ErrorKind::network;
-    m_result = tl::unexpected(RaceFailure{Error{kind, fmt::format("connect to {}: {}", target, reason)}, transient});
+    const ErrorKind kind =
+        distinct.size() == 1 && !timed_out ? kind_of_socket_errno(distinct[0]) : ErrorKind::network;
+    m_result = tl::unexpected(
+        RaceFailure{Error{kind, fmt::format("connect to {}: {}", target, reason)}, transient});
 }
 
 tl::expected<Connected, RaceFailure> Race::take() {
@@ -166,7 +176,8 @@ tl::expected<Connected, RaceFailure> Race::take() {
     return result;
 }
 
-tl::expected<Connected, RaceFailure> run_race(std::vector<SockAddr> candidates, Race::Settings settings) {
+tl::expected<Connected, RaceFailure> run_race(std::vector<SockAddr> candidates,
+                                              Race::Settings settings) {
     Race race(std::move(candidates), std::move(settings));
     std::vector<pollfd> fds;
     for (int rounds = 0; rounds < 1000000; ++rounds) {
@@ -178,12 +189,14 @@ tl::expected<Connected, RaceFailure> run_race(std::vector<SockAddr> candidates, 
         fds.clear();
         race.collect(fds);
         fds.push_back(pollfd{stop_fd(), POLLIN, 0});
-        const auto wait = std::chrono::ceil<std::chrono::milliseconds>(race.next_wakeup() - Clock::now());
+        const auto wait =
+            std::chrono::ceil<std::chrono::milliseconds>(race.next_wakeup() - Clock::now());
         const int timeout = static_cast<int>(std::clamp<long long>(wait.count(), 0, 60'000));
         const int n = ::poll(fds.data(), fds.size(), timeout);
         if (n < 0 && errno != EINTR) {
             const int err = errno;
-            return tl::unexpected(RaceFailure{Error{ErrorKind::generic, fmt::format("poll: {}", errno_text(err))}, false});
+            return tl::unexpected(RaceFailure{
+                Error{ErrorKind::generic, fmt::format("poll: {}", errno_text(err))}, false});
         }
         if (fds.back().revents != 0 || stop_requested()) {
             return tl::unexpected(RaceFailure{Error{ErrorKind::interrupted, ""}, false});
@@ -192,7 +205,8 @@ tl::expected<Connected, RaceFailure> run_race(std::vector<SockAddr> candidates, 
         race.advance(fds, Clock::now());
         if (race.done()) return race.take();
     }
-    return tl::unexpected(RaceFailure{Error{ErrorKind::generic, "connect: gave up after too many rounds"}, false});
+    return tl::unexpected(
+        RaceFailure{Error{ErrorKind::generic, "connect: gave up after too many rounds"}, false});
 }
 
 } // namespace nettool

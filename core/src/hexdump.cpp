@@ -1,8 +1,7 @@
-#include <nettool/hexdump.hpp>
-
 #include <cerrno>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <nettool/hexdump.hpp>
 #include <unistd.h>
 
 namespace nettool {
@@ -13,8 +12,10 @@ std::string hexdump_lines(char direction, std::uint64_t offset, std::span<const 
         const std::size_t count = std::min<std::size_t>(16, data.size() - line);
         out += fmt::format("{} {:08x}  ", direction, offset + line);
         for (std::size_t i = 0; i < 16; ++i) {
-            if (i < count) out += fmt::format("{:02x} ", static_cast<unsigned char>(data[line + i]));
-            else out += "   ";
+            if (i < count)
+                out += fmt::format("{:02x} ", static_cast<unsigned char>(data[line + i]));
+            else
+                out += "   ";
             if (i == 7) out += ' ';
         }
         out += " |";
@@ -31,8 +32,9 @@ Result<HexDump> HexDump::open(const std::string& path) {
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!fd) {
         const int err = errno;
-        return fail(ErrorKind::file_io, fmt::format("cannot open hex dump file '{}': {}; choose a writable path",
-                                                    path, errno_text(err)));
+        return fail(ErrorKind::file_io,
+                    fmt::format("cannot open hex dump file '{}': {}; choose a writable path", path,
+                                errno_text(err)));
     }
     return HexDump(std::move(fd), path);
 }
@@ -47,7 +49,8 @@ void HexDump::write(char direction, std::uint64_t& offset, std::span<const char>
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
             const int err = n < 0 ? errno : ENOSPC;
-            m_status = fail(ErrorKind::file_io, fmt::format("write to hex dump file '{}': {}", m_path, errno_text(err)));
+            m_status = fail(ErrorKind::file_io, fmt::format("write to hex dump file '{}': {}",
+                                                            m_path, errno_text(err)));
             return;
         }
         done += static_cast<std::size_t>(n);

@@ -1,14 +1,12 @@
-#include <nettool/port_scan.hpp>
-
 #include <algorithm>
 #include <cerrno>
 #include <fmt/format.h>
 #include <functional>
 #include <map>
-#include <vector>
-
 #include <nettool/happy_eyeballs.hpp>
+#include <nettool/port_scan.hpp>
 #include <nettool/stop.hpp>
+#include <vector>
 
 namespace nettool {
 namespace {
@@ -26,7 +24,8 @@ std::string reason_of(const std::string& message) {
 
 // Tests `ports` (bounded concurrency), calling `done` for each in the order given.
 Status scan_round(const ScanOptions& options, const std::vector<SockAddr>& candidates,
-                  const std::vector<std::uint16_t>& ports, const std::function<void(const PortState&)>& done) {
+                  const std::vector<std::uint16_t>& ports,
+                  const std::function<void(const PortState&)>& done) {
     const std::size_t count = ports.size();
     const std::size_t concurrency = std::max<std::size_t>(1, options.concurrency);
     std::vector<std::optional<PortState>> results(count);
@@ -38,7 +37,8 @@ Status scan_round(const ScanOptions& options, const std::vector<SockAddr>& candi
 
     const auto finish = [&](Probe& probe) {
         auto outcome = probe.race.take();
-        PortState state{options.host, format_address(candidates.front()), ports[probe.index], false, {}};
+        PortState state{
+            options.host, format_address(candidates.front()), ports[probe.index], false, {}};
         if (outcome) {
             state.open = true;
             state.address = format_address(outcome->peer);
@@ -53,7 +53,8 @@ Status scan_round(const ScanOptions& options, const std::vector<SockAddr>& candi
         while (active.size() < concurrency && next < count) {
             std::vector<SockAddr> targets = candidates;
             const std::uint16_t port = ports[next];
-            for (auto& t : targets) set_port(t, port);
+            for (auto& t : targets)
+                set_port(t, port);
             Race::Settings settings;
             settings.source = options.source;
             settings.deadline = now + options.timeout;
@@ -94,7 +95,8 @@ Status scan_round(const ScanOptions& options, const std::vector<SockAddr>& candi
         if (fds.back().revents != 0 || stop_requested()) return fail(ErrorKind::interrupted, "");
         const auto after = Clock::now();
         for (std::size_t i = 0; i < active.size(); ++i) {
-            const std::span<const pollfd> mine(fds.data() + offsets[i], offsets[i + 1] - offsets[i]);
+            const std::span<const pollfd> mine(fds.data() + offsets[i],
+                                               offsets[i + 1] - offsets[i]);
             active[i].race.advance(mine, after);
         }
     }
@@ -111,14 +113,18 @@ Result<ScanSummary> scan_ports(const ScanOptions& options, ScanObserver& observe
         const int family = options.source->address->family();
         std::erase_if(candidates, [&](const SockAddr& a) { return a.family() != family; });
         if (candidates.empty()) {
-            return fail(ErrorKind::network, fmt::format("'{}' has no address of the source address's family ({})",
-                                                        options.host, format_address(*options.source->address)));
+            return fail(ErrorKind::network,
+                        fmt::format("'{}' has no address of the source address's family ({})",
+                                    options.host, format_address(*options.source->address)));
         }
     }
     std::vector<std::uint16_t> ports;
-    for (unsigned p = options.ports.first; p <= options.ports.last; ++p) ports.push_back(static_cast<std::uint16_t>(p));
+    for (unsigned p = options.ports.first; p <= options.ports.last; ++p)
+        ports.push_back(static_cast<std::uint16_t>(p));
     ScanSummary summary;
-    const auto count = [&summary](const PortState& s) { (s.open ? summary.open : summary.not_open)++; };
+    const auto count = [&summary](const PortState& s) {
+        (s.open ? summary.open : summary.not_open)++;
+    };
 
     if (!options.wait) { // stream the results as they come
         auto status = scan_round(options, candidates, ports, [&](const PortState& s) {
@@ -142,7 +148,8 @@ Result<ScanSummary> scan_ports(const ScanOptions& options, ScanObserver& observe
         const auto left = std::chrono::ceil<std::chrono::milliseconds>(give_up - Clock::now());
         if (again.empty() || left.count() <= 0) break;
         pollfd p{stop_fd(), POLLIN, 0};
-        if (::poll(&p, 1, static_cast<int>(std::min(backoff, left).count())) > 0 || stop_requested()) {
+        if (::poll(&p, 1, static_cast<int>(std::min(backoff, left).count())) > 0 ||
+            stop_requested()) {
             return fail(ErrorKind::interrupted, "");
         }
         backoff = std::min(backoff * 2, std::chrono::milliseconds{1000});

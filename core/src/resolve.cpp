@@ -1,5 +1,3 @@
-#include <nettool/resolve.hpp>
-
 #include <algorithm>
 #include <arpa/inet.h>
 #include <cctype>
@@ -9,6 +7,7 @@
 #include <memory>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <nettool/resolve.hpp>
 #include <sys/un.h>
 
 namespace nettool {
@@ -63,10 +62,12 @@ std::string format_address(const SockAddr& addr) {
     char text[INET6_ADDRSTRLEN] = "";
     switch (addr.family()) {
     case AF_INET:
-        ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(addr.get())->sin_addr, text, sizeof text);
+        ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(addr.get())->sin_addr, text,
+                    sizeof text);
         return text;
     case AF_INET6:
-        ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(addr.get())->sin6_addr, text, sizeof text);
+        ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(addr.get())->sin6_addr, text,
+                    sizeof text);
         return text;
     case AF_UNIX: {
         const auto* un = reinterpret_cast<const sockaddr_un*>(addr.get());
@@ -82,13 +83,17 @@ std::string format_address(const SockAddr& addr) {
 }
 
 void set_port(SockAddr& addr, std::uint16_t port) {
-    if (addr.family() == AF_INET) reinterpret_cast<sockaddr_in*>(addr.get())->sin_port = htons(port);
-    else if (addr.family() == AF_INET6) reinterpret_cast<sockaddr_in6*>(addr.get())->sin6_port = htons(port);
+    if (addr.family() == AF_INET)
+        reinterpret_cast<sockaddr_in*>(addr.get())->sin_port = htons(port);
+    else if (addr.family() == AF_INET6)
+        reinterpret_cast<sockaddr_in6*>(addr.get())->sin6_port = htons(port);
 }
 
 std::uint16_t port_of(const SockAddr& addr) {
-    if (addr.family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(addr.get())->sin_port);
-    if (addr.family() == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(addr.get())->sin6_port);
+    if (addr.family() == AF_INET)
+        return ntohs(reinterpret_cast<const sockaddr_in*>(addr.get())->sin_port);
+    if (addr.family() == AF_INET6)
+        return ntohs(reinterpret_cast<const sockaddr_in6*>(addr.get())->sin6_port);
     return 0;
 }
 
@@ -104,16 +109,19 @@ SockAddr unix_sockaddr(const Endpoint& endpoint) {
     // parse_endpoint already limited the path to 107 bytes.
     const std::size_t size = std::min(endpoint.unix_path.size(), sizeof un->sun_path - 1);
     const std::size_t start = endpoint.abstract ? 1 : 0; // abstract names begin with a NUL
-    std::memcpy(un->sun_path + start, endpoint.unix_path.data(), std::min(size, sizeof un->sun_path - start));
+    std::memcpy(un->sun_path + start, endpoint.unix_path.data(),
+                std::min(size, sizeof un->sun_path - start));
     addr.length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + start + size +
                                          (endpoint.abstract ? 0 : 1));
     return addr;
 }
 
-Result<std::vector<SockAddr>> resolve(const std::string& host, std::uint16_t port, Transport transport,
-                                      Family family) {
+Result<std::vector<SockAddr>> resolve(const std::string& host, std::uint16_t port,
+                                      Transport transport, Family family) {
     addrinfo hints{};
-    hints.ai_family = family == Family::ipv4 ? AF_INET : family == Family::ipv6 ? AF_INET6 : AF_UNSPEC;
+    hints.ai_family = family == Family::ipv4   ? AF_INET
+                      : family == Family::ipv6 ? AF_INET6
+                                               : AF_UNSPEC;
     hints.ai_socktype = transport == Transport::udp ? SOCK_DGRAM : SOCK_STREAM;
     addrinfo* list = nullptr;
     const int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &list);
@@ -128,7 +136,8 @@ Result<std::vector<SockAddr>> resolve(const std::string& host, std::uint16_t por
     }
     std::vector<SockAddr> out;
     for (const addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
-        if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || ai->ai_addrlen > sizeof(sockaddr_storage)) {
+        if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+            ai->ai_addrlen > sizeof(sockaddr_storage)) {
             continue;
         }
         SockAddr addr;
@@ -136,7 +145,8 @@ Result<std::vector<SockAddr>> resolve(const std::string& host, std::uint16_t por
         addr.length = ai->ai_addrlen;
         set_port(addr, port);
         const bool seen = std::any_of(out.begin(), out.end(), [&](const SockAddr& other) {
-            return other.length == addr.length && std::memcmp(&other.storage, &addr.storage, addr.length) == 0;
+            return other.length == addr.length &&
+                   std::memcmp(&other.storage, &addr.storage, addr.length) == 0;
         });
         if (!seen) out.push_back(addr);
     }
@@ -152,7 +162,8 @@ std::vector<SockAddr> interleave_families(const std::vector<SockAddr>& addresses
     const int first_family = addresses.front().family();
     std::vector<SockAddr> preferred;
     std::vector<SockAddr> other;
-    for (const auto& addr : addresses) (addr.family() == first_family ? preferred : other).push_back(addr);
+    for (const auto& addr : addresses)
+        (addr.family() == first_family ? preferred : other).push_back(addr);
     std::vector<SockAddr> out;
     out.reserve(addresses.size());
     for (std::size_t i = 0; i < std::max(preferred.size(), other.size()); ++i) {
@@ -164,9 +175,10 @@ std::vector<SockAddr> interleave_families(const std::vector<SockAddr>& addresses
 
 Result<SourceAddress> parse_source_address(std::string_view text) {
     const auto bad = [&](std::string_view why) {
-        return fail(ErrorKind::usage, fmt::format("bad source address '{}': {}; write ADDR, ADDR:PORT, "
-                                                  "[IPV6]:PORT or :PORT with a numeric address",
-                                                  text, why));
+        return fail(ErrorKind::usage,
+                    fmt::format("bad source address '{}': {}; write ADDR, ADDR:PORT, "
+                                "[IPV6]:PORT or :PORT with a numeric address",
+                                text, why));
     };
     std::string host;
     std::string_view port_text;

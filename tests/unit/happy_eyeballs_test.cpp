@@ -1,16 +1,14 @@
-#include <gtest/gtest.h>
-
 #include <arpa/inet.h>
 #include <chrono>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <vector>
-
 #include <nettool/happy_eyeballs.hpp>
 #include <nettool/port_scan.hpp>
 #include <nettool/stop.hpp>
 #include <nettool/unique_fd.hpp>
+#include <poll.h>
+#include <sys/socket.h>
+#include <vector>
 
 using namespace nettool;
 using namespace std::chrono_literals;
@@ -97,7 +95,8 @@ TEST(HappyEyeballs, RefusedIsATransientNetworkErrorNamingTheAddress) {
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().error.kind, ErrorKind::network);
     EXPECT_TRUE(r.error().transient);
-    EXPECT_EQ(r.error().error.message, "connect to " + format_sockaddr(target) + ": connection refused");
+    EXPECT_EQ(r.error().error.message,
+              "connect to " + format_sockaddr(target) + ": connection refused");
 }
 
 TEST(HappyEyeballs, AFailedAttemptStartsTheNextAtOnce) {
@@ -105,7 +104,8 @@ TEST(HappyEyeballs, AFailedAttemptStartsTheNextAtOnce) {
     auto closed = closed_port();
     auto l = listener();
     const auto start = Clock::now();
-    auto r = run_race({loopback(local_port(closed.get())), loopback(local_port(l.get()))}, settings(5s, "x"));
+    auto r = run_race({loopback(local_port(closed.get())), loopback(local_port(l.get()))},
+                      settings(5s, "x"));
     ASSERT_TRUE(r) << r.error().error.message;
     EXPECT_EQ(port_of(r->peer), local_port(l.get()));
     EXPECT_LT(Clock::now() - start, 200ms); // no 250 ms attempt delay after a refusal
@@ -130,7 +130,8 @@ TEST(HappyEyeballs, DeadlineGivesTimedOut) {
     auto r = run_race({hole.address()}, settings(300ms, format_sockaddr(hole.address())));
     ASSERT_FALSE(r);
     EXPECT_TRUE(r.error().transient);
-    EXPECT_EQ(r.error().error.message, "connect to " + format_sockaddr(hole.address()) + ": timed out after 300ms");
+    EXPECT_EQ(r.error().error.message,
+              "connect to " + format_sockaddr(hole.address()) + ": timed out after 300ms");
 }
 
 namespace {
@@ -185,6 +186,7 @@ TEST(PortScan, ManyPortsInParallelKeepTheirOrder) {
     auto summary = scan_ports(options, seen);
     ASSERT_TRUE(summary);
     ASSERT_EQ(seen.states.size(), 151u);
-    for (std::size_t i = 0; i < seen.states.size(); ++i) EXPECT_EQ(seen.states[i].port, base + i);
+    for (std::size_t i = 0; i < seen.states.size(); ++i)
+        EXPECT_EQ(seen.states[i].port, base + i);
     EXPECT_FALSE(seen.states[0].open);
 }

@@ -1,12 +1,10 @@
-#include <gtest/gtest.h>
-
 #include <fstream>
+#include <gtest/gtest.h>
+#include <nettool/crlf.hpp>
+#include <nettool/hexdump.hpp>
 #include <sstream>
 #include <string>
 #include <unistd.h>
-
-#include <nettool/crlf.hpp>
-#include <nettool/hexdump.hpp>
 
 using namespace nettool;
 
@@ -18,11 +16,13 @@ TEST(Hexdump, FormatsDirectionOffsetHexAndAscii) {
 
 TEST(Hexdump, SplitsIntoSixteenByteLinesAndContinuesTheOffset) {
     std::string data;
-    for (int i = 0; i < 20; ++i) data += static_cast<char>('a' + i);
+    for (int i = 0; i < 20; ++i)
+        data += static_cast<char>('a' + i);
     data[3] = '\0';
     const std::string out = hexdump_lines('<', 0x100, data);
-    EXPECT_EQ(out, "< 00000100  61 62 63 00 65 66 67 68  69 6a 6b 6c 6d 6e 6f 70  |abc.efghijklmnop|\n"
-                   "< 00000110  71 72 73 74                                       |qrst|\n");
+    EXPECT_EQ(out,
+              "< 00000100  61 62 63 00 65 66 67 68  69 6a 6b 6c 6d 6e 6f 70  |abc.efghijklmnop|\n"
+              "< 00000110  71 72 73 74                                       |qrst|\n");
     EXPECT_EQ(hexdump_lines('<', 0, std::string_view("")), "");
 }
 

@@ -1,10 +1,8 @@
-#include <gtest/gtest.h>
-
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <sys/un.h>
-
 #include <nettool/resolve.hpp>
+#include <sys/un.h>
 
 using namespace nettool;
 
@@ -57,7 +55,8 @@ TEST(Resolve, FamilyRestrictionIsHonoured) {
     auto r = resolve("127.0.0.1", 1, Transport::tcp, Family::ipv6);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind, ErrorKind::network);
-    EXPECT_NE(r.error().message.find("cannot resolve '127.0.0.1' to an IPv6 address"), std::string::npos)
+    EXPECT_NE(r.error().message.find("cannot resolve '127.0.0.1' to an IPv6 address"),
+              std::string::npos)
         << r.error().message;
 }
 
@@ -65,14 +64,17 @@ TEST(Resolve, UnresolvableNameIsANetworkErrorNamingTheHost) {
     auto r = resolve("nosuch.invalid", 80, Transport::tcp, Family::any);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind, ErrorKind::network);
-    EXPECT_TRUE(r.error().message.starts_with("cannot resolve 'nosuch.invalid': ")) << r.error().message;
+    EXPECT_TRUE(r.error().message.starts_with("cannot resolve 'nosuch.invalid': "))
+        << r.error().message;
 }
 
 TEST(Resolve, InterleavesFamiliesStartingWithTheFirst) {
-    const std::vector<SockAddr> in = {v6("::1", 1), v6("::2", 1), v6("::3", 1), v4("10.0.0.1", 1), v4("10.0.0.2", 1)};
+    const std::vector<SockAddr> in = {v6("::1", 1), v6("::2", 1), v6("::3", 1), v4("10.0.0.1", 1),
+                                      v4("10.0.0.2", 1)};
     const auto out = interleave_families(in);
     std::vector<std::string> names;
-    for (const auto& a : out) names.push_back(format_address(a));
+    for (const auto& a : out)
+        names.push_back(format_address(a));
     EXPECT_EQ(names, (std::vector<std::string>{"::1", "10.0.0.1", "::2", "10.0.0.2", "::3"}));
     const auto v4_first = interleave_families({v4("10.0.0.1", 1), v6("::1", 1), v6("::2", 1)});
     EXPECT_EQ(format_address(v4_first[0]), "10.0.0.1");
@@ -111,7 +113,8 @@ TEST(Resolve, ParsesSourceAddresses) {
 }
 
 TEST(Resolve, RejectsBadSourceAddresses) {
-    for (const char* bad : {"", "localhost", "127.0.0.1:", "127.0.0.1:70000", "[::1", "[::1]x", "1.2.3.4:http"}) {
+    for (const char* bad :
+         {"", "localhost", "127.0.0.1:", "127.0.0.1:70000", "[::1", "[::1]x", "1.2.3.4:http"}) {
         auto r = parse_source_address(bad);
         ASSERT_FALSE(r) << bad;
         EXPECT_EQ(r.error().kind, ErrorKind::usage);

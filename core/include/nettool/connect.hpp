@@ -4,14 +4,13 @@
 // of descriptors (stdin/stdout) with correct half-close, or sends a fixed text.
 #include <chrono>
 #include <cstdint>
-#include <optional>
-#include <string>
-#include <vector>
-
 #include <nettool/endpoint.hpp>
 #include <nettool/error.hpp>
 #include <nettool/happy_eyeballs.hpp>
 #include <nettool/resolve.hpp>
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace nettool {
 
@@ -37,12 +36,13 @@ struct ConnectOptions {
 inline constexpr std::chrono::milliseconds k_udp_reply_wait{1000};
 
 class ConnectObserver {
-public:
+  public:
     virtual ~ConnectObserver() = default;
     // The connection is up; `peer` is getpeername() formatted ("127.0.0.1:80", "unix:/x").
     virtual void connected(const std::string& peer) { (void)peer; }
     // --wait: an attempt failed and another follows after `delay`; `left` is the time left.
-    virtual void retrying(const Error& why, std::chrono::milliseconds delay, std::chrono::milliseconds left) {
+    virtual void retrying(const Error& why, std::chrono::milliseconds delay,
+                          std::chrono::milliseconds left) {
         (void)why, (void)delay, (void)left;
     }
 };

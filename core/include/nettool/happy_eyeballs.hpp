@@ -5,15 +5,14 @@
 // closed. Non-blocking throughout: a Race is a state machine that the caller's poll() loop
 // drives, so one loop can drive one race (connect) or many (connect -z).
 #include <chrono>
+#include <nettool/error.hpp>
+#include <nettool/resolve.hpp>
+#include <nettool/unique_fd.hpp>
 #include <optional>
 #include <poll.h>
 #include <span>
 #include <string>
 #include <vector>
-
-#include <nettool/error.hpp>
-#include <nettool/resolve.hpp>
-#include <nettool/unique_fd.hpp>
 
 namespace nettool {
 
@@ -32,7 +31,7 @@ struct RaceFailure {
 };
 
 class Race {
-public:
+  public:
     struct Settings {
         int socktype = SOCK_STREAM;
         std::optional<SourceAddress> source;
@@ -59,7 +58,7 @@ public:
     // Valid once done(); moves the result out.
     tl::expected<Connected, RaceFailure> take();
 
-private:
+  private:
     struct Attempt {
         UniqueFd fd;
         std::size_t index = 0;
@@ -80,7 +79,8 @@ private:
 
 // Drives one race in its own poll() loop, also watching stop_fd() (a stop request fails it
 // with ErrorKind::interrupted).
-tl::expected<Connected, RaceFailure> run_race(std::vector<SockAddr> candidates, Race::Settings settings);
+tl::expected<Connected, RaceFailure> run_race(std::vector<SockAddr> candidates,
+                                              Race::Settings settings);
 
 // Whether an errno from connect() may go away by itself (a server still starting).
 bool is_transient_connect_errno(int err);

@@ -4,11 +4,10 @@
 //   > 00000000  48 65 6c 6c 6f 0a                                 |Hello.|
 // '>' is data sent to the peer, '<' data received; the offset counts that direction's bytes.
 #include <cstdint>
-#include <span>
-#include <string>
-
 #include <nettool/error.hpp>
 #include <nettool/unique_fd.hpp>
+#include <span>
+#include <string>
 
 namespace nettool {
 
@@ -16,7 +15,7 @@ namespace nettool {
 std::string hexdump_lines(char direction, std::uint64_t offset, std::span<const char> data);
 
 class HexDump {
-public:
+  public:
     // Creates or truncates the file; fails with ErrorKind::file_io naming it.
     static Result<HexDump> open(const std::string& path);
 
@@ -25,7 +24,7 @@ public:
     // The first write error, if any (a full disk must not go unnoticed).
     const Status& status() const { return m_status; }
 
-private:
+  private:
     HexDump(UniqueFd fd, std::string path) : m_fd(std::move(fd)), m_path(std::move(path)) {}
     void write(char direction, std::uint64_t& offset, std::span<const char> data);
 

@@ -4,12 +4,11 @@
 // results are reported in port order as soon as they are known.
 #include <chrono>
 #include <cstddef>
-#include <optional>
-#include <string>
-
 #include <nettool/endpoint.hpp>
 #include <nettool/error.hpp>
 #include <nettool/resolve.hpp>
+#include <optional>
+#include <string>
 
 namespace nettool {
 
@@ -34,7 +33,7 @@ struct PortState {
 };
 
 class ScanObserver {
-public:
+  public:
     virtual ~ScanObserver() = default;
     virtual void port_done(const PortState& state) = 0; // called in port order
 };

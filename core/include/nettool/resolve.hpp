@@ -2,14 +2,13 @@
 // Turning what the user wrote into socket addresses: getaddrinfo for names, the RFC 8305
 // address ordering for happy eyeballs, and the local address for --source.
 #include <cstdint>
+#include <nettool/endpoint.hpp>
+#include <nettool/error.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <sys/socket.h>
 #include <vector>
-
-#include <nettool/endpoint.hpp>
-#include <nettool/error.hpp>
 
 namespace nettool {
 
@@ -38,8 +37,8 @@ SockAddr unix_sockaddr(const Endpoint& endpoint);
 
 // getaddrinfo() for a tcp or udp host and port. Fails (network, exit 4) with
 // "cannot resolve 'nosuch.invalid': name or service not known".
-Result<std::vector<SockAddr>> resolve(const std::string& host, std::uint16_t port, Transport transport,
-                                      Family family);
+Result<std::vector<SockAddr>> resolve(const std::string& host, std::uint16_t port,
+                                      Transport transport, Family family);
 
 // RFC 8305 section 4: keep the resolver's order within each family, start with the family of
 // the first address, then alternate between families.
