@@ -1,0 +1,240 @@
+// nettool connect: options -> ConnectOptions/ScanOptions -> nettool::connect or scan_ports.
+#include "app.hpp"
+#include "common_options.hpp"
+#include "messages.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <fmt/format.h>
+#include <nettool/connect.hpp>
+#include <nettool/port_scan.hpp>
+#include <nettool/stop.hpp>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace nettool::cli {
+namespace {
+
+using std::chrono::milliseconds;
+
+struct ConnectCli {
+    std::vector<std::string> operands;
+    bool udp = false;
+    bool ipv4 = false;
+    bool ipv6 = false;
+    bool zero = false;
+    std::optional<std::string> source;
+    milliseconds timeout{10'000};
+    std::optional<milliseconds> idle_timeout;
+    std::optional<milliseconds> wait;
+    std::optional<std::string> send;
+    std::optional<std::uint64_t> max_bytes;
+    bool crlf = false;
+    std::optional<std::string> hexdump;
+    OutputOptions output;
+};
+
+[[noreturn]] void usage(const std::string& message) {
+    throw CLI::ValidationError(message);
+}
+
+template <class T> T value_or_usage(Result<T> result) {
+    if (!result) usage(result.error().message);
+    return std::move(*result);
+}
+
+class TextConnectObserver final : public ConnectObserver {
+  public:
+    explicit TextConnectObserver(const OutputOptions& output) : m_output(output) {}
+    void connected(const std::string& peer) override {
+        if (m_output.verbose) print_note(fmt::format("connected to {}", escape_for_terminal(peer)));
+    }
+    void retrying(const Error& why, milliseconds delay, milliseconds left) override {
+        if (m_output.verbose) {
+            print_note(fmt::format("{}; retrying in {} ms ({} ms left)", why.message, delay.count(),
+                                   left.count()));
+        }
+    }
+
+  private:
+    const OutputOptions& m_output;
+};
+
+class ScanPrinter final : public ScanObserver {
+  public:
+    explicit ScanPrinter(const OutputOptions& output) : m_output(output) {}
+    void port_done(const PortState& s) override {
+        if (m_output.quiet) return;
+        std::string line;
+        if (m_output.json) {
+            nlohmann::json j = {
+                {"host", s.host}, {"address", s.address}, {"port", s.port}, {"open", s.open}};
+            if (!s.open) j["error"] = s.error;
+            line = j.dump() + "\n";
+        } else {
+            line = fmt::format("{} {} {}\n", s.host, s.port, s.open ? "open" : "closed");
+        }
+        // Line by line, so a script reading the pipe sees each port as it is known.
+        if (std::fwrite(line.data(), 1, line.size(), stdout) != line.size() ||
+            std::fflush(stdout) != 0) {
+            m_failed = true;
+        }
+    }
+    bool failed() const { return m_failed; }
+
+  private:
+    const OutputOptions& m_output;
+    bool m_failed = false;
+};
+
+Family family_of(const ConnectCli& cli) {
+    return cli.ipv4 ? Family::ipv4 : cli.ipv6 ? Family::ipv6 : Family::any;
+}
+
+// The two forms: ENDPOINT, or HOST PORT (netcat); with -z the port may be a range LOW-HIGH.
+struct Target {
+    Endpoint endpoint;
+    std::optional<PortRange> range; // -z only
+};
+
+Target parse_target(const ConnectCli& cli) {
+    const Transport transport = cli.udp ? Transport::udp : Transport::tcp;
+    if (cli.operands.empty())
+        usage("connect needs ENDPOINT or HOST PORT, e.g. 'nettool connect localhost 1024'");
+    if (cli.operands.size() > 2) {
+        usage(fmt::format("too many operands ({}); write ENDPOINT or HOST PORT",
+                          cli.operands.size()));
+    }
+    Target target;
+    if (cli.operands.size() == 1) {
+        const std::string& text = cli.operands[0];
+        if (cli.zero && !text.empty() && text.find(':') == std::string::npos &&
+            text.find_first_not_of("0123456789-") != std::string::npos) {
+            usage(fmt::format("-z needs a port: write '{} PORT' or '{} LOW-HIGH'", text, text));
+        }
+        if (text.find('-') != std::string::npos &&
+            text.find_first_not_of("0123456789-") == std::string::npos) {
+            usage(fmt::format("'{}' is a port range; write HOST LOW-HIGH with -z", text));
+        }
+        target.endpoint = value_or_usage(parse_endpoint(text, transport));
+        if (cli.zero) target.range = PortRange{target.endpoint.port, target.endpoint.port};
+    } else {
+        std::string host = cli.operands[0];
+        const std::string& port = cli.operands[1];
+        if (host.find("://") != std::string::npos || host.starts_with("unix:")) {
+            usage(fmt::format("'{}' is an endpoint; with a separate PORT give a plain HOST", host));
+        }
+        if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+            host = host.substr(1, host.size() - 2);
+        if (host.empty()) usage("the host is empty; write HOST PORT");
+        const bool is_range = port.find('-') != std::string::npos;
+        if (is_range && !cli.zero) {
+            usage(fmt::format("port range '{}' needs -z (scan); to connect, give one port", port));
+        }
+        const std::string first = is_range ? port.substr(0, port.find('-')) : port;
+        target.endpoint = value_or_usage(
+            parse_endpoint(format_host_port(host, value_or_usage(parse_port(first))), transport));
+        if (cli.zero) target.range = value_or_usage(parse_port_range(port));
+    }
+    if (cli.zero && target.endpoint.transport != Transport::tcp) {
+        usage("-z tests TCP ports only; drop -u, udp:// or unix:");
+    }
+    return target;
+}
+
+} // namespace
+
+void add_connect(CLI::App& app, Action& action) {
+    auto cli = std::make_shared<ConnectCli>();
+    auto* sub =
+        app.add_subcommand("connect", "Connect to a server and relay stdin/stdout (the client)");
+    sub->add_option(
+           "target", cli->operands,
+           "ENDPOINT (PORT, HOST:PORT, [IPV6]:PORT, tcp://, udp://, unix:/PATH, unix:@NAME), "
+           "or HOST PORT")
+        ->option_text("ENDPOINT | HOST PORT")
+        // Any count, so that a wrong count gets connect's own sentence (parse_target).
+        ->expected(0, CLI::detail::expected_max_vector_size);
+
+    auto* udp = sub->add_flag("-u,--udp", cli->udp, "Use UDP: each read of stdin is one datagram");
+    auto* v4 = sub->add_flag("-4", cli->ipv4, "Use IPv4 addresses only");
+    sub->add_flag("-6", cli->ipv6, "Use IPv6 addresses only")->excludes(v4);
+    sub->add_option("--source", cli->source,
+                    "Bind the local side to ADDR[:PORT] (numeric; ':PORT' for a port only)")
+        ->type_name("ADDR[:PORT]");
+    add_duration_option(*sub, "-w,--timeout", cli->timeout,
+                        "Give up connecting after DURATION (default 10s)");
+    auto* idle =
+        add_duration_option(*sub, "--idle-timeout", cli->idle_timeout,
+                            "Close after DURATION without data either way (exit 4); with -u, "
+                            "also how long to await replies after stdin ends (default 1s)");
+    add_duration_option(*sub, "--wait", cli->wait,
+                        "Retry refused/unreachable/timed-out connects until DURATION has passed "
+                        "(with -z: until every port is open)");
+    auto* send = sub->add_option("--send", cli->send,
+                                 "Send TEXT instead of stdin, then shut down the write side")
+                     ->type_name("TEXT");
+    auto* max_bytes = add_size_option(*sub, "--max-bytes", cli->max_bytes,
+                                      "Read at most SIZE bytes from the "
+                                      "connection, then close");
+    auto* crlf = sub->add_flag("-C,--crlf", cli->crlf, "Send LF line endings as CRLF");
+    auto* hexdump =
+        sub->add_option("--hexdump", cli->hexdump, "Write a hex dump of both directions to FILE")
+            ->type_name("FILE");
+    auto* zero =
+        sub->add_flag("-z,--zero", cli->zero,
+                      "Only report whether TCP ports accept connections (a port range is allowed)");
+    for (auto* opt : {udp, idle, send, max_bytes, crlf, hexdump})
+        zero->excludes(opt);
+    add_output_options(*sub, cli->output, true);
+    sub->footer("Exit status: 0 success (-z: every port open), 1 some port not open, 2 usage, "
+                "3 local file, 4 network. See nettool-connect(1).");
+
+    sub->callback([cli, &action]() {
+        if (cli->output.json && !cli->zero) usage("--json is for -z (port scans) only");
+        const Target target = parse_target(*cli);
+        std::optional<SourceAddress> source;
+        if (cli->source) source = value_or_usage(parse_source_address(*cli->source));
+        if (cli->timeout.count() <= 0) usage("-w/--timeout must be more than 0");
+        if (cli->zero) {
+            ScanOptions scan;
+            scan.host = target.endpoint.host;
+            scan.ports = *target.range;
+            scan.family = family_of(*cli);
+            scan.source = source;
+            scan.timeout = cli->timeout;
+            scan.wait = cli->wait;
+            action = [cli, scan]() {
+                ScanPrinter printer(cli->output);
+                auto summary = scan_ports(scan, printer);
+                if (!summary) return report(summary.error());
+                if (printer.failed()) {
+                    print_error("cannot write the scan results to standard output");
+                    return exit_code(ErrorKind::file_io);
+                }
+                if (stop_signal() != 0) return exit_status(Status{});
+                return summary->not_open == 0 ? 0 : exit_code(ErrorKind::generic);
+            };
+            return;
+        }
+        ConnectOptions options;
+        options.endpoint = target.endpoint;
+        options.family = family_of(*cli);
+        options.source = source;
+        options.timeout = cli->timeout;
+        options.idle_timeout = cli->idle_timeout;
+        options.wait = cli->wait;
+        options.send_text = cli->send;
+        options.max_bytes = cli->max_bytes;
+        options.crlf = cli->crlf;
+        options.hexdump_path = cli->hexdump;
+        action = [cli, options]() {
+            TextConnectObserver observer(cli->output);
+            return exit_status(connect(options, observer));
+        };
+    });
+}
+
+} // namespace nettool::cli

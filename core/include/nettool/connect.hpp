@@ -1,0 +1,56 @@
+#pragma once
+// nettool connect: the client (CLI.md "connect"). Resolves, connects happy-eyeballs style
+// (optionally retrying until a service is up), then relays between the connection and a pair
+// of descriptors (stdin/stdout) with correct half-close, or sends a fixed text.
+#include <chrono>
+#include <cstdint>
+#include <nettool/endpoint.hpp>
+#include <nettool/error.hpp>
+#include <nettool/happy_eyeballs.hpp>
+#include <nettool/resolve.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace nettool {
+
+struct ConnectOptions {
+    Endpoint endpoint;
+    Family family = Family::any;
+    std::optional<SourceAddress> source;
+    std::chrono::milliseconds timeout{10'000}; // per connection attempt (all addresses)
+    // TCP/unix: no data either way for this long ends the connection (a network failure).
+    // UDP: also how long to wait for replies after the input ended (default 1 s).
+    std::optional<std::chrono::milliseconds> idle_timeout;
+    // Retry refused/unreachable/timed-out connections until this much time has passed.
+    std::optional<std::chrono::milliseconds> wait;
+    std::optional<std::string> send_text; // sent instead of reading input_fd
+    std::optional<std::uint64_t> max_bytes;
+    bool crlf = false;
+    std::optional<std::string> hexdump_path;
+    int input_fd = 0;
+    int output_fd = 1;
+};
+
+// How long a UDP client waits for replies after its input ended, without --idle-timeout.
+inline constexpr std::chrono::milliseconds k_udp_reply_wait{1000};
+
+class ConnectObserver {
+  public:
+    virtual ~ConnectObserver() = default;
+    // The connection is up; `peer` is getpeername() formatted ("127.0.0.1:80", "unix:/x").
+    virtual void connected(const std::string& peer) { (void)peer; }
+    // --wait: an attempt failed and another follows after `delay`; `left` is the time left.
+    virtual void retrying(const Error& why, std::chrono::milliseconds delay,
+                          std::chrono::milliseconds left) {
+        (void)why, (void)delay, (void)left;
+    }
+};
+
+// Resolves and connects as `options` say (including --wait's retries); no data moves.
+Result<Connected> open_connection(const ConnectOptions& options, ConnectObserver& observer);
+
+// The whole of `nettool connect` without -z.
+Status connect(const ConnectOptions& options, ConnectObserver& observer);
+
+} // namespace nettool
