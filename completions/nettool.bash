@@ -7,14 +7,20 @@ _nettool() {
     sub=
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "${COMP_WORDS[i]}" in
-            __none__) sub="${COMP_WORDS[i]}"; break ;;
+            connect) sub="${COMP_WORDS[i]}"; break ;;
         esac
     done
     if [[ -z "$sub" ]]; then
-        COMPREPLY=($(compgen -W " --help --help-all --version" -- "$cur"))
+        COMPREPLY=($(compgen -W "connect --help --help-all --version" -- "$cur"))
         return
     fi
     case "$sub" in
+        connect)
+            case "$prev" in
+                --hexdump) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+            esac
+            [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--help-all -u --udp -4 -6 --source -w --timeout --idle-timeout --wait --send --max-bytes -C --crlf --hexdump -z --zero --json -q --quiet -v --verbose --help" -- "$cur"))
+            ;;
     esac
 }
 complete -o default -F _nettool nettool

@@ -38,25 +38,31 @@ def subcommands(binary):
 
 
 def options(binary, sub):
-    """[(short_names, long_names, value_type or None, choices, description)]"""
+    """[(short_names, long_names, value_type or None, choices, description)] from CLI11's help:
+    `  -w,--timeout DURATION Excludes: --zero` then the description on the same line after two
+    spaces or on the next, deeper-indented line."""
+    lines = help_text(binary, sub).splitlines()
     result = []
-    for line in help_text(binary, sub).splitlines():
-        m = re.match(r"^  (-[^\s]+(?:\s[A-Z][A-Z0-9_:|\[\]{},.-]*)?)\s{2,}(.*)$", line) or \
-            re.match(r"^  (-[^\s]+(?:\s[A-Z][A-Z0-9_:|\[\]{},.-]*)?)$", line)
-        if not m:
+    for i, line in enumerate(lines):
+        if not re.match(r"^  -", line):
             continue
-        spec = m.group(1)
-        desc = m.group(2).strip() if m.lastindex and m.lastindex >= 2 else ""
-        names, _, vtype = spec.partition(" ")
+        parts = re.split(r"\s{2,}", line.strip(), maxsplit=1)
+        head, desc = parts[0], (parts[1] if len(parts) > 1 else "")
+        if not desc and i + 1 < len(lines) and re.match(r"^\s{10,}\S", lines[i + 1]):
+            desc = lines[i + 1].strip()
+        head = re.split(r"\s(?:Excludes|Needs):", head)[0]
+        tokens = head.split()
+        names = tokens[0]
+        vtype = tokens[1] if len(tokens) > 1 and not tokens[1].startswith("(") else None
         shorts = [n for n in names.split(",") if re.fullmatch(r"-[A-Za-z0-9]", n)]
         longs = [n for n in names.split(",") if n.startswith("--")]
         if "--help" in longs:
             continue
         choices = []
-        cm = CHOICE_RE.search(desc)
+        cm = CHOICE_RE.search(vtype or "") or CHOICE_RE.search(desc)
         if vtype and cm:
             choices = (cm.group(1) or cm.group(2)).replace("|", ",").split(",")
-        result.append((shorts, longs, vtype or None, choices, desc))
+        result.append((shorts, longs, vtype, choices, desc))
     return result
 
 
@@ -103,7 +109,7 @@ def bash(spec):
         if dirs:
             out.append(f'                {dirs}) COMPREPLY=($(compgen -d -- "$cur")); return ;;')
         out.append("            esac")
-        out.append(f'            COMPREPLY=($(compgen -W "{words}" -- "$cur"))')
+        out.append(f'            [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "{words}" -- "$cur"))')
         out.append("            ;;")
     out += ["    esac", "}", "complete -o default -F _nettool nettool", ""]
     return "\n".join(out)
