@@ -23,13 +23,9 @@ using Clock = std::chrono::steady_clock;
 // The largest payload of one UDP datagram over IPv4/IPv6 without jumbograms.
 constexpr std::size_t k_max_datagram = 65507;
 
-bool is_write_error(const Error& error) {
-    return error.message.starts_with("write to ");
-}
-
-bool is_peer_gone(const Error& error) {
-    return error.message.ends_with(": " + errno_text(EPIPE)) ||
-           error.message.ends_with(": " + errno_text(ECONNRESET));
+bool peer_gone_while_sending(const Pump& pump) {
+    return pump.failed_side() == Pump::Side::sink &&
+           (pump.failed_errno() == EPIPE || pump.failed_errno() == ECONNRESET);
 }
 
 void add_fd(std::vector<pollfd>& fds, int fd, short events) {
@@ -119,14 +115,14 @@ Status relay_connection(int socket_fd, const RelaySettings& settings) {
             if (auto s = up->step(); !s) {
                 // The peer closed its side while we were still sending: what it sent before
                 // is still worth reading (the pump has already given up on this direction).
-                if (!(is_write_error(s.error()) && is_peer_gone(s.error()))) {
-                    if (!is_write_error(s.error())) s.error().kind = ErrorKind::file_io;
+                if (!peer_gone_while_sending(*up)) {
+                    if (up->failed_side() == Pump::Side::source) s.error().kind = ErrorKind::file_io;
                     return s;
                 }
             }
         }
         if (auto s = down.step(); !s) {
-            if (is_write_error(s.error()))
+            if (down.failed_side() == Pump::Side::sink)
                 s.error().kind = ErrorKind::file_io; // stdout, not the net
             return s;
         }

@@ -68,10 +68,14 @@ Status Pump::read_some() {
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) return {};
         const int err = errno;
-        if (err == ECONNRESET) { // the peer vanished: treat like an end of stream, keep the rest
+        // A reset often follows a complete reply (the peer closed with our data unread):
+        // deliver what was read and end the stream, as for EOF.
+        if (err == ECONNRESET) {
             m_source_ended = true;
             return {};
         }
+        m_failed_side = Side::source;
+        m_failed_errno = err;
         return fail(kind_of_socket_errno(err), fmt::format("read from {}: {}", m_options.source_name, errno_text(err)));
     }
     if (n == 0) {
@@ -104,6 +108,8 @@ Status Pump::write_some() {
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) return {};
         const int err = errno;
+        m_failed_side = Side::sink;
+        m_failed_errno = err;
         return fail(err == EPIPE || err == ECONNRESET ? ErrorKind::network : kind_of_socket_errno(err),
                     fmt::format("write to {}: {}", m_options.sink_name, errno_text(err)));
     }

@@ -50,6 +50,12 @@ public:
     // True when the source ended (EOF, limit) as opposed to the pump being abandoned.
     bool source_ended() const { return m_source_ended; }
 
+    // After step() failed: which descriptor failed and the errno, so callers can tell "the
+    // peer went away" (EPIPE on the sink) from a local problem without parsing messages.
+    enum class Side { none, source, sink };
+    Side failed_side() const { return m_failed_side; }
+    int failed_errno() const { return m_failed_errno; }
+
     // Stops reading (e.g. the peer is gone); data already buffered is still written.
     void stop_reading();
     // Gives up entirely: nothing more is read or written, the sink is left alone.
@@ -74,6 +80,8 @@ private:
     std::size_t m_end = 0;
     bool m_source_ended = false;
     bool m_finished = false;
+    Side m_failed_side = Side::none;
+    int m_failed_errno = 0;
     std::uint64_t m_bytes_in = 0;
     std::uint64_t m_bytes_out = 0;
 };
