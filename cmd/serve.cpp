@@ -210,7 +210,6 @@ void add_serve(CLI::App& app, Action& action) {
         ->type_name("'PROGRAM ARGS'");
     modes->add_option("--sh-exec", args->sh_exec, "Run COMMAND with /bin/sh -c per connection, wired like --exec")
         ->type_name("COMMAND");
-    modes->require_option(0, 1);
 
     sub->add_flag("-k,--keep-open", args->keep_open, "Keep accepting after the first client (otherwise serve one and exit)");
     sub->add_option("--max-conns", args->max_conns,
@@ -224,7 +223,7 @@ void add_serve(CLI::App& app, Action& action) {
                 n = 0;
             }
             return n >= 1 && n <= 1000000 ? std::string()
-                                           : fmt::format("--max-conns {} is not a number from 1 to 1000000", text);
+                                           : fmt::format("'{}' is not a number from 1 to 1000000", text);
         });
     add_duration_option(*sub, "--idle-timeout", args->idle_timeout,
                         "Close a connection (UDP: forget a peer) after DURATION without data");
@@ -238,8 +237,16 @@ void add_serve(CLI::App& app, Action& action) {
     sub->add_flag("--reuse-port", args->reuse_port, "Set SO_REUSEPORT (several servers share the port)");
     add_output_options(*sub, args->output, true);
 
-    sub->callback([args, &action] {
-        if (args->max_conns < 0) throw CLI::ValidationError("--max-conns must be a number from 1 to 1000000");
+    sub->callback([args, sub, &action] {
+        std::vector<std::string> chosen;
+        for (const char* mode : {"--greet", "--echo", "--send-file", "--exec", "--sh-exec"}) {
+            if (sub->count(mode) > 0) chosen.emplace_back(mode);
+        }
+        if (chosen.size() > 1) {
+            throw CLI::ValidationError(fmt::format("{} and {} cannot be used together; choose one mode of --greet, "
+                                                   "--echo, --send-file, --exec and --sh-exec",
+                                                   chosen[0], chosen[1]));
+        }
         action = [args] { return run_serve(*args); };
     });
 }

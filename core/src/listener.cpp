@@ -56,6 +56,21 @@ Result<std::vector<SocketAddress>> resolve_passive(const Endpoint& endpoint) {
         out.emplace_back(reinterpret_cast<const sockaddr*>(&any), sizeof any);
         return out;
     }
+    if (endpoint.host == "localhost") {
+        // RFC 6761: localhost is the loopback, both families, whatever /etc/hosts says (many
+        // list only 127.0.0.1); ::1 is skipped later where IPv6 is off.
+        sockaddr_in v4{};
+        v4.sin_family = AF_INET;
+        v4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        v4.sin_port = htons(endpoint.port);
+        sockaddr_in6 v6{};
+        v6.sin6_family = AF_INET6;
+        v6.sin6_addr = in6addr_loopback;
+        v6.sin6_port = htons(endpoint.port);
+        out.emplace_back(reinterpret_cast<const sockaddr*>(&v4), sizeof v4);
+        out.emplace_back(reinterpret_cast<const sockaddr*>(&v6), sizeof v6);
+        return out;
+    }
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = endpoint.transport == Transport::udp ? SOCK_DGRAM : SOCK_STREAM;
