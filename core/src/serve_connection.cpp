@@ -10,6 +10,11 @@ namespace nettool::serve_detail {
 namespace {
 
 constexpr auto k_linger = std::chrono::seconds(2);
+// Per-direction buffers of echo and exec connections: many of those may be open at once.
+// The relay (one connection at a time) keeps Pump's 256 KiB for bulk speed.
+constexpr std::size_t k_small_buffer = 64 * 1024;
+
+template <class P> std::unique_ptr<Channel> channel(P pump) { return std::make_unique<ChannelOf<P>>(std::move(pump)); }
 
 std::string peer_name(const ConnectionInfo& info) {
     if (!info.peer.empty() && info.transport != Transport::unix_stream) return info.peer.display();
@@ -40,12 +45,20 @@ Status Connection::start() {
         from.sink_name = "standard output";
         from.at_end = Pump::Options::AtEnd::nothing; // stdout serves the next client too
         to.source_name = "standard input";
-        m_from_peer = std::make_unique<Pump>(m_socket.get(), options.output_fd, from);
-        m_to_peer = std::make_unique<Pump>(options.input_fd, m_socket.get(), to);
+        // splice(2) keeps the bulk direction out of user space where stdout can take it.
+        if (SplicePump::suitable_sink(options.output_fd)) {
+            auto spliced = SplicePump::create(m_socket.get(), options.output_fd, from.source_name, from.sink_name);
+            if (!spliced) return tl::unexpected(spliced.error());
+            m_from_peer = channel(std::move(*spliced));
+        } else {
+            m_from_peer = channel(Pump(m_socket.get(), options.output_fd, from));
+        }
+        m_to_peer = channel(Pump(options.input_fd, m_socket.get(), to));
         break;
     case ServeMode::echo:
         from.sink_name = to.sink_name;
-        m_from_peer = std::make_unique<Pump>(m_socket.get(), m_socket.get(), from);
+        from.buffer_size = k_small_buffer;
+        m_from_peer = channel(Pump(m_socket.get(), m_socket.get(), from));
         break;
     case ServeMode::exec:
     case ServeMode::sh_exec: {
@@ -67,8 +80,10 @@ Status Connection::start() {
         from.sink_name = fmt::format("the standard input of '{}'", spec.argv[0]);
         from.at_end = Pump::Options::AtEnd::nothing; // closed by step(): the child then sees EOF
         to.source_name = fmt::format("the standard output of '{}'", spec.argv[0]);
-        m_from_peer = std::make_unique<Pump>(m_socket.get(), m_child_stdin.get(), from);
-        m_to_peer = std::make_unique<Pump>(m_child_stdout.get(), m_socket.get(), to);
+        from.buffer_size = k_small_buffer;
+        to.buffer_size = k_small_buffer;
+        m_from_peer = channel(Pump(m_socket.get(), m_child_stdin.get(), from));
+        m_to_peer = channel(Pump(m_child_stdout.get(), m_socket.get(), to));
         break;
     }
     case ServeMode::greet:
@@ -232,7 +247,7 @@ void Connection::update_interest() {
         }
         interest.emplace_back(fd, events);
     };
-    for (const Pump* pump : {m_from_peer.get(), m_to_peer.get()}) {
+    for (const Channel* pump : {m_from_peer.get(), m_to_peer.get()}) {
         if (pump == nullptr) continue;
         want(pump->source_fd(), pump->wants_read() ? io::readable : 0);
         want(pump->sink_fd(), pump->wants_write() ? io::writable : 0);

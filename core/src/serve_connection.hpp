@@ -11,10 +11,43 @@
 #include <nettool/child_process.hpp>
 #include <nettool/event_loop.hpp>
 #include <nettool/pump.hpp>
+#include <nettool/splice_pump.hpp>
 
 #include "serve_internal.hpp"
 
 namespace nettool::serve_detail {
+
+// One direction of a connection: a Pump, or a SplicePump for the relay's bulk direction.
+class Channel {
+public:
+    virtual ~Channel() = default;
+    virtual Status step() = 0;
+    virtual bool wants_read() const = 0;
+    virtual bool wants_write() const = 0;
+    virtual bool finished() const = 0;
+    virtual void abandon() = 0;
+    virtual std::uint64_t bytes_in() const = 0;
+    virtual std::uint64_t bytes_out() const = 0;
+    virtual int source_fd() const = 0;
+    virtual int sink_fd() const = 0;
+};
+
+template <class P> class ChannelOf final : public Channel {
+public:
+    explicit ChannelOf(P pump) : m_pump(std::move(pump)) {}
+    Status step() override { return m_pump.step(); }
+    bool wants_read() const override { return m_pump.wants_read(); }
+    bool wants_write() const override { return m_pump.wants_write(); }
+    bool finished() const override { return m_pump.finished(); }
+    void abandon() override { m_pump.abandon(); }
+    std::uint64_t bytes_in() const override { return m_pump.bytes_in(); }
+    std::uint64_t bytes_out() const override { return m_pump.bytes_out(); }
+    int source_fd() const override { return m_pump.source_fd(); }
+    int sink_fd() const override { return m_pump.sink_fd(); }
+
+private:
+    P m_pump;
+};
 
 class Connection {
 public:
@@ -57,8 +90,8 @@ private:
     Clock::time_point m_started = Clock::now();
     Clock::time_point m_last_activity = m_started;
 
-    std::unique_ptr<Pump> m_from_peer; // peer -> stdout / child / itself (echo)
-    std::unique_ptr<Pump> m_to_peer;   // stdin / child -> peer
+    std::unique_ptr<Channel> m_from_peer; // peer -> stdout / child / itself (echo)
+    std::unique_ptr<Channel> m_to_peer;   // stdin / child -> peer
     std::optional<ChildProcess> m_child;
     UniqueFd m_child_stdin;
     UniqueFd m_child_stdout;

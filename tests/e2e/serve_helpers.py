@@ -93,3 +93,20 @@ def zombie_children(pid):
         if fields[0] == "Z" and int(fields[1]) == pid:
             out.append(int(entry))
     return out
+
+
+def read_json_line(f, timeout=DEADLINE):
+    """One JSON line from a pipe, under a deadline."""
+    import select
+    data = b""
+    end = time.monotonic() + timeout
+    while not data.endswith(b"\n"):
+        left = end - time.monotonic()
+        ready, _, _ = select.select([f], [], [], max(0, left))
+        if not ready:
+            raise TimeoutError(f"no line within {timeout}s; so far {data!r}")
+        chunk = os.read(f.fileno(), 1)
+        if not chunk:
+            raise EOFError(f"pipe closed; so far {data!r}")
+        data += chunk
+    return json.loads(data)

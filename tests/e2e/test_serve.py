@@ -12,7 +12,7 @@ import pytest
 
 from conftest import DEADLINE, NETTOOL, connect_tcp, recv_all, run
 from serve_helpers import (StdoutCollector, exchange, port_of, read_events_until_exit,
-                           start_serve, zombie_children)
+                           read_json_line, start_serve, zombie_children)
 
 GREETING = b"Thank you for connecting!\n"
 
@@ -487,3 +487,24 @@ def test_man_page_lists_every_long_option():
     help_text = run("serve", "--help").stdout.decode()
     for option in set(re.findall(r"--[a-z][a-z-]+", help_text)):
         assert option in page, option
+
+
+@pytest.mark.parametrize("mode", ["w", "a"])
+def test_relay_to_a_regular_file(tmp_path, mode):
+    # "w": spliced into the file; "a" (O_APPEND, which splice refuses): copied by a Pump.
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old:" if mode == "a" else b"")
+    payload = os.urandom(2 << 20)
+    with open(target, mode + "b") as out:
+        proc = subprocess.Popen([NETTOOL, "serve", "127.0.0.1:0", "--json"], stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=subprocess.PIPE)
+        try:
+            listening = read_json_line(proc.stderr)
+            assert exchange("127.0.0.1", listening["port"], payload) == b""
+            assert proc.wait(timeout=DEADLINE) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stderr.close()
+    assert target.read_bytes() == (b"old:" if mode == "a" else b"") + payload
