@@ -508,3 +508,23 @@ def test_relay_to_a_regular_file(tmp_path, mode):
                 proc.wait()
             proc.stderr.close()
     assert target.read_bytes() == (b"old:" if mode == "a" else b"") + payload
+
+
+def test_relay_keep_open_serves_clients_one_at_a_time(procs):
+    proc, events = start_serve(procs, "-k", "127.0.0.1:0")
+    out = StdoutCollector(proc)
+    port = port_of(events)
+    first = connect_tcp("127.0.0.1", port)
+    first.sendall(b"first\n")
+    assert out.wait_for(6) == b"first\n"
+    second = connect_tcp("127.0.0.1", port)  # waits in the backlog: stdin is one stream
+    second.sendall(b"second\n")
+    second.shutdown(socket.SHUT_WR)
+    time.sleep(0.3)
+    assert bytes(out.data) == b"first\n"
+    first.shutdown(socket.SHUT_WR)
+    assert recv_all(first) == b""
+    first.close()
+    assert out.wait_for(13) == b"first\nsecond\n"
+    assert recv_all(second) == b""
+    second.close()
