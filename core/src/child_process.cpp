@@ -1,10 +1,9 @@
-#include <nettool/child_process.hpp>
-
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <nettool/child_process.hpp>
 #include <spawn.h>
 #include <sstream>
 #include <sys/stat.h>
@@ -36,7 +35,8 @@ Result<std::pair<UniqueFd, UniqueFd>> make_pipe() {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) {
         const int err = errno;
-        return fail(kind_of_socket_errno(err), fmt::format("cannot create a pipe for the child: {}", errno_text(err)));
+        return fail(kind_of_socket_errno(err),
+                    fmt::format("cannot create a pipe for the child: {}", errno_text(err)));
     }
     return std::make_pair(UniqueFd(fds[0]), UniqueFd(fds[1]));
 }
@@ -46,18 +46,21 @@ Result<std::pair<UniqueFd, UniqueFd>> make_pipe() {
 std::vector<std::string> split_command(const std::string& command) {
     std::vector<std::string> out;
     std::istringstream in(command);
-    for (std::string word; in >> word;) out.push_back(word);
+    for (std::string word; in >> word;)
+        out.push_back(word);
     return out;
 }
 
 Result<std::string> find_program(const std::string& program) {
     const auto usable = [](const std::string& path) {
         struct stat st {};
-        return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+        return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+               ::access(path.c_str(), X_OK) == 0;
     };
     if (program.find('/') != std::string::npos) {
         if (usable(program)) return program;
-        return fail(ErrorKind::usage, fmt::format("program '{}' does not exist or is not executable", program));
+        return fail(ErrorKind::usage,
+                    fmt::format("program '{}' does not exist or is not executable", program));
     }
     const char* path = std::getenv("PATH");
     std::istringstream dirs(path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin");
@@ -65,7 +68,8 @@ Result<std::string> find_program(const std::string& program) {
         const std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
         if (usable(candidate)) return candidate;
     }
-    return fail(ErrorKind::usage, fmt::format("program '{}' was not found in PATH; give its full path", program));
+    return fail(ErrorKind::usage,
+                fmt::format("program '{}' was not found in PATH; give its full path", program));
 }
 
 Result<ChildProcess> ChildProcess::spawn(const Spec& spec) {
@@ -94,16 +98,20 @@ Result<ChildProcess> ChildProcess::spawn(const Spec& spec) {
     for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
         const std::string entry(*e);
         bool replaced = false;
-        for (const auto& [name, value] : spec.extra_env) replaced = replaced || entry.starts_with(name + "=");
+        for (const auto& [name, value] : spec.extra_env)
+            replaced = replaced || entry.starts_with(name + "=");
         if (!replaced) env_strings.push_back(entry);
     }
-    for (const auto& [name, value] : spec.extra_env) env_strings.push_back(name + "=" + value);
+    for (const auto& [name, value] : spec.extra_env)
+        env_strings.push_back(name + "=" + value);
     std::vector<char*> envp;
-    for (auto& s : env_strings) envp.push_back(s.data());
+    for (auto& s : env_strings)
+        envp.push_back(s.data());
     envp.push_back(nullptr);
     std::vector<std::string> args = spec.argv;
     std::vector<char*> argv;
-    for (auto& s : args) argv.push_back(s.data());
+    for (auto& s : args)
+        argv.push_back(s.data());
     argv.push_back(nullptr);
 
     pid_t pid = -1;
@@ -128,8 +136,9 @@ Result<ChildProcess> ChildProcess::spawn(const Spec& spec) {
 }
 
 ChildProcess::ChildProcess(ChildProcess&& other) noexcept
-    : m_pid(std::exchange(other.m_pid, -1)), m_status(other.m_status), m_stdin(std::move(other.m_stdin)),
-      m_stdout(std::move(other.m_stdout)), m_pidfd(std::move(other.m_pidfd)) {}
+    : m_pid(std::exchange(other.m_pid, -1)), m_status(other.m_status),
+      m_stdin(std::move(other.m_stdin)), m_stdout(std::move(other.m_stdout)),
+      m_pidfd(std::move(other.m_pidfd)) {}
 
 ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
     if (this != &other) {
@@ -163,8 +172,10 @@ bool ChildProcess::reap() {
 void ChildProcess::terminate() {
     // Through the pidfd when there is one: the pid cannot have been reused meanwhile.
     if (m_pid <= 0) return;
-    if (m_pidfd) ::syscall(SYS_pidfd_send_signal, m_pidfd.get(), SIGTERM, nullptr, 0);
-    else ::kill(m_pid, SIGTERM);
+    if (m_pidfd)
+        ::syscall(SYS_pidfd_send_signal, m_pidfd.get(), SIGTERM, nullptr, 0);
+    else
+        ::kill(m_pid, SIGTERM);
 }
 
 } // namespace nettool

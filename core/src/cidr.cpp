@@ -1,11 +1,10 @@
-#include <nettool/cidr.hpp>
-
 #include <algorithm>
 #include <arpa/inet.h>
 #include <charconv>
 #include <cstring>
 #include <fmt/format.h>
 #include <netinet/in.h>
+#include <nettool/cidr.hpp>
 
 namespace nettool {
 namespace {
@@ -44,9 +43,10 @@ void clear_host_bits(std::array<std::uint8_t, 16>& bytes, int prefix) {
 
 Result<Cidr> parse_cidr(std::string_view text) {
     const auto bad = [&](std::string_view why) {
-        return fail(ErrorKind::usage, fmt::format("bad address block '{}': {}; write ADDR/PREFIX such as "
-                                                  "10.0.0.0/8 or fd00::/8, or a single address",
-                                                  text, why));
+        return fail(ErrorKind::usage,
+                    fmt::format("bad address block '{}': {}; write ADDR/PREFIX such as "
+                                "10.0.0.0/8 or fd00::/8, or a single address",
+                                text, why));
     };
     Cidr cidr;
     cidr.text = std::string(text);
@@ -64,16 +64,18 @@ Result<Cidr> parse_cidr(std::string_view text) {
     if (slash != std::string_view::npos) {
         const auto digits = text.substr(slash + 1);
         int prefix = -1;
-        const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
-        if (digits.empty() || ec != std::errc{} || ptr != digits.data() + digits.size() || prefix < 0 ||
-            prefix > cidr.prefix) {
+        const auto [ptr, ec] =
+            std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
+        if (digits.empty() || ec != std::errc{} || ptr != digits.data() + digits.size() ||
+            prefix < 0 || prefix > cidr.prefix) {
             return bad(fmt::format("the prefix length must be a number from 0 to {}", cidr.prefix));
         }
         cidr.prefix = prefix;
     }
     // ::ffff:10.0.0.0/104 is the IPv4 block 10.0.0.0/8: match it as IPv4, like the peers.
     static constexpr std::uint8_t k_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (cidr.family == AF_INET6 && cidr.prefix >= 96 && std::memcmp(cidr.bytes.data(), k_mapped, 12) == 0) {
+    if (cidr.family == AF_INET6 && cidr.prefix >= 96 &&
+        std::memcmp(cidr.bytes.data(), k_mapped, 12) == 0) {
         std::memmove(cidr.bytes.data(), cidr.bytes.data() + 12, 4);
         std::fill(cidr.bytes.begin() + 4, cidr.bytes.end(), std::uint8_t{0});
         cidr.family = AF_INET;

@@ -1,9 +1,8 @@
-#include <nettool/event_loop.hpp>
-
 #include <algorithm>
 #include <array>
 #include <cerrno>
 #include <fmt/format.h>
+#include <nettool/event_loop.hpp>
 #include <sys/epoll.h>
 #include <vector>
 
@@ -25,7 +24,9 @@ std::uint32_t from_epoll(std::uint32_t events) {
 
 // epoll's data word carries the descriptor and a token, so that an event for a descriptor
 // that was closed and reused within the same batch is recognised as stale.
-std::uint64_t pack(int fd, std::uint64_t token) { return (token << 32) | static_cast<std::uint32_t>(fd); }
+std::uint64_t pack(int fd, std::uint64_t token) {
+    return (token << 32) | static_cast<std::uint32_t>(fd);
+}
 
 } // namespace
 
@@ -33,7 +34,8 @@ Result<EventLoop> EventLoop::create() {
     UniqueFd fd(::epoll_create1(EPOLL_CLOEXEC));
     if (!fd) {
         const int err = errno;
-        return fail(ErrorKind::file_io, fmt::format("cannot create the event loop: {}", errno_text(err)));
+        return fail(ErrorKind::file_io,
+                    fmt::format("cannot create the event loop: {}", errno_text(err)));
     }
     return EventLoop(std::move(fd));
 }
@@ -55,7 +57,9 @@ Status EventLoop::add(int fd, std::uint32_t events, Handler handler) {
 Status EventLoop::set_events(int fd, std::uint32_t events) {
     const auto it = m_watches.find(fd);
     if (it == m_watches.end()) return {};
-    if (it->second.events == events && (it->second.in_kernel || events == 0 || !it->second.pollable)) return {};
+    if (it->second.events == events &&
+        (it->second.in_kernel || events == 0 || !it->second.pollable))
+        return {};
     it->second.events = events;
     return sync(fd, it->second);
 }
@@ -82,7 +86,8 @@ Status EventLoop::sync(int fd, Watch& watch) {
     }
     if (rc != 0) {
         const int err = errno;
-        return fail(kind_of_socket_errno(err), fmt::format("cannot watch descriptor {}: {}", fd, errno_text(err)));
+        return fail(kind_of_socket_errno(err),
+                    fmt::format("cannot watch descriptor {}: {}", fd, errno_text(err)));
     }
     return {};
 }
@@ -101,11 +106,15 @@ Status EventLoop::run_once(std::optional<std::chrono::milliseconds> timeout) {
         if (!watch.pollable && watch.events != 0) always.emplace_back(fd, watch.token);
     }
     int wait_ms = -1;
-    if (!always.empty()) wait_ms = 0;
-    else if (timeout) wait_ms = static_cast<int>(std::clamp<std::chrono::milliseconds::rep>(timeout->count(), 0, 1 << 30));
+    if (!always.empty())
+        wait_ms = 0;
+    else if (timeout)
+        wait_ms = static_cast<int>(
+            std::clamp<std::chrono::milliseconds::rep>(timeout->count(), 0, 1 << 30));
 
     std::array<epoll_event, 64> events{};
-    const int n = ::epoll_wait(m_epoll.get(), events.data(), static_cast<int>(events.size()), wait_ms);
+    const int n =
+        ::epoll_wait(m_epoll.get(), events.data(), static_cast<int>(events.size()), wait_ms);
     if (n < 0) {
         if (errno == EINTR) return {};
         const int err = errno;
@@ -119,11 +128,13 @@ Status EventLoop::run_once(std::optional<std::chrono::milliseconds> timeout) {
     };
     for (int i = 0; i < n; ++i) {
         const auto data = events[static_cast<std::size_t>(i)].data.u64;
-        dispatch(static_cast<int>(data & 0xffffffffu), data >> 32, from_epoll(events[static_cast<std::size_t>(i)].events));
+        dispatch(static_cast<int>(data & 0xffffffffu), data >> 32,
+                 from_epoll(events[static_cast<std::size_t>(i)].events));
     }
     for (const auto& [fd, token] : always) {
         const auto it = m_watches.find(fd);
-        if (it != m_watches.end() && it->second.token == token) dispatch(fd, token, it->second.events);
+        if (it != m_watches.end() && it->second.token == token)
+            dispatch(fd, token, it->second.events);
     }
     return {};
 }

@@ -1,21 +1,21 @@
-#include <nettool/listener.hpp>
-
 #include <cerrno>
 #include <fmt/format.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <nettool/bind_diagnosis.hpp>
+#include <nettool/listener.hpp>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <nettool/bind_diagnosis.hpp>
 
 namespace nettool {
 
 Listener::Listener(UniqueFd fd, Transport transport, SocketAddress local)
     : m_fd(std::move(fd)), m_transport(transport), m_local(local) {}
 
-Listener::~Listener() { remove_socket_file(); }
+Listener::~Listener() {
+    remove_socket_file();
+}
 
 void Listener::close() {
     m_fd.reset();
@@ -42,7 +42,9 @@ void Listener::remove_socket_file() {
 
 namespace {
 
-std::string transport_word(Transport t) { return t == Transport::udp ? "udp" : "tcp"; }
+std::string transport_word(Transport t) {
+    return t == Transport::udp ? "udp" : "tcp";
+}
 
 Result<std::vector<SocketAddress>> resolve_passive(const Endpoint& endpoint) {
     std::vector<SocketAddress> out;
@@ -79,48 +81,57 @@ Result<std::vector<SocketAddress>> resolve_passive(const Endpoint& endpoint) {
     const int rc = ::getaddrinfo(endpoint.host.c_str(), nullptr, &hints, &result);
     if (rc != 0) {
         const std::string why = rc == EAI_SYSTEM ? errno_text(errno) : ::gai_strerror(rc);
-        return fail(ErrorKind::network, fmt::format("cannot resolve '{}' to listen on: {}; check the host "
-                                                    "name or give an address",
-                                                    endpoint.host, why));
+        return fail(ErrorKind::network,
+                    fmt::format("cannot resolve '{}' to listen on: {}; check the host "
+                                "name or give an address",
+                                endpoint.host, why));
     }
     for (const addrinfo* ai = result; ai != nullptr; ai = ai->ai_next) {
         if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
         SocketAddress address(ai->ai_addr, ai->ai_addrlen);
         address.set_port(endpoint.port);
         bool seen = false;
-        for (const auto& a : out) seen = seen || a == address;
+        for (const auto& a : out)
+            seen = seen || a == address;
         if (!seen) out.push_back(address);
     }
     ::freeaddrinfo(result);
     if (out.empty()) {
-        return fail(ErrorKind::network, fmt::format("'{}' has no IPv4 or IPv6 address to listen on", endpoint.host));
+        return fail(ErrorKind::network,
+                    fmt::format("'{}' has no IPv4 or IPv6 address to listen on", endpoint.host));
     }
     return out;
 }
 
 // Errors that mean "this address family or address does not exist here" (IPv6 disabled):
 // tolerated for the second address of a name when the first one worked.
-bool address_unavailable(int err) { return err == EAFNOSUPPORT || err == EADDRNOTAVAIL || err == EPROTONOSUPPORT; }
+bool address_unavailable(int err) {
+    return err == EAFNOSUPPORT || err == EADDRNOTAVAIL || err == EPROTONOSUPPORT;
+}
 
 struct BindFailure {
     int err;
     Error error;
 };
 
-tl::expected<Listener, BindFailure> bind_one(SocketAddress address, Transport transport, bool dual_stack,
-                                             const ListenOptions& options) {
-    const int type = (transport == Transport::udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC;
+tl::expected<Listener, BindFailure> bind_one(SocketAddress address, Transport transport,
+                                             bool dual_stack, const ListenOptions& options) {
+    const int type =
+        (transport == Transport::udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC;
     const auto failure = [&](std::string_view what) {
         const int err = errno;
         return tl::unexpected(BindFailure{
-            err, Error{kind_of_socket_errno(err), fmt::format("{} {} socket on {}: {}", what, transport_word(transport),
-                                                              address.display(), errno_text(err))}});
+            err, Error{kind_of_socket_errno(err),
+                       fmt::format("{} {} socket on {}: {}", what, transport_word(transport),
+                                   address.display(), errno_text(err))}});
     };
     UniqueFd fd(::socket(address.family(), type, 0));
     if (!fd) return failure("cannot create a");
     const int one = 1;
-    if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) return failure("cannot set SO_REUSEADDR on the");
-    if (options.reuse_port && ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0)
+        return failure("cannot set SO_REUSEADDR on the");
+    if (options.reuse_port &&
+        ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
         return failure("cannot set SO_REUSEPORT on the");
     }
     if (address.family() == AF_INET6) {
@@ -130,16 +141,19 @@ tl::expected<Listener, BindFailure> bind_one(SocketAddress address, Transport tr
     }
     if (::bind(fd.get(), address.get(), address.length()) != 0) {
         const int err = errno;
-        return tl::unexpected(BindFailure{err, describe_bind_error(err, transport, address.get(), address.length())});
+        return tl::unexpected(
+            BindFailure{err, describe_bind_error(err, transport, address.get(), address.length())});
     }
-    if (transport != Transport::udp && ::listen(fd.get(), options.backlog) != 0) return failure("cannot listen on the");
+    if (transport != Transport::udp && ::listen(fd.get(), options.backlog) != 0)
+        return failure("cannot listen on the");
     SocketAddress local = SocketAddress::local_of(fd.get());
     return Listener(std::move(fd), transport, local);
 }
 
 } // namespace
 
-Result<std::vector<Listener>> open_listeners(const Endpoint& endpoint, const ListenOptions& options) {
+Result<std::vector<Listener>> open_listeners(const Endpoint& endpoint,
+                                             const ListenOptions& options) {
     if (endpoint.transport == Transport::unix_stream) {
         auto listener = open_unix_listener(endpoint, options);
         if (!listener) return tl::unexpected(listener.error());
@@ -167,8 +181,9 @@ Result<std::vector<Listener>> open_listeners(const Endpoint& endpoint, const Lis
                 any.sin_family = AF_INET;
                 any.sin_addr.s_addr = htonl(INADDR_ANY);
                 any.sin_port = htons(port);
-                listener = bind_one(SocketAddress(reinterpret_cast<const sockaddr*>(&any), sizeof any),
-                                    endpoint.transport, false, options);
+                listener =
+                    bind_one(SocketAddress(reinterpret_cast<const sockaddr*>(&any), sizeof any),
+                             endpoint.transport, false, options);
             }
             if (!listener) {
                 const int err = listener.error().err;

@@ -14,7 +14,9 @@ constexpr auto k_linger = std::chrono::seconds(2);
 // The relay (one connection at a time) keeps Pump's 256 KiB for bulk speed.
 constexpr std::size_t k_small_buffer = 64 * 1024;
 
-template <class P> std::unique_ptr<Channel> channel(P pump) { return std::make_unique<ChannelOf<P>>(std::move(pump)); }
+template <class P> std::unique_ptr<Channel> channel(P pump) {
+    return std::make_unique<ChannelOf<P>>(std::move(pump));
+}
 
 std::string peer_name(const ConnectionInfo& info) {
     if (!info.peer.empty() && info.transport != Transport::unix_stream) return info.peer.display();
@@ -30,7 +32,8 @@ Connection::Connection(ServeContext& context, EventLoop& loop, UniqueFd socket, 
       m_changed(std::move(changed)) {}
 
 Connection::~Connection() {
-    for (const int fd : m_watched) m_loop.remove(fd);
+    for (const int fd : m_watched)
+        m_loop.remove(fd);
 }
 
 Status Connection::start() {
@@ -47,7 +50,8 @@ Status Connection::start() {
         to.source_name = "standard input";
         // splice(2) keeps the bulk direction out of user space where stdout can take it.
         if (SplicePump::suitable_sink(options.output_fd)) {
-            auto spliced = SplicePump::create(m_socket.get(), options.output_fd, from.source_name, from.sink_name);
+            auto spliced = SplicePump::create(m_socket.get(), options.output_fd, from.source_name,
+                                              from.sink_name);
             if (!spliced) return tl::unexpected(spliced.error());
             m_from_peer = channel(std::move(*spliced));
         } else {
@@ -63,8 +67,9 @@ Status Connection::start() {
     case ServeMode::exec:
     case ServeMode::sh_exec: {
         ChildProcess::Spec spec;
-        spec.argv = options.mode == ServeMode::exec ? split_command(options.command)
-                                                    : std::vector<std::string>{"/bin/sh", "-c", options.command};
+        spec.argv = options.mode == ServeMode::exec
+                        ? split_command(options.command)
+                        : std::vector<std::string>{"/bin/sh", "-c", options.command};
         if (m_info.transport == Transport::unix_stream) {
             spec.extra_env = {{"NETTOOL_PEER_ADDR", "unix:" + m_info.where},
                               {"NETTOOL_PEER_PID", std::to_string(m_info.peer_pid)}};
@@ -92,7 +97,8 @@ Status Connection::start() {
     case ServeMode::send_file:
         break;
     }
-    for (const int fd : {m_socket.get(), m_child_stdin.get(), m_child_stdout.get()}) watch(fd);
+    for (const int fd : {m_socket.get(), m_child_stdin.get(), m_child_stdout.get()})
+        watch(fd);
     if (options.mode == ServeMode::relay) {
         watch(options.input_fd);
         watch(options.output_fd);
@@ -120,7 +126,8 @@ void Connection::unwatch(int fd) {
 
 void Connection::on_ready(int fd, std::uint32_t ready) {
     if (m_done) return;
-    if (fd == m_socket.get() && (ready & (io::hangup | io::error)) != 0 && m_context.options.mode == ServeMode::relay) {
+    if (fd == m_socket.get() && (ready & (io::hangup | io::error)) != 0 &&
+        m_context.options.mode == ServeMode::relay) {
         // Reset or fully closed: nobody reads what stdin would send any more.
         m_peer_gone = true;
     }
@@ -188,7 +195,8 @@ void Connection::step() {
         break;
     }
     if (m_done) {
-        for (const int fd : std::vector<int>(m_watched)) unwatch(fd);
+        for (const int fd : std::vector<int>(m_watched))
+            unwatch(fd);
         return;
     }
     update_interest();
@@ -210,7 +218,8 @@ void Connection::step_writer() {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) return; // wait for room
             const int err = errno;
-            report(fail(ErrorKind::network, fmt::format("send to {}: {}", peer_name(m_info), errno_text(err))));
+            report(fail(ErrorKind::network,
+                        fmt::format("send to {}: {}", peer_name(m_info), errno_text(err))));
             m_writer_done = true;
             return;
         }
@@ -282,13 +291,14 @@ void Connection::on_deadline(Clock::time_point now) {
         m_linger_until.reset();
         if (m_writer_done) {
             m_done = true;
-            for (const int fd : std::vector<int>(m_watched)) unwatch(fd);
+            for (const int fd : std::vector<int>(m_watched))
+                unwatch(fd);
             return;
         }
     }
     if (const auto& idle = m_context.options.idle_timeout; idle && now >= m_last_activity + *idle) {
-        m_context.observer.note(fmt::format("closing the connection from {}: idle for {} ms", peer_name(m_info),
-                                            idle->count()));
+        m_context.observer.note(fmt::format("closing the connection from {}: idle for {} ms",
+                                            peer_name(m_info), idle->count()));
         abort();
     }
 }
@@ -296,7 +306,8 @@ void Connection::on_deadline(Clock::time_point now) {
 void Connection::abort() {
     m_abnormal = true;
     m_done = true;
-    for (const int fd : std::vector<int>(m_watched)) unwatch(fd);
+    for (const int fd : std::vector<int>(m_watched))
+        unwatch(fd);
 }
 
 std::optional<ChildProcess> Connection::take_child() {
@@ -317,7 +328,8 @@ ConnectionInfo Connection::info() const {
         info.bytes_out = m_sent;
     } else {
         info.bytes_in = m_from_peer ? m_from_peer->bytes_in() : 0;
-        info.bytes_out = mode == ServeMode::echo ? m_from_peer->bytes_out() : (m_to_peer ? m_to_peer->bytes_out() : 0);
+        info.bytes_out = mode == ServeMode::echo ? m_from_peer->bytes_out()
+                                                 : (m_to_peer ? m_to_peer->bytes_out() : 0);
     }
     info.seconds = seconds_since(m_started);
     return info;

@@ -3,23 +3,22 @@
 // is a Pump (relay, echo, exec); the fixed greeting and --send-file (sendfile(2)) are writers
 // of their own. End of stream is propagated both ways: the peer's SHUT_WR reaches the child's
 // stdin as EOF while the child's reply still flows back.
+#include "serve_internal.hpp"
+
 #include <functional>
 #include <memory>
-#include <optional>
-#include <string>
-
 #include <nettool/child_process.hpp>
 #include <nettool/event_loop.hpp>
 #include <nettool/pump.hpp>
 #include <nettool/splice_pump.hpp>
-
-#include "serve_internal.hpp"
+#include <optional>
+#include <string>
 
 namespace nettool::serve_detail {
 
 // One direction of a connection: a Pump, or a SplicePump for the relay's bulk direction.
 class Channel {
-public:
+  public:
     virtual ~Channel() = default;
     virtual Status step() = 0;
     virtual bool wants_read() const = 0;
@@ -33,7 +32,7 @@ public:
 };
 
 template <class P> class ChannelOf final : public Channel {
-public:
+  public:
     explicit ChannelOf(P pump) : m_pump(std::move(pump)) {}
     Status step() override { return m_pump.step(); }
     bool wants_read() const override { return m_pump.wants_read(); }
@@ -45,12 +44,12 @@ public:
     int source_fd() const override { return m_pump.source_fd(); }
     int sink_fd() const override { return m_pump.sink_fd(); }
 
-private:
+  private:
     P m_pump;
 };
 
 class Connection {
-public:
+  public:
     // `changed` runs after every readiness event handled (the server checks done() there).
     Connection(ServeContext& context, EventLoop& loop, UniqueFd socket, ConnectionInfo info,
                std::function<void()> changed);
@@ -72,7 +71,7 @@ public:
     std::optional<ChildProcess> take_child();
     ConnectionInfo info() const;
 
-private:
+  private:
     void on_ready(int fd, std::uint32_t ready);
     void step();
     void step_writer();

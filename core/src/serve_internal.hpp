@@ -2,11 +2,10 @@
 // What the parts of `serve` share (private to core/).
 #include <chrono>
 #include <cstdint>
-#include <vector>
-
 #include <nettool/listener.hpp>
 #include <nettool/serve.hpp>
 #include <nettool/unique_fd.hpp>
+#include <vector>
 
 namespace nettool::serve_detail {
 

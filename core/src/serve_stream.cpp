@@ -1,27 +1,27 @@
 // The stream (TCP, Unix) server: one epoll loop accepts and serves every connection.
+#include "serve_connection.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <map>
 #include <memory>
+#include <nettool/stop.hpp>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <nettool/stop.hpp>
-
-#include "serve_connection.hpp"
 
 namespace nettool::serve_detail {
 namespace {
 
 class StreamServer {
-public:
-    StreamServer(ServeContext& context, EventLoop loop) : m_context(context), m_loop(std::move(loop)) {}
+  public:
+    StreamServer(ServeContext& context, EventLoop loop)
+        : m_context(context), m_loop(std::move(loop)) {}
     Status run();
 
-private:
+  private:
     bool may_accept() const;
     void update_listeners();
     void on_acceptable(Listener& listener);
@@ -73,14 +73,16 @@ void StreamServer::update_listeners() {
         return;
     }
     const std::uint32_t events = may_accept() ? io::readable : 0;
-    for (auto& l : m_context.listeners) (void)m_loop.set_events(l.fd(), events);
+    for (auto& l : m_context.listeners)
+        (void)m_loop.set_events(l.fd(), events);
 }
 
 void StreamServer::on_acceptable(Listener& listener) {
     for (int i = 0; i < 64 && may_accept(); ++i) {
         SocketAddress peer;
         socklen_t length = peer.capacity();
-        const int fd = ::accept4(listener.fd(), peer.get_mutable(), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        const int fd =
+            ::accept4(listener.fd(), peer.get_mutable(), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             const int err = errno;
             if (err == EAGAIN || err == EWOULDBLOCK) return;
@@ -89,8 +91,9 @@ void StreamServer::on_acceptable(Listener& listener) {
                 shed(listener, err);
                 continue;
             }
-            m_context.observer.error(Error{kind_of_socket_errno(err), fmt::format("accept on {}: {}",
-                                                                                  listener.local().display(), errno_text(err))});
+            m_context.observer.error(Error{
+                kind_of_socket_errno(err),
+                fmt::format("accept on {}: {}", listener.local().display(), errno_text(err))});
             return;
         }
         m_limit_reported = false;
@@ -104,10 +107,11 @@ void StreamServer::on_acceptable(Listener& listener) {
 // (libev's and nginx's trick); without a spare, stop accepting for a moment.
 void StreamServer::shed(Listener& listener, int err) {
     if (!m_limit_reported) {
-        m_context.observer.error(Error{ErrorKind::file_io,
-                                       fmt::format("out of file descriptors ({}); closing new connections until some "
-                                                   "are free (raise the limit with ulimit -n)",
-                                                   errno_text(err))});
+        m_context.observer.error(
+            Error{ErrorKind::file_io,
+                  fmt::format("out of file descriptors ({}); closing new connections until some "
+                              "are free (raise the limit with ulimit -n)",
+                              errno_text(err))});
         m_limit_reported = true;
     }
     if (m_spare) {
@@ -129,7 +133,8 @@ void StreamServer::admit(UniqueFd socket, const SocketAddress& peer, const Liste
         info.where = listener.local().host();
         ucred cred{};
         socklen_t len = sizeof cred;
-        if (::getsockopt(socket.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) info.peer_pid = cred.pid;
+        if (::getsockopt(socket.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+            info.peer_pid = cred.pid;
     }
     if (!m_context.options.access.permits(peer)) {
         m_context.observer.denied(info); // closed at once
@@ -153,7 +158,8 @@ void StreamServer::admit(UniqueFd socket, const SocketAddress& peer, const Liste
 void StreamServer::on_connection_changed(std::uint64_t id) {
     const auto it = m_connections.find(id);
     if (it == m_connections.end() || !it->second->done()) return;
-    if (std::find(m_finished.begin(), m_finished.end(), id) == m_finished.end()) m_finished.push_back(id);
+    if (std::find(m_finished.begin(), m_finished.end(), id) == m_finished.end())
+        m_finished.push_back(id);
 }
 
 void StreamServer::finish(std::uint64_t id) {
@@ -168,7 +174,8 @@ void StreamServer::finish(std::uint64_t id) {
             const int exit_fd = c.exit_fd();
             (void)m_loop.add(exit_fd, io::readable, [this, pid, exit_fd](std::uint32_t) {
                 m_loop.remove(exit_fd); // it has exited: reap() collects it and closes exit_fd
-                std::erase_if(m_children, [pid](ChildProcess& ch) { return ch.pid() == pid && ch.reap(); });
+                std::erase_if(m_children,
+                              [pid](ChildProcess& ch) { return ch.pid() == pid && ch.reap(); });
             });
         }
     }
@@ -180,9 +187,10 @@ void StreamServer::begin_stop() {
     m_loop.remove(stop_fd());
     m_grace_end = Clock::now() + m_context.options.grace;
     if (!m_connections.empty()) {
-        m_context.observer.note(fmt::format("stopping: no new connections; waiting up to {} ms for {} open "
-                                            "connection(s) to finish",
-                                            m_context.options.grace.count(), m_connections.size()));
+        m_context.observer.note(
+            fmt::format("stopping: no new connections; waiting up to {} ms for {} open "
+                        "connection(s) to finish",
+                        m_context.options.grace.count(), m_connections.size()));
     }
     update_listeners();
 }
@@ -192,11 +200,13 @@ std::optional<std::chrono::milliseconds> StreamServer::next_timeout() const {
     const auto earliest = [&](std::optional<Clock::time_point> t) {
         if (t && (!when || *t < *when)) when = t;
     };
-    for (const auto& [id, c] : m_connections) earliest(c->deadline());
+    for (const auto& [id, c] : m_connections)
+        earliest(c->deadline());
     if (m_stopping) earliest(m_grace_end);
     earliest(m_accept_paused_until);
     for (const auto& ch : m_children) {
-        if (ch.exit_fd() < 0) earliest(Clock::now() + std::chrono::milliseconds(200)); // no pidfd: poll
+        if (ch.exit_fd() < 0)
+            earliest(Clock::now() + std::chrono::milliseconds(200)); // no pidfd: poll
     }
     if (!when) return std::nullopt;
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(*when - Clock::now());
@@ -224,7 +234,8 @@ void StreamServer::on_deadlines() {
 // At exit: children still running are asked to stop and given a moment; any left are
 // re-parented to init, which reaps them.
 void StreamServer::stop_children() {
-    for (auto& ch : m_children) ch.terminate();
+    for (auto& ch : m_children)
+        ch.terminate();
     const auto end = Clock::now() + std::chrono::seconds(1);
     while (!m_children.empty() && Clock::now() < end) {
         std::erase_if(m_children, [](ChildProcess& ch) { return ch.reap(); });
@@ -259,7 +270,8 @@ Status StreamServer::run() {
         if (!s) return s;
         on_deadlines();
         const bool had_finished = !m_finished.empty();
-        for (const auto id : std::exchange(m_finished, {})) finish(id);
+        for (const auto id : std::exchange(m_finished, {}))
+            finish(id);
         if (had_finished) update_listeners();
     }
     stop_children();

@@ -3,30 +3,30 @@
 // --echo and --greet answer each datagram to its sender; the relay writes datagrams to stdout
 // and sends each line of stdin as one datagram to the peer heard from last. Datagram
 // boundaries are the point here, so these directions are not Pumps (which move byte streams).
+#include "serve_internal.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <fmt/format.h>
+#include <nettool/event_loop.hpp>
+#include <nettool/stop.hpp>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <vector>
 
-#include <nettool/event_loop.hpp>
-#include <nettool/stop.hpp>
-
-#include "serve_internal.hpp"
-
 namespace nettool::serve_detail {
 namespace {
 
-constexpr std::size_t k_max_peers = 4096;          // the oldest is forgotten beyond this
+constexpr std::size_t k_max_peers = 4096;           // the oldest is forgotten beyond this
 constexpr std::size_t k_max_stdout_queue = 8 << 20; // datagrams beyond this are dropped
 
 class DatagramServer {
-public:
-    DatagramServer(ServeContext& context, EventLoop loop) : m_context(context), m_loop(std::move(loop)) {}
+  public:
+    DatagramServer(ServeContext& context, EventLoop loop)
+        : m_context(context), m_loop(std::move(loop)) {}
     Status run();
 
-private:
+  private:
     struct Peer {
         SocketAddress address;
         int socket = -1;
@@ -91,8 +91,8 @@ void DatagramServer::forget(std::size_t index) {
 }
 
 void DatagramServer::reply(Peer& peer, const char* data, std::size_t size) {
-    const ssize_t n = ::sendto(peer.socket, data, size, MSG_DONTWAIT | MSG_NOSIGNAL, peer.address.get(),
-                               peer.address.length());
+    const ssize_t n = ::sendto(peer.socket, data, size, MSG_DONTWAIT | MSG_NOSIGNAL,
+                               peer.address.get(), peer.address.length());
     // A full send buffer drops the reply, as the network may: that is UDP.
     if (n > 0) peer.bytes_out += static_cast<std::uint64_t>(n);
 }
@@ -135,7 +135,8 @@ void DatagramServer::on_datagrams(const Listener& listener) {
         default: // relay
             m_last_peer = from;
             m_last_socket = listener.fd();
-            if (m_to_stdout.size() + size <= k_max_stdout_queue) m_to_stdout.append(m_buffer.data(), size);
+            if (m_to_stdout.size() + size <= k_max_stdout_queue)
+                m_to_stdout.append(m_buffer.data(), size);
             break;
         }
     }
@@ -155,12 +156,14 @@ void DatagramServer::on_stdin() {
         if (m_last_peer && p.address == *m_last_peer) peer = &p;
     }
     std::size_t start = 0;
-    for (std::size_t nl; (nl = m_from_stdin.find('\n', start)) != std::string::npos; start = nl + 1) {
+    for (std::size_t nl; (nl = m_from_stdin.find('\n', start)) != std::string::npos;
+         start = nl + 1) {
         if (peer != nullptr) reply(*peer, m_from_stdin.data() + start, nl + 1 - start);
     }
     m_from_stdin.erase(0, start);
     if ((m_stdin_ended && !m_from_stdin.empty()) || m_from_stdin.size() >= 65507) {
-        if (peer != nullptr) reply(*peer, m_from_stdin.data(), std::min<std::size_t>(m_from_stdin.size(), 65507));
+        if (peer != nullptr)
+            reply(*peer, m_from_stdin.data(), std::min<std::size_t>(m_from_stdin.size(), 65507));
         m_from_stdin.clear();
     }
 }
@@ -171,7 +174,8 @@ void DatagramServer::on_stdout() {
         m_to_stdout.erase(0, static_cast<std::size_t>(n));
     } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
         const int err = errno;
-        m_context.observer.error(Error{ErrorKind::file_io, fmt::format("write to standard output: {}", errno_text(err))});
+        m_context.observer.error(Error{
+            ErrorKind::file_io, fmt::format("write to standard output: {}", errno_text(err))});
         m_to_stdout.clear();
     }
 }
@@ -179,7 +183,8 @@ void DatagramServer::on_stdout() {
 void DatagramServer::update_interest() {
     if (m_context.options.mode != ServeMode::relay) return;
     const bool peer_known = m_last_peer.has_value() && m_last_socket >= 0;
-    (void)m_loop.set_events(m_context.options.input_fd, peer_known && !m_stdin_ended ? io::readable : 0);
+    (void)m_loop.set_events(m_context.options.input_fd,
+                            peer_known && !m_stdin_ended ? io::readable : 0);
     (void)m_loop.set_events(m_context.options.output_fd, m_to_stdout.empty() ? 0 : io::writable);
 }
 
@@ -187,7 +192,8 @@ std::optional<std::chrono::milliseconds> DatagramServer::next_timeout() const {
     const auto& idle = m_context.options.idle_timeout;
     if (!idle || m_peers.empty()) return std::nullopt;
     Clock::time_point when = m_peers.front().last;
-    for (const auto& p : m_peers) when = std::min(when, p.last);
+    for (const auto& p : m_peers)
+        when = std::min(when, p.last);
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(when + *idle - Clock::now());
     return std::max(left, std::chrono::milliseconds(0));
 }
@@ -209,7 +215,8 @@ Status DatagramServer::run() {
     }
     for (const auto& l : m_context.listeners) {
         const Listener* listener = &l;
-        auto s = m_loop.add(l.fd(), io::readable, [this, listener](std::uint32_t) { on_datagrams(*listener); });
+        auto s = m_loop.add(l.fd(), io::readable,
+                            [this, listener](std::uint32_t) { on_datagrams(*listener); });
         if (!s) return s;
     }
     if (m_context.options.mode == ServeMode::relay) {
@@ -223,7 +230,8 @@ Status DatagramServer::run() {
         expire_idle();
     }
     if (!m_to_stdout.empty()) on_stdout(); // one last try; UDP promised nothing more
-    while (!m_peers.empty()) forget(m_peers.size() - 1);
+    while (!m_peers.empty())
+        forget(m_peers.size() - 1);
     return {};
 }
 

@@ -1,13 +1,11 @@
-#include <nettool/socket_address.hpp>
-
 #include <arpa/inet.h>
 #include <cstddef>
 #include <cstring>
 #include <fmt/format.h>
 #include <netinet/in.h>
-#include <sys/un.h>
-
 #include <nettool/endpoint.hpp>
+#include <nettool/socket_address.hpp>
+#include <sys/un.h>
 
 namespace nettool {
 
@@ -67,8 +65,10 @@ std::string SocketAddress::host() const {
 }
 
 std::uint16_t SocketAddress::port() const {
-    if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&m_storage)->sin_port);
-    if (family() == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&m_storage)->sin6_port);
+    if (family() == AF_INET)
+        return ntohs(reinterpret_cast<const sockaddr_in*>(&m_storage)->sin_port);
+    if (family() == AF_INET6)
+        return ntohs(reinterpret_cast<const sockaddr_in6*>(&m_storage)->sin6_port);
     return 0;
 }
 

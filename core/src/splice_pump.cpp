@@ -1,8 +1,7 @@
-#include <nettool/splice_pump.hpp>
-
 #include <cerrno>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <nettool/splice_pump.hpp>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -24,22 +23,25 @@ bool SplicePump::suitable_sink(int sink_fd) {
     return false;
 }
 
-Result<SplicePump> SplicePump::create(int source_fd, int sink_fd, std::string source_name, std::string sink_name) {
+Result<SplicePump> SplicePump::create(int source_fd, int sink_fd, std::string source_name,
+                                      std::string sink_name) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
         const int err = errno;
-        return fail(kind_of_socket_errno(err), fmt::format("cannot create a pipe for the relay: {}", errno_text(err)));
+        return fail(kind_of_socket_errno(err),
+                    fmt::format("cannot create a pipe for the relay: {}", errno_text(err)));
     }
     // A bigger pipe means fewer system calls per byte; the default (64 KiB) works too.
     ::fcntl(fds[1], F_SETPIPE_SZ, static_cast<int>(k_chunk));
-    return SplicePump(source_fd, sink_fd, UniqueFd(fds[0]), UniqueFd(fds[1]), std::move(source_name),
-                      std::move(sink_name));
+    return SplicePump(source_fd, sink_fd, UniqueFd(fds[0]), UniqueFd(fds[1]),
+                      std::move(source_name), std::move(sink_name));
 }
 
-SplicePump::SplicePump(int source_fd, int sink_fd, UniqueFd pipe_read, UniqueFd pipe_write, std::string source_name,
-                       std::string sink_name)
-    : m_source(source_fd), m_sink(sink_fd), m_pipe_read(std::move(pipe_read)), m_pipe_write(std::move(pipe_write)),
-      m_source_name(std::move(source_name)), m_sink_name(std::move(sink_name)) {}
+SplicePump::SplicePump(int source_fd, int sink_fd, UniqueFd pipe_read, UniqueFd pipe_write,
+                       std::string source_name, std::string sink_name)
+    : m_source(source_fd), m_sink(sink_fd), m_pipe_read(std::move(pipe_read)),
+      m_pipe_write(std::move(pipe_write)), m_source_name(std::move(source_name)),
+      m_sink_name(std::move(sink_name)) {}
 
 Status SplicePump::step() {
     // The private pipe is only filled when empty, so EAGAIN always names one side: the socket
@@ -75,7 +77,8 @@ Status SplicePump::step() {
                 continue;
             }
             m_finished = true;
-            return fail(kind_of_socket_errno(err), fmt::format("read from {}: {}", m_source_name, errno_text(err)));
+            return fail(kind_of_socket_errno(err),
+                        fmt::format("read from {}: {}", m_source_name, errno_text(err)));
         }
         if (n == 0) {
             m_source_ended = true;

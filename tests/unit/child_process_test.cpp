@@ -1,11 +1,9 @@
 #include <gtest/gtest.h>
-
+#include <nettool/child_process.hpp>
 #include <poll.h>
 #include <string>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <nettool/child_process.hpp>
 
 using namespace nettool;
 

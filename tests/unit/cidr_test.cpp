@@ -1,8 +1,6 @@
-#include <gtest/gtest.h>
-
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
-
 #include <nettool/cidr.hpp>
 
 using namespace nettool;
@@ -63,7 +61,8 @@ TEST(Cidr, MappedPeersMatchIpv4Rules) {
 }
 
 TEST(Cidr, BadInputIsUsageError) {
-    for (const char* bad : {"10.0.0.0/33", "::/129", "1.2.3", "10.0.0.0/", "10.0.0.0/x", "host", "", "/8"}) {
+    for (const char* bad :
+         {"10.0.0.0/33", "::/129", "1.2.3", "10.0.0.0/", "10.0.0.0/x", "host", "", "/8"}) {
         auto parsed = parse_cidr(bad);
         ASSERT_FALSE(parsed) << bad;
         EXPECT_EQ(parsed.error().kind, ErrorKind::usage);

@@ -1,10 +1,8 @@
-#include <gtest/gtest.h>
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
+#include <nettool/event_loop.hpp>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <nettool/event_loop.hpp>
 
 using namespace nettool;
 using namespace std::chrono_literals;

@@ -1,12 +1,10 @@
-#include <gtest/gtest.h>
-
 #include <filesystem>
 #include <fstream>
+#include <gtest/gtest.h>
+#include <nettool/listener.hpp>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <nettool/listener.hpp>
 
 using namespace nettool;
 
@@ -19,7 +17,8 @@ TEST(Listener, LocalhostPortZeroGetsOnePortOnBothLoopbacks) {
     EXPECT_EQ((*listeners)[0].local().host(), "127.0.0.1");
     const auto port = (*listeners)[0].local().port();
     EXPECT_NE(port, 0);
-    for (const auto& l : *listeners) EXPECT_EQ(l.local().port(), port);
+    for (const auto& l : *listeners)
+        EXPECT_EQ(l.local().port(), port);
     if (listeners->size() == 2) {
         EXPECT_EQ((*listeners)[1].local().host(), "::1");
     }
@@ -50,7 +49,8 @@ TEST(Listener, UdpBindsWithoutListening) {
 }
 
 TEST(Listener, UnixSocketFileIsRemovedOnCloseAndRegularFileIsKept) {
-    const auto dir = std::filesystem::temp_directory_path() / ("nettool-listener-" + std::to_string(::getpid()));
+    const auto dir =
+        std::filesystem::temp_directory_path() / ("nettool-listener-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     const auto path = dir / "s.sock";
     {

@@ -1,13 +1,11 @@
-#include <gtest/gtest.h>
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
+#include <nettool/splice_pump.hpp>
 #include <poll.h>
 #include <string>
 #include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
-
-#include <nettool/splice_pump.hpp>
 
 using namespace nettool;
 
@@ -38,7 +36,8 @@ TEST(SplicePump, SuitableSinks) {
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, s), 0);
     EXPECT_FALSE(SplicePump::suitable_sink(s[0]));
     ::unlink(name);
-    for (int fd : {p[0], p[1], s[0], s[1]}) ::close(fd);
+    for (int fd : {p[0], p[1], s[0], s[1]})
+        ::close(fd);
 }
 
 TEST(SplicePump, MovesEverythingFromASocketIntoAFile) {
@@ -52,7 +51,8 @@ TEST(SplicePump, MovesEverythingFromASocketIntoAFile) {
     auto pump = SplicePump::create(reader.get(), file.get(), "socket", "file");
     ASSERT_TRUE(pump);
     std::string payload(3 << 20, '\0');
-    for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>(i * 7 + i / 4096);
+    for (std::size_t i = 0; i < payload.size(); ++i)
+        payload[i] = static_cast<char>(i * 7 + i / 4096);
     std::thread feed([&] {
         std::size_t done = 0;
         while (done < payload.size()) {

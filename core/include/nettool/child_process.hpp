@@ -3,18 +3,17 @@
 // read its stdout; its stderr is ours. Our pipe ends are non-blocking and close-on-exec.
 // The child is watched through a pidfd (readable when it exits), so no SIGCHLD handler and
 // no blocking wait is needed; reap() collects it without blocking.
+#include <nettool/error.hpp>
+#include <nettool/unique_fd.hpp>
 #include <string>
 #include <sys/types.h>
 #include <utility>
 #include <vector>
 
-#include <nettool/error.hpp>
-#include <nettool/unique_fd.hpp>
-
 namespace nettool {
 
 class ChildProcess {
-public:
+  public:
     struct Spec {
         std::vector<std::string> argv; // argv[0] is looked up in PATH
         std::vector<std::pair<std::string, std::string>> extra_env;
@@ -41,7 +40,7 @@ public:
     int wait_status() const { return m_status; }
     void terminate();
 
-private:
+  private:
     ChildProcess() = default;
 
     pid_t m_pid = -1;

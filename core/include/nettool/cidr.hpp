@@ -4,17 +4,16 @@
 // IPv4 client) is matched as the IPv4 address it is.
 #include <array>
 #include <cstdint>
+#include <nettool/error.hpp>
+#include <nettool/socket_address.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <nettool/error.hpp>
-#include <nettool/socket_address.hpp>
-
 namespace nettool {
 
 struct Cidr {
-    int family = 0;                    // AF_INET or AF_INET6
+    int family = 0;                       // AF_INET or AF_INET6
     std::array<std::uint8_t, 16> bytes{}; // network order; the first 4 for IPv4; host bits zero
     int prefix = 0;
     std::string text; // as the user wrote it, for messages

@@ -10,11 +10,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <optional>
-#include <unordered_map>
-
 #include <nettool/error.hpp>
 #include <nettool/unique_fd.hpp>
+#include <optional>
+#include <unordered_map>
 
 namespace nettool {
 
@@ -28,7 +27,7 @@ inline constexpr std::uint32_t error = 8; // reported, never asked for
 } // namespace io
 
 class EventLoop {
-public:
+  public:
     using Handler = std::function<void(std::uint32_t ready)>;
 
     static Result<EventLoop> create();
@@ -45,7 +44,7 @@ public:
     // handlers of the ready descriptors. EINTR is not an error.
     Status run_once(std::optional<std::chrono::milliseconds> timeout);
 
-private:
+  private:
     struct Watch {
         std::uint64_t token = 0;
         std::uint32_t events = 0;

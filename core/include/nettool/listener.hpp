@@ -7,14 +7,13 @@
 // Unix paths: an existing socket file is replaced only when nothing listens on it (connect()
 // is refused); a live server's socket or a file that is not a socket is never touched. The
 // socket file is removed when the Listener is destroyed, if it is still the one we created.
-#include <string>
-#include <sys/types.h>
-#include <vector>
-
 #include <nettool/endpoint.hpp>
 #include <nettool/error.hpp>
 #include <nettool/socket_address.hpp>
 #include <nettool/unique_fd.hpp>
+#include <string>
+#include <sys/types.h>
+#include <vector>
 
 namespace nettool {
 
@@ -24,7 +23,7 @@ struct ListenOptions {
 };
 
 class Listener {
-public:
+  public:
     Listener(UniqueFd fd, Transport transport, SocketAddress local);
     Listener(Listener&&) noexcept = default;
     Listener& operator=(Listener&&) noexcept = default;
@@ -41,7 +40,7 @@ public:
     // Remembers the socket file to remove at close: only if it still is this inode.
     void own_socket_file(std::string path, dev_t device, ino_t inode);
 
-private:
+  private:
     void remove_socket_file();
 
     UniqueFd m_fd;
@@ -56,7 +55,8 @@ private:
 // close-on-exec. Errors: usage (2) for impossible requests, network (4) for resolution
 // failures, addresses in use (with the holder named, see bind_diagnosis.hpp) and privileged
 // ports, file_io (3) when a file that is not a socket sits at a Unix path.
-Result<std::vector<Listener>> open_listeners(const Endpoint& endpoint, const ListenOptions& options);
+Result<std::vector<Listener>> open_listeners(const Endpoint& endpoint,
+                                             const ListenOptions& options);
 
 // The Unix part of open_listeners (core/src/listener_unix.cpp).
 Result<Listener> open_unix_listener(const Endpoint& endpoint, const ListenOptions& options);

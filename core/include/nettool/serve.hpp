@@ -5,14 +5,13 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <optional>
-#include <string>
-#include <string_view>
-
 #include <nettool/cidr.hpp>
 #include <nettool/endpoint.hpp>
 #include <nettool/error.hpp>
 #include <nettool/socket_address.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
 
 namespace nettool {
 
@@ -38,9 +37,9 @@ struct ServeOptions {
 // What happened to one connection (or one UDP peer).
 struct ConnectionInfo {
     Transport transport = Transport::tcp;
-    SocketAddress peer;  // empty for an unnamed Unix peer
-    std::string where;   // the Unix listener's name ("/run/x.sock", "@name") for Unix peers
-    int peer_pid = 0;    // Unix peers: SO_PEERCRED
+    SocketAddress peer;          // empty for an unnamed Unix peer
+    std::string where;           // the Unix listener's name ("/run/x.sock", "@name") for Unix peers
+    int peer_pid = 0;            // Unix peers: SO_PEERCRED
     std::uint64_t bytes_in = 0;  // from the peer
     std::uint64_t bytes_out = 0; // to the peer
     double seconds = 0;
@@ -48,7 +47,7 @@ struct ConnectionInfo {
 
 // cmd/ implements this (text lines or JSON Lines on stderr). Called from the loop's thread.
 class ServeObserver {
-public:
+  public:
     virtual ~ServeObserver() = default;
     virtual void listening(Transport transport, const SocketAddress& local) = 0;
     virtual void connection(const ConnectionInfo& info) = 0;

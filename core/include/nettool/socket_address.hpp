@@ -7,7 +7,7 @@
 namespace nettool {
 
 class SocketAddress {
-public:
+  public:
     SocketAddress() = default;
     SocketAddress(const sockaddr* addr, socklen_t length);
 
@@ -35,7 +35,7 @@ public:
 
     bool operator==(const SocketAddress& other) const;
 
-private:
+  private:
     sockaddr_storage m_storage{};
     socklen_t m_length = 0;
 };

@@ -4,20 +4,20 @@
 // private pipe: the bytes never enter user space. serve's relay uses it for socket -> stdout,
 // the bulk direction (4 GiB to /dev/null moves several times faster than read()+write()).
 #include <cstdint>
-#include <string>
-
 #include <nettool/error.hpp>
 #include <nettool/unique_fd.hpp>
+#include <string>
 
 namespace nettool {
 
 class SplicePump {
-public:
+  public:
     // Whether splice(2) can write to sink_fd: a pipe, a regular file not opened with O_APPEND,
     // or /dev/null. (Terminals and sockets cannot take spliced pages.)
     static bool suitable_sink(int sink_fd);
 
-    static Result<SplicePump> create(int source_fd, int sink_fd, std::string source_name, std::string sink_name);
+    static Result<SplicePump> create(int source_fd, int sink_fd, std::string source_name,
+                                     std::string sink_name);
 
     Status step();
     bool wants_read() const { return !m_finished && !m_source_ended && m_pending == 0; }
@@ -31,9 +31,9 @@ public:
     int source_fd() const { return m_source; }
     int sink_fd() const { return m_sink; }
 
-private:
-    SplicePump(int source_fd, int sink_fd, UniqueFd pipe_read, UniqueFd pipe_write, std::string source_name,
-               std::string sink_name);
+  private:
+    SplicePump(int source_fd, int sink_fd, UniqueFd pipe_read, UniqueFd pipe_write,
+               std::string source_name, std::string sink_name);
 
     int m_source;
     int m_sink;
