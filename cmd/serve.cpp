@@ -1,0 +1,283 @@
+// nettool serve: the options, the event lines on stderr (text or JSON Lines), one core call.
+#include "app.hpp"
+#include "common_options.hpp"
+#include "messages.hpp"
+
+#include <cstdio>
+#include <fmt/format.h>
+#include <memory>
+#include <nettool/serve.hpp>
+#include <nlohmann/json.hpp>
+
+namespace nettool::cli {
+namespace {
+
+// CLI11 sets a flag without a value to this; the default greeting is used then.
+constexpr const char* k_greet_default = "\x01";
+
+struct ServeArgs {
+    std::string endpoint = "localhost:1024";
+    bool udp = false;
+    std::string greet;
+    bool echo = false;
+    std::string send_file;
+    std::string exec;
+    std::string sh_exec;
+    bool keep_open = false;
+    int backlog = 128;
+    bool reuse_port = false;
+    int max_conns = 0;
+    std::optional<std::chrono::milliseconds> idle_timeout;
+    std::chrono::milliseconds grace{5000};
+    AccessRules access;
+    OutputOptions output;
+};
+
+std::string transport_name(Transport t) {
+    switch (t) {
+    case Transport::udp:
+        return "udp";
+    case Transport::unix_stream:
+        return "unix";
+    default:
+        return "tcp";
+    }
+}
+
+// "127.0.0.1:80", "udp://127.0.0.1:53", "unix:/run/x.sock", as endpoints are written.
+std::string shown(Transport t, const SocketAddress& address) {
+    if (t == Transport::unix_stream) return "unix:" + address.host();
+    return (t == Transport::udp ? "udp://" : "") + address.display();
+}
+
+std::string peer_text(const ConnectionInfo& info) {
+    if (info.transport != Transport::unix_stream) return shown(info.transport, info.peer);
+    return info.peer_pid > 0 ? fmt::format("pid {} on unix:{}", info.peer_pid, info.where)
+                             : "unix:" + info.where;
+}
+
+void emit_line(const std::string& line) {
+    const std::string with_newline = line + "\n"; // one write: lines never interleave
+    std::fwrite(with_newline.data(), 1, with_newline.size(), stderr);
+    std::fflush(stderr);
+}
+
+class TextObserver final : public ServeObserver {
+  public:
+    explicit TextObserver(const OutputOptions& output) : m_output(output) {}
+    void listening(Transport t, const SocketAddress& local) override {
+        if (!m_output.quiet) emit_line("listening on " + shown(t, local));
+    }
+    void connection(const ConnectionInfo& info) override {
+        if (!m_output.quiet) emit_line("connection from " + peer_text(info));
+    }
+    void closed(const ConnectionInfo& info) override {
+        if (m_output.verbose) {
+            emit_line(fmt::format("closed {}: {} bytes in, {} bytes out, {:.3f} s", peer_text(info),
+                                  info.bytes_in, info.bytes_out, info.seconds));
+        }
+    }
+    void denied(const ConnectionInfo& info) override {
+        if (!m_output.quiet)
+            emit_line(fmt::format("denied connection from {} (--allow/--deny)", peer_text(info)));
+    }
+    void error(const Error& error) override { print_warning(escape_for_terminal(error.message)); }
+    void note(std::string_view message) override {
+        if (m_output.verbose) print_note(message);
+    }
+
+  private:
+    const OutputOptions& m_output;
+};
+
+class JsonObserver final : public ServeObserver {
+  public:
+    void listening(Transport t, const SocketAddress& local) override {
+        nlohmann::json j{
+            {"event", "listening"}, {"address", local.host()}, {"transport", transport_name(t)}};
+        if (t != Transport::unix_stream) j["port"] = local.port();
+        emit(j);
+    }
+    void connection(const ConnectionInfo& info) override { emit(peer_json("connection", info)); }
+    void closed(const ConnectionInfo& info) override {
+        auto j = peer_json("close", info);
+        j["bytes_in"] = info.bytes_in;
+        j["bytes_out"] = info.bytes_out;
+        j["seconds"] = info.seconds;
+        emit(j);
+    }
+    void denied(const ConnectionInfo& info) override { emit(peer_json("denied", info)); }
+    void error(const Error& error) override {
+        emit({{"event", "error"}, {"message", error.message}});
+    }
+    void note(std::string_view message) override {
+        emit({{"event", "note"}, {"message", message}});
+    }
+
+  private:
+    static nlohmann::json peer_json(const char* event, const ConnectionInfo& info) {
+        nlohmann::json j{{"event", event}, {"transport", transport_name(info.transport)}};
+        if (info.transport == Transport::unix_stream) {
+            j["address"] = info.where;
+            if (info.peer_pid > 0) j["pid"] = info.peer_pid;
+        } else {
+            j["address"] = info.peer.host();
+            j["port"] = info.peer.port();
+        }
+        return j;
+    }
+    static void emit(const nlohmann::json& j) {
+        emit_line(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    }
+};
+
+// --greet's "{default}" (how CLI11 lets a flag take an optional =VALUE without swallowing
+// the next argument) is an implementation detail: keep it out of the help.
+class ServeFormatter : public CLI::Formatter {
+  public:
+    std::string make_option_name(const CLI::Option* option, bool positional) const override {
+        std::string name = CLI::Formatter::make_option_name(option, positional);
+        if (const auto open = name.find('{'); open != std::string::npos) {
+            const auto close = name.find('}', open);
+            if (close != std::string::npos) name.erase(open, close - open + 1);
+        }
+        return name;
+    }
+};
+
+void add_cidr_option(CLI::App& app, const std::string& name, std::vector<Cidr>& target,
+                     const std::string& what) {
+    app.add_option_function<std::vector<std::string>>(
+           name,
+           [&target](const std::vector<std::string>& values) {
+               for (const auto& v : values) {
+                   auto parsed = parse_cidr(v);
+                   if (!parsed) throw CLI::ValidationError(parsed.error().message);
+                   target.push_back(*parsed);
+               }
+           },
+           what)
+        ->type_name("CIDR")
+        ->allow_extra_args(false)
+        ->take_all();
+}
+
+int run_serve(const ServeArgs& args) {
+    ServeOptions options;
+    // Parsed again here (it was validated at parse time) to build the options.
+    options.endpoint = *parse_endpoint(args.endpoint, args.udp ? Transport::udp : Transport::tcp,
+                                       PortRule::allow_zero);
+    if (!args.greet.empty()) options.mode = ServeMode::greet;
+    if (!args.greet.empty() && args.greet != k_greet_default) options.greeting = args.greet;
+    if (args.echo) options.mode = ServeMode::echo;
+    if (!args.send_file.empty()) options.mode = ServeMode::send_file, options.file = args.send_file;
+    if (!args.exec.empty()) options.mode = ServeMode::exec, options.command = args.exec;
+    if (!args.sh_exec.empty()) options.mode = ServeMode::sh_exec, options.command = args.sh_exec;
+    options.keep_open = args.keep_open;
+    options.backlog = args.backlog;
+    options.reuse_port = args.reuse_port;
+    if (args.max_conns > 0) options.max_conns = static_cast<std::size_t>(args.max_conns);
+    options.idle_timeout = args.idle_timeout;
+    options.grace = args.grace;
+    options.access = args.access;
+    std::unique_ptr<ServeObserver> observer;
+    if (args.output.json)
+        observer = std::make_unique<JsonObserver>();
+    else
+        observer = std::make_unique<TextObserver>(args.output);
+    return exit_status(serve(options, *observer));
+}
+
+} // namespace
+
+void add_serve(CLI::App& app, Action& action) {
+    auto args = std::make_shared<ServeArgs>();
+    auto* sub = app.add_subcommand(
+        "serve", "Accept connections and relay, greet, echo, send a file or run a program");
+    sub->formatter(std::make_shared<ServeFormatter>());
+    sub->footer(
+        "The default endpoint is localhost:1024 (127.0.0.1 and ::1); a bare PORT is loopback too.\n"
+        "Listen on every interface with *:PORT, 0.0.0.0:PORT or [::]:PORT. See nettool-serve(1).");
+    sub->add_option("endpoint", args->endpoint,
+                    "Where to listen: PORT, HOST:PORT, [IPV6]:PORT, *:PORT, udp://HOST:PORT, "
+                    "unix:/PATH, unix:@NAME "
+                    "(default localhost:1024; port 0 picks a free port)")
+        ->type_name("ENDPOINT")
+        ->check([](const std::string& text) -> std::string {
+            auto ep = parse_endpoint(text, Transport::tcp, PortRule::allow_zero);
+            return ep ? std::string() : ep.error().message;
+        });
+    sub->add_flag("-u,--udp", args->udp, "Use UDP (datagrams) for an endpoint without a scheme");
+
+    auto* modes =
+        sub->add_option_group("Modes", "What each connection gets (one at most; default: relay "
+                                       "stdin/stdout, netcat-style)");
+    modes
+        ->add_flag(std::string("--greet{") + k_greet_default + "}", args->greet,
+                   "Send TEXT (default 'Thank you for connecting!' and a newline) and close; the "
+                   "text attaches "
+                   "with '=' only: --greet=TEXT")
+        ->type_name("[=TEXT]");
+    modes->add_flag("--echo", args->echo, "Send back what arrives");
+    modes->add_option("--send-file", args->send_file, "Send FILE (zero-copy, sendfile) and close")
+        ->type_name("FILE");
+    modes
+        ->add_option(
+            "--exec", args->exec,
+            "Run PROGRAM ARGS (split on whitespace, no shell) per connection, its stdin and stdout "
+            "wired to the connection")
+        ->type_name("'PROGRAM ARGS'");
+    modes
+        ->add_option("--sh-exec", args->sh_exec,
+                     "Run COMMAND with /bin/sh -c per connection, wired like --exec")
+        ->type_name("COMMAND");
+
+    sub->add_flag("-k,--keep-open", args->keep_open,
+                  "Keep accepting after the first client (otherwise serve one and exit)");
+    sub->add_option(
+           "--max-conns", args->max_conns,
+           "At most N connections at once; further clients wait in the backlog until one closes")
+        ->type_name("N")
+        ->check([](const std::string& text) -> std::string {
+            long long n = 0;
+            try {
+                n = std::stoll(text);
+            } catch (...) {
+                n = 0;
+            }
+            return n >= 1 && n <= 1000000
+                       ? std::string()
+                       : fmt::format("'{}' is not a number from 1 to 1000000", text);
+        });
+    add_duration_option(*sub, "--idle-timeout", args->idle_timeout,
+                        "Close a connection (UDP: forget a peer) after DURATION without data");
+    add_duration_option(
+        *sub, "--grace", args->grace,
+        "After SIGTERM/SIGINT, let open connections finish for DURATION (default 5s)");
+    add_cidr_option(*sub, "--allow", args->access.allow,
+                    "Accept only peers in CIDR (repeatable; IPv4 or IPv6)");
+    add_cidr_option(*sub, "--deny", args->access.deny,
+                    "Refuse peers in CIDR (repeatable; wins over --allow)");
+    sub->add_option("--backlog", args->backlog, "Length of the listen queue (default 128)")
+        ->type_name("N")
+        ->check(CLI::Range(1, 65535));
+    sub->add_flag("--reuse-port", args->reuse_port,
+                  "Set SO_REUSEPORT (several servers share the port)");
+    add_output_options(*sub, args->output, true);
+
+    sub->callback([args, sub, &action] {
+        std::vector<std::string> chosen;
+        for (const char* mode : {"--greet", "--echo", "--send-file", "--exec", "--sh-exec"}) {
+            if (sub->count(mode) > 0) chosen.emplace_back(mode);
+        }
+        if (chosen.size() > 1) {
+            throw CLI::ValidationError(
+                fmt::format("{} and {} cannot be used together; choose one mode of --greet, "
+                            "--echo, --send-file, --exec and --sh-exec",
+                            chosen[0], chosen[1]));
+        }
+        action = [args] { return run_serve(*args); };
+    });
+}
+
+} // namespace nettool::cli

@@ -1,0 +1,67 @@
+#pragma once
+// `nettool serve`: the essay's server, grown up (CLI.md "serve"). One non-blocking epoll
+// loop serves every connection (stream: core/src/serve_stream.cpp, datagrams:
+// core/src/serve_udp.cpp); what a connection gets is the mode.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <nettool/cidr.hpp>
+#include <nettool/endpoint.hpp>
+#include <nettool/error.hpp>
+#include <nettool/socket_address.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace nettool {
+
+enum class ServeMode { relay, greet, echo, send_file, exec, sh_exec };
+
+struct ServeOptions {
+    Endpoint endpoint;
+    ServeMode mode = ServeMode::relay;
+    std::string greeting = "Thank you for connecting!\n";
+    std::string file;    // send_file
+    std::string command; // exec (split on whitespace) or sh_exec (/bin/sh -c)
+    bool keep_open = false;
+    int backlog = 128;
+    bool reuse_port = false;
+    std::optional<std::size_t> max_conns;
+    std::optional<std::chrono::milliseconds> idle_timeout;
+    std::chrono::milliseconds grace{5000}; // after SIGTERM/SIGINT
+    AccessRules access;
+    int input_fd = 0;  // relay: what is sent to the peer
+    int output_fd = 1; // relay: where the peer's bytes go
+};
+
+// What happened to one connection (or one UDP peer).
+struct ConnectionInfo {
+    Transport transport = Transport::tcp;
+    SocketAddress peer;          // empty for an unnamed Unix peer
+    std::string where;           // the Unix listener's name ("/run/x.sock", "@name") for Unix peers
+    int peer_pid = 0;            // Unix peers: SO_PEERCRED
+    std::uint64_t bytes_in = 0;  // from the peer
+    std::uint64_t bytes_out = 0; // to the peer
+    double seconds = 0;
+};
+
+// cmd/ implements this (text lines or JSON Lines on stderr). Called from the loop's thread.
+class ServeObserver {
+  public:
+    virtual ~ServeObserver() = default;
+    virtual void listening(Transport transport, const SocketAddress& local) = 0;
+    virtual void connection(const ConnectionInfo& info) = 0;
+    virtual void closed(const ConnectionInfo& info) = 0;
+    virtual void denied(const ConnectionInfo& info) = 0;
+    // A problem that ends one connection (or is worth saying) but not the server.
+    virtual void error(const Error& error) = 0;
+    // Progress of a graceful stop and such (shown with -v).
+    virtual void note(std::string_view message) = 0;
+};
+
+// Runs until done: without keep_open after the first client, otherwise until a stop request
+// (nettool/stop.hpp) and the grace period. Errors before serving (bad file, bind failure) are
+// returned; a stop request is success (cmd/ turns SIGINT into 130).
+Status serve(const ServeOptions& options, ServeObserver& observer);
+
+} // namespace nettool

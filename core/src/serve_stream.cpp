@@ -1,0 +1,290 @@
+// The stream (TCP, Unix) server: one epoll loop accepts and serves every connection.
+#include "serve_connection.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <map>
+#include <memory>
+#include <nettool/stop.hpp>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace nettool::serve_detail {
+namespace {
+
+class StreamServer {
+  public:
+    StreamServer(ServeContext& context, EventLoop loop)
+        : m_context(context), m_loop(std::move(loop)) {}
+    Status run();
+
+  private:
+    bool may_accept() const;
+    void update_listeners();
+    void on_acceptable(Listener& listener);
+    void shed(Listener& listener, int err);
+    void admit(UniqueFd socket, const SocketAddress& peer, const Listener& listener);
+    void on_connection_changed(std::uint64_t id);
+    void finish(std::uint64_t id);
+    void begin_stop();
+    void on_deadlines();
+    std::optional<std::chrono::milliseconds> next_timeout() const;
+    void stop_children();
+
+    ServeContext& m_context;
+    EventLoop m_loop;
+    std::map<std::uint64_t, std::unique_ptr<Connection>> m_connections;
+    std::vector<std::uint64_t> m_finished; // destroyed after the handlers of a turn ran
+    std::uint64_t m_next_id = 1;
+    std::vector<ChildProcess> m_children; // outlived their connection; reaped when they exit
+    UniqueFd m_spare;                     // a descriptor to give up when accept() hits the limit
+    bool m_stopping = false;
+    bool m_served = false; // without -k: the one client was accepted
+    bool m_listening = false;
+    bool m_limit_reported = false;
+    std::optional<Clock::time_point> m_accept_paused_until;
+    Clock::time_point m_grace_end;
+};
+
+bool StreamServer::may_accept() const {
+    const auto& o = m_context.options;
+    if (m_stopping || (!o.keep_open && m_served)) return false;
+    if (m_accept_paused_until) return false;
+    // Relay: stdin is one stream, so clients take turns (the next waits in the backlog).
+    if (o.mode == ServeMode::relay && !m_connections.empty()) return false;
+    // --max-conns: stop accepting; further clients wait in the kernel's backlog.
+    if (o.max_conns && m_connections.size() >= *o.max_conns) return false;
+    return true;
+}
+
+void StreamServer::update_listeners() {
+    if (!m_listening) return;
+    const auto& o = m_context.options;
+    if (m_stopping || (!o.keep_open && m_served)) {
+        // Stop accepting for good: later clients are refused, the socket file goes away.
+        for (auto& l : m_context.listeners) {
+            m_loop.remove(l.fd());
+            l.close();
+        }
+        m_listening = false;
+        return;
+    }
+    const std::uint32_t events = may_accept() ? io::readable : 0;
+    for (auto& l : m_context.listeners)
+        (void)m_loop.set_events(l.fd(), events);
+}
+
+void StreamServer::on_acceptable(Listener& listener) {
+    for (int i = 0; i < 64 && may_accept(); ++i) {
+        SocketAddress peer;
+        socklen_t length = peer.capacity();
+        const int fd =
+            ::accept4(listener.fd(), peer.get_mutable(), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            const int err = errno;
+            if (err == EAGAIN || err == EWOULDBLOCK) return;
+            if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
+            if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+                shed(listener, err);
+                continue;
+            }
+            m_context.observer.error(Error{
+                kind_of_socket_errno(err),
+                fmt::format("accept on {}: {}", listener.local().display(), errno_text(err))});
+            return;
+        }
+        m_limit_reported = false;
+        peer.set_length(length);
+        admit(UniqueFd(fd), peer, listener);
+    }
+}
+
+// Out of descriptors: the pending client would make accept() fail forever and the loop spin.
+// Give up the spare descriptor, accept the client and close it at once, take the spare back
+// (libev's and nginx's trick); without a spare, stop accepting for a moment.
+void StreamServer::shed(Listener& listener, int err) {
+    if (!m_limit_reported) {
+        m_context.observer.error(
+            Error{ErrorKind::file_io,
+                  fmt::format("out of file descriptors ({}); closing new connections until some "
+                              "are free (raise the limit with ulimit -n)",
+                              errno_text(err))});
+        m_limit_reported = true;
+    }
+    if (m_spare) {
+        m_spare.reset();
+        const int fd = ::accept4(listener.fd(), nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd >= 0) ::close(fd);
+        m_spare.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+        if (fd >= 0 && m_spare) return;
+    }
+    m_accept_paused_until = Clock::now() + std::chrono::milliseconds(100);
+    update_listeners();
+}
+
+void StreamServer::admit(UniqueFd socket, const SocketAddress& peer, const Listener& listener) {
+    ConnectionInfo info;
+    info.transport = listener.transport();
+    info.peer = peer;
+    if (info.transport == Transport::unix_stream) {
+        info.where = listener.local().host();
+        ucred cred{};
+        socklen_t len = sizeof cred;
+        if (::getsockopt(socket.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+            info.peer_pid = cred.pid;
+    }
+    if (!m_context.options.access.permits(peer)) {
+        m_context.observer.denied(info); // closed at once
+        return;
+    }
+    m_context.observer.connection(info);
+    m_served = true;
+    const std::uint64_t id = m_next_id++;
+    auto connection = std::make_unique<Connection>(m_context, m_loop, std::move(socket), info,
+                                                   [this, id] { on_connection_changed(id); });
+    Connection& c = *connection;
+    m_connections.emplace(id, std::move(connection));
+    if (auto s = c.start(); !s) {
+        m_context.observer.error(s.error());
+        c.abort();
+    }
+    on_connection_changed(id);
+    update_listeners();
+}
+
+void StreamServer::on_connection_changed(std::uint64_t id) {
+    const auto it = m_connections.find(id);
+    if (it == m_connections.end() || !it->second->done()) return;
+    if (std::find(m_finished.begin(), m_finished.end(), id) == m_finished.end())
+        m_finished.push_back(id);
+}
+
+void StreamServer::finish(std::uint64_t id) {
+    const auto it = m_connections.find(id);
+    if (it == m_connections.end()) return;
+    m_context.observer.closed(it->second->info());
+    if (auto child = it->second->take_child(); child && !child->reap()) {
+        m_children.push_back(std::move(*child));
+        ChildProcess& c = m_children.back();
+        const pid_t pid = c.pid();
+        if (c.exit_fd() >= 0) {
+            const int exit_fd = c.exit_fd();
+            (void)m_loop.add(exit_fd, io::readable, [this, pid, exit_fd](std::uint32_t) {
+                m_loop.remove(exit_fd); // it has exited: reap() collects it and closes exit_fd
+                std::erase_if(m_children,
+                              [pid](ChildProcess& ch) { return ch.pid() == pid && ch.reap(); });
+            });
+        }
+    }
+    m_connections.erase(it);
+}
+
+void StreamServer::begin_stop() {
+    m_stopping = true;
+    m_loop.remove(stop_fd());
+    m_grace_end = Clock::now() + m_context.options.grace;
+    if (!m_connections.empty()) {
+        m_context.observer.note(
+            fmt::format("stopping: no new connections; waiting up to {} ms for {} open "
+                        "connection(s) to finish",
+                        m_context.options.grace.count(), m_connections.size()));
+    }
+    update_listeners();
+}
+
+std::optional<std::chrono::milliseconds> StreamServer::next_timeout() const {
+    std::optional<Clock::time_point> when;
+    const auto earliest = [&](std::optional<Clock::time_point> t) {
+        if (t && (!when || *t < *when)) when = t;
+    };
+    for (const auto& [id, c] : m_connections)
+        earliest(c->deadline());
+    if (m_stopping) earliest(m_grace_end);
+    earliest(m_accept_paused_until);
+    for (const auto& ch : m_children) {
+        if (ch.exit_fd() < 0)
+            earliest(Clock::now() + std::chrono::milliseconds(200)); // no pidfd: poll
+    }
+    if (!when) return std::nullopt;
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(*when - Clock::now());
+    return std::max(left, std::chrono::milliseconds(0));
+}
+
+void StreamServer::on_deadlines() {
+    const auto now = Clock::now();
+    for (auto& [id, c] : m_connections) {
+        c->on_deadline(now);
+        if (m_stopping && now >= m_grace_end) c->abort();
+        if (c->done()) on_connection_changed(id);
+    }
+    if (m_accept_paused_until && now >= *m_accept_paused_until) {
+        m_accept_paused_until.reset();
+        if (!m_spare) m_spare.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+        update_listeners();
+    }
+    std::erase_if(m_children, [&](ChildProcess& ch) {
+        if (ch.exit_fd() >= 0) return false; // its pidfd tells the loop
+        return ch.reap();
+    });
+}
+
+// At exit: children still running are asked to stop and given a moment; any left are
+// re-parented to init, which reaps them.
+void StreamServer::stop_children() {
+    for (auto& ch : m_children)
+        ch.terminate();
+    const auto end = Clock::now() + std::chrono::seconds(1);
+    while (!m_children.empty() && Clock::now() < end) {
+        std::erase_if(m_children, [](ChildProcess& ch) { return ch.reap(); });
+        std::vector<pollfd> fds;
+        for (const auto& ch : m_children) {
+            if (ch.exit_fd() >= 0) fds.push_back(pollfd{ch.exit_fd(), POLLIN, 0});
+        }
+        if (!m_children.empty()) ::poll(fds.data(), fds.size(), 50);
+    }
+}
+
+Status StreamServer::run() {
+    m_spare.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (stop_fd() >= 0) {
+        auto s = m_loop.add(stop_fd(), io::readable, [this](std::uint32_t) { begin_stop(); });
+        if (!s) return s;
+    }
+    for (auto& l : m_context.listeners) {
+        Listener* listener = &l;
+        auto s = m_loop.add(l.fd(), io::readable, [this, listener](std::uint32_t) {
+            if (may_accept()) on_acceptable(*listener);
+        });
+        if (!s) return s;
+    }
+    m_listening = true;
+    if (stop_requested()) begin_stop();
+    const auto& o = m_context.options;
+    while (true) {
+        const bool finished = m_connections.empty() && (m_stopping || (!o.keep_open && m_served));
+        if (finished) break;
+        auto s = m_loop.run_once(next_timeout());
+        if (!s) return s;
+        on_deadlines();
+        const bool had_finished = !m_finished.empty();
+        for (const auto id : std::exchange(m_finished, {}))
+            finish(id);
+        if (had_finished) update_listeners();
+    }
+    stop_children();
+    return {};
+}
+
+} // namespace
+
+Status serve_streams(ServeContext& context) {
+    auto loop = EventLoop::create();
+    if (!loop) return tl::unexpected(loop.error());
+    StreamServer server(context, std::move(*loop));
+    return server.run();
+}
+
+} // namespace nettool::serve_detail

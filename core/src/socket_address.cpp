@@ -1,0 +1,89 @@
+#include <arpa/inet.h>
+#include <cstddef>
+#include <cstring>
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <nettool/endpoint.hpp>
+#include <nettool/socket_address.hpp>
+#include <sys/un.h>
+
+namespace nettool {
+
+SocketAddress::SocketAddress(const sockaddr* addr, socklen_t length) {
+    m_length = std::min<socklen_t>(length, sizeof m_storage);
+    std::memcpy(&m_storage, addr, m_length);
+}
+
+SocketAddress SocketAddress::local_of(int fd) {
+    SocketAddress a;
+    a.m_length = sizeof a.m_storage;
+    if (::getsockname(fd, a.get_mutable(), &a.m_length) != 0) a.m_length = 0;
+    return a;
+}
+
+SocketAddress SocketAddress::peer_of(int fd) {
+    SocketAddress a;
+    a.m_length = sizeof a.m_storage;
+    if (::getpeername(fd, a.get_mutable(), &a.m_length) != 0) a.m_length = 0;
+    return a;
+}
+
+bool SocketAddress::is_v4_mapped() const {
+    if (family() != AF_INET6) return false;
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&m_storage);
+    return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr);
+}
+
+std::string SocketAddress::host() const {
+    char text[INET6_ADDRSTRLEN] = {};
+    switch (family()) {
+    case AF_INET: {
+        const auto* in = reinterpret_cast<const sockaddr_in*>(&m_storage);
+        ::inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
+        return text;
+    }
+    case AF_INET6: {
+        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&m_storage);
+        if (is_v4_mapped()) {
+            ::inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], text, sizeof text);
+        } else {
+            ::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
+        }
+        return text;
+    }
+    case AF_UNIX: {
+        const auto* un = reinterpret_cast<const sockaddr_un*>(&m_storage);
+        const auto offset = offsetof(sockaddr_un, sun_path);
+        if (m_length <= offset) return "";
+        const std::size_t size = m_length - offset;
+        if (un->sun_path[0] == '\0') return "@" + std::string(un->sun_path + 1, size - 1);
+        return std::string(un->sun_path, strnlen(un->sun_path, size));
+    }
+    default:
+        return "";
+    }
+}
+
+std::uint16_t SocketAddress::port() const {
+    if (family() == AF_INET)
+        return ntohs(reinterpret_cast<const sockaddr_in*>(&m_storage)->sin_port);
+    if (family() == AF_INET6)
+        return ntohs(reinterpret_cast<const sockaddr_in6*>(&m_storage)->sin6_port);
+    return 0;
+}
+
+void SocketAddress::set_port(std::uint16_t port) {
+    if (family() == AF_INET) reinterpret_cast<sockaddr_in*>(&m_storage)->sin_port = htons(port);
+    if (family() == AF_INET6) reinterpret_cast<sockaddr_in6*>(&m_storage)->sin6_port = htons(port);
+}
+
+std::string SocketAddress::display() const {
+    if (family() == AF_INET || family() == AF_INET6) return format_host_port(host(), port());
+    return host();
+}
+
+bool SocketAddress::operator==(const SocketAddress& other) const {
+    return m_length == other.m_length && std::memcmp(&m_storage, &other.m_storage, m_length) == 0;
+}
+
+} // namespace nettool

@@ -1,0 +1,112 @@
+"""Helpers for test_serve.py: start `nettool serve --json` and learn its ports from the
+`listening` events; small socket clients with deadlines."""
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+
+from conftest import DEADLINE, NETTOOL
+
+
+def start_serve(procs, *args, stdin=subprocess.DEVNULL, listeners=1, **kwargs):
+    """Starts `nettool serve ARGS --json`; returns (proc, [listening events])."""
+    proc = procs([NETTOOL, "serve", *args, "--json"], stdin=stdin, **kwargs)
+    events = [proc.wait_event("listening") for _ in range(listeners)]
+    return proc, events
+
+
+def port_of(events):
+    return events[0]["port"]
+
+
+def read_events_until_exit(proc, timeout=DEADLINE):
+    """All JSON events left on stderr once the process has exited."""
+    rest = proc.rest_of_stderr(timeout)
+    out = []
+    for line in rest.splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            pass
+    return out
+
+
+def exchange(host, port, payload=b"", half_close=True, family=None, timeout=DEADLINE):
+    """Connects, sends payload, optionally shuts down writing, reads to EOF."""
+    fam = family or (socket.AF_INET6 if ":" in host else socket.AF_INET)
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect((host, port))
+        if payload:
+            s.sendall(payload)
+        if half_close:
+            s.shutdown(socket.SHUT_WR)
+        chunks = []
+        while True:
+            data = s.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+        return b"".join(chunks)
+
+
+class StdoutCollector:
+    """Reads a process's stdout in a thread (so a relay never blocks on a full pipe)."""
+
+    def __init__(self, proc):
+        self.data = bytearray()
+        self._thread = threading.Thread(target=self._run, args=(proc.p.stdout,), daemon=True)
+        self._thread.start()
+
+    def _run(self, f):
+        while True:
+            chunk = os.read(f.fileno(), 1 << 20)
+            if not chunk:
+                return
+            self.data += chunk
+
+    def wait_for(self, size, timeout=DEADLINE):
+        end = time.monotonic() + timeout
+        while len(self.data) < size and time.monotonic() < end:
+            time.sleep(0.01)
+        return bytes(self.data)
+
+    def join(self, timeout=DEADLINE):
+        self._thread.join(timeout)
+        return bytes(self.data)
+
+
+def zombie_children(pid):
+    """Pids of zombie children of pid (from /proc)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] == "Z" and int(fields[1]) == pid:
+            out.append(int(entry))
+    return out
+
+
+def read_json_line(f, timeout=DEADLINE):
+    """One JSON line from a pipe, under a deadline."""
+    import select
+    data = b""
+    end = time.monotonic() + timeout
+    while not data.endswith(b"\n"):
+        left = end - time.monotonic()
+        ready, _, _ = select.select([f], [], [], max(0, left))
+        if not ready:
+            raise TimeoutError(f"no line within {timeout}s; so far {data!r}")
+        chunk = os.read(f.fileno(), 1)
+        if not chunk:
+            raise EOFError(f"pipe closed; so far {data!r}")
+        data += chunk
+    return json.loads(data)
