@@ -98,6 +98,8 @@ struct ResponseHead {
     std::string url;      // the URL this response came from (after redirects)
     std::optional<std::uint64_t> content_length;
     bool resumed = false; // the body continues at Request::resume_from (206, or a non-HTTP range)
+    // The resource's modification time: Last-Modified for HTTP, MDTM for ftp, mtime for file.
+    std::optional<std::chrono::system_clock::time_point> last_modified;
 
     // The first header with this name (case-insensitive), or nullopt.
     std::optional<std::string_view> find(std::string_view name) const;

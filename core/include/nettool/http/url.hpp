@@ -17,6 +17,7 @@ struct Url {
     std::optional<std::uint16_t> port; // when written in the URL
     std::string path;   // "/dir/name.tar.gz" (still percent-encoded)
     std::string query;  // without '?'
+    bool has_credentials = false; // user[:password]@ in the URL
 };
 
 // A usage error (exit 2) naming the URL when it is malformed, empty, or its scheme is not one
