@@ -241,6 +241,7 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
     context.max_redirects = o.max_redirects;
     context.credentials_offered = transfer.credentials_offered;
     context.refused_redirect = transfer.last_location();
+    context.refused_redirect_from = transfer.last_redirect_from();
     TransferError result = map_curl_error(code, context);
     if (code == CURLE_ABORTED_BY_CALLBACK && !stop_requested()) {
         result.error = Error{ErrorKind::generic, fmt::format("{}: the transfer was aborted", context.url)};
