@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <mutex>
+#include <stdexcept>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 
 #include "curl_errors.hpp"
 #include "curl_handles.hpp"
+#include "curl_share.hpp"
 #include "curl_transfer.hpp"
 
 namespace nettool::http {
@@ -79,10 +81,13 @@ std::optional<TransferError> check_jar_writable(const std::string& path) {
 
 class CurlTransferEngine final : public TransferEngine {
 public:
-    explicit CurlTransferEngine(EasyHandle easy) : m_easy(std::move(easy)) {}
+    CurlTransferEngine(EasyHandle easy, std::shared_ptr<ConnectionShare> share)
+        : m_share(std::move(share)), m_easy(std::move(easy)) {}
     TransferResult perform(const Request& request, TransferSink& sink) override;
 
 private:
+    // Declared first: the easy handle is cleaned up before the share it uses.
+    std::shared_ptr<ConnectionShare> m_share;
     EasyHandle m_easy;
 };
 
@@ -98,6 +103,7 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
     Setter set(easy);
     char error_buffer[CURL_ERROR_SIZE] = {};
 
+    if (m_share) NETTOOL_SET(set, CURLOPT_SHARE, static_cast<CurlShare*>(m_share.get())->get());
     NETTOOL_SET(set, CURLOPT_URL, url->text.c_str());
     NETTOOL_SET(set, CURLOPT_PROTOCOLS_STR, k_protocols);
     NETTOOL_SET(set, CURLOPT_REDIR_PROTOCOLS_STR, k_redirect_protocols);
@@ -254,12 +260,16 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
 
 } // namespace
 
-std::unique_ptr<TransferEngine> make_transfer_engine() {
+std::unique_ptr<TransferEngine> make_transfer_engine(std::shared_ptr<ConnectionShare> share) {
     ensure_curl_initialized();
     EasyHandle easy(curl_easy_init());
     // Out of memory at start-up: an always-on check rather than a null engine.
     if (!easy) throw std::bad_alloc();
-    return std::make_unique<CurlTransferEngine>(std::move(easy));
+    // Only shares made by make_connection_share() exist; anything else is a programming error.
+    if (share && dynamic_cast<CurlShare*>(share.get()) == nullptr) throw std::logic_error("foreign ConnectionShare");
+    return std::make_unique<CurlTransferEngine>(std::move(easy), std::move(share));
 }
+
+std::unique_ptr<TransferEngine> make_transfer_engine() { return make_transfer_engine(nullptr); }
 
 } // namespace nettool::http

@@ -172,6 +172,16 @@ public:
 // The libcurl engine.
 std::unique_ptr<TransferEngine> make_transfer_engine();
 
+// Open connections, DNS answers and TLS sessions shared by several engines, for instance one
+// per worker thread (retrieve -j): an engine reuses a connection another one left open.
+// Thread-safe; keep it alive as long as the engines (they hold a reference).
+class ConnectionShare {
+public:
+    virtual ~ConnectionShare() = default;
+};
+std::shared_ptr<ConnectionShare> make_connection_share();
+std::unique_ptr<TransferEngine> make_transfer_engine(std::shared_ptr<ConnectionShare> share);
+
 // "HTTP 404 Not Found: URL" — the sentence for a final status >= 400.
 std::string describe_status(int status, std::string_view reason, std::string_view url);
 
