@@ -16,6 +16,7 @@ import time
 import pytest
 
 from conftest import DEADLINE, NETTOOL, SANITIZED, run
+from ftp_helpers import FtpServer
 from http_helpers import HttpServer, make_self_signed, respond
 
 
@@ -56,6 +57,22 @@ def test_missing_file_url_exits_3(tmp_path):
     r = run("get", f"file://{tmp_path}/absent")
     assert r.returncode == 3
     assert "absent" in err_line(r)
+
+
+def test_ftp_url():
+    body = random.Random(3).randbytes(70_000)
+    ftp = FtpServer({"pub/data.bin": body})
+    try:
+        r = run("get", ftp.url("pub/data.bin"))
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == body
+        assert ("RETR", "data.bin") in ftp.commands or ("RETR", "pub/data.bin") in ftp.commands
+        r = run("get", ftp.url("pub/missing.bin"))
+        assert r.returncode == 8
+        assert r.stdout == b""
+        assert "missing.bin" in err_line(r)
+    finally:
+        ftp.close()
 
 
 def test_url_without_scheme_is_http(server):
