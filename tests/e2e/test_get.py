@@ -238,6 +238,37 @@ def test_user_without_password_and_no_terminal_sends_empty_password(server):
     assert "empty password" in r.stderr.decode()
 
 
+def test_password_is_asked_on_the_terminal_without_echo(server):
+    import pty
+    server.route("/private", _basic_protected("erin", "typed-pw"))
+    pid, master = pty.fork()
+    if pid == 0:  # the child: the pty is its controlling terminal
+        try:
+            os.execv(NETTOOL, [NETTOOL, "get", "-u", "erin", server.url("/private")])
+        finally:
+            os._exit(127)  # never return into pytest
+    output = b""
+    try:
+        end = time.monotonic() + DEADLINE
+        while b"Password for 'erin': " not in output and time.monotonic() < end:
+            output += os.read(master, 1024)
+        os.write(master, b"typed-pw\n")
+        while time.monotonic() < end:
+            try:
+                chunk = os.read(master, 1024)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(master)
+    assert os.waitstatus_to_exitcode(status) == 0, output
+    assert b"welcome" in output
+    assert b"typed-pw" not in output  # echo was off
+
+
 def test_netrc_file(server, tmp_path):
     server.route("/private", _basic_protected("carol", "pw"))
     netrc = tmp_path / "netrc"
