@@ -1,18 +1,16 @@
 // The libcurl engine against a tiny HTTP/1.1 server on 127.0.0.1 in a thread of this process:
 // connection reuse (one engine, and engines sharing a ConnectionShare), sink errors, ranges.
-#include <gtest/gtest.h>
-
 #include <arpa/inet.h>
 #include <atomic>
 #include <functional>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <nettool/http/transfer.hpp>
+#include <nettool/unique_fd.hpp>
 #include <poll.h>
 #include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
-
-#include <nettool/http/transfer.hpp>
-#include <nettool/unique_fd.hpp>
 
 using namespace nettool;
 using namespace nettool::http;
@@ -21,8 +19,9 @@ namespace {
 
 // Answers every request on every connection with respond(request); keeps connections open.
 class LoopbackServer {
-public:
-    explicit LoopbackServer(std::function<std::string(const std::string&)> respond) : m_respond(std::move(respond)) {
+  public:
+    explicit LoopbackServer(std::function<std::string(const std::string&)> respond)
+        : m_respond(std::move(respond)) {
         m_listener.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
         sockaddr_in addr{};
         addr.sin_family = AF_INET;
@@ -38,20 +37,23 @@ public:
         m_stop = true;
         m_thread.join();
     }
-    std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(m_port) + path; }
+    std::string url(const std::string& path) const {
+        return "http://127.0.0.1:" + std::to_string(m_port) + path;
+    }
     int connections() const { return m_connections; }
     std::string last_request() {
         std::lock_guard lock(m_mutex);
         return m_last;
     }
 
-private:
+  private:
     void serve() {
         std::vector<UniqueFd> clients;
         std::vector<std::string> buffers;
         for (int round = 0; round < 2000 && !m_stop; ++round) { // bounded: 2000 x 5 ms
             std::vector<pollfd> fds{{m_listener.get(), POLLIN, 0}};
-            for (auto& c : clients) fds.push_back({c.get(), POLLIN, 0});
+            for (auto& c : clients)
+                fds.push_back({c.get(), POLLIN, 0});
             if (::poll(fds.data(), fds.size(), 5) <= 0) continue;
             if (fds[0].revents & POLLIN) {
                 clients.emplace_back(::accept4(m_listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
@@ -96,7 +98,9 @@ Request to(std::string url) {
     return request;
 }
 
-std::string hello(const std::string&) { return "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"; }
+std::string hello(const std::string&) {
+    return "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+}
 
 struct Collect : TransferSink {
     std::string body;
@@ -160,7 +164,8 @@ TEST(TransferEngine, SinkErrorAbortsWithThatError) {
 TEST(TransferEngine, ResumeSendsRangeAndIfRange) {
     LoopbackServer server([](const std::string& request) -> std::string {
         if (request.find("Range: bytes=3-\r\n") == std::string::npos) return hello(request);
-        return "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 3-4/5\r\nContent-Length: 2\r\n\r\nlo";
+        return "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 3-4/5\r\nContent-Length: "
+               "2\r\n\r\nlo";
     });
     auto engine = make_transfer_engine();
     Request request = to(server.url("/r"));
@@ -177,7 +182,8 @@ TEST(TransferEngine, ResumeSendsRangeAndIfRange) {
 
 TEST(TransferEngine, ResumeWithWrongContentRangeIsAProtocolError) {
     LoopbackServer server([](const std::string&) -> std::string {
-        return "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-4/5\r\nContent-Length: 5\r\n\r\nhello";
+        return "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-4/5\r\nContent-Length: "
+               "5\r\n\r\nhello";
     });
     auto engine = make_transfer_engine();
     Request request = to(server.url("/r"));
@@ -203,7 +209,8 @@ TEST(TransferEngine, ServerIgnoringTheRangeSendsTheWholeBody) {
 
 TEST(TransferEngine, ErrorStatusBodyIsWithheldAndRetryAfterKept) {
     LoopbackServer server([](const std::string&) -> std::string {
-        return "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\nContent-Length: 4\r\n\r\nbusy";
+        return "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\nContent-Length: "
+               "4\r\n\r\nbusy";
     });
     auto engine = make_transfer_engine();
     Collect sink;
@@ -212,7 +219,8 @@ TEST(TransferEngine, ErrorStatusBodyIsWithheldAndRetryAfterKept) {
     EXPECT_EQ(outcome.error().cause, FailureCause::http_status);
     EXPECT_EQ(outcome.error().http_status, 503);
     EXPECT_EQ(outcome.error().retry_after, "7");
-    EXPECT_EQ(outcome.error().error.message, "HTTP 503 Service Unavailable: " + server.url("/busy"));
+    EXPECT_EQ(outcome.error().error.message,
+              "HTTP 503 Service Unavailable: " + server.url("/busy"));
     ASSERT_TRUE(sink.head);
     EXPECT_EQ(sink.head->status, 503);
     EXPECT_EQ(sink.body, "");

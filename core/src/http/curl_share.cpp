@@ -1,8 +1,8 @@
 #include "curl_share.hpp"
 
-#include <new>
-
 #include "curl_handles.hpp"
+
+#include <new>
 
 namespace nettool::http {
 
@@ -18,7 +18,9 @@ CurlShare::CurlShare() {
     curl_share_setopt(m_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 }
 
-CurlShare::~CurlShare() { curl_share_cleanup(m_share); }
+CurlShare::~CurlShare() {
+    curl_share_cleanup(m_share);
+}
 
 void CurlShare::lock(CURL*, curl_lock_data data, curl_lock_access, void* self) {
     static_cast<CurlShare*>(self)->m_locks.at(static_cast<std::size_t>(data)).lock();
@@ -28,6 +30,8 @@ void CurlShare::unlock(CURL*, curl_lock_data data, void* self) {
     static_cast<CurlShare*>(self)->m_locks.at(static_cast<std::size_t>(data)).unlock();
 }
 
-std::shared_ptr<ConnectionShare> make_connection_share() { return std::make_shared<CurlShare>(); }
+std::shared_ptr<ConnectionShare> make_connection_share() {
+    return std::make_shared<CurlShare>();
+}
 
 } // namespace nettool::http

@@ -4,13 +4,12 @@
 #include <array>
 #include <curl/curl.h>
 #include <mutex>
-
 #include <nettool/http/transfer.hpp>
 
 namespace nettool::http {
 
 class CurlShare final : public ConnectionShare {
-public:
+  public:
     CurlShare();
     ~CurlShare() override;
     CurlShare(const CurlShare&) = delete;
@@ -18,7 +17,7 @@ public:
 
     CURLSH* get() const { return m_share; }
 
-private:
+  private:
     static void lock(CURL*, curl_lock_data data, curl_lock_access, void* self);
     static void unlock(CURL*, curl_lock_data data, void* self);
 
