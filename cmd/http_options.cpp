@@ -42,11 +42,12 @@ class EchoOff {
 
 Result<std::string> prompt_password(int tty, const std::string& user) {
     const std::string prompt = fmt::format("Password for '{}': ", escape_for_terminal(user));
-    if (::write(tty, prompt.data(), prompt.size()) < 0)
-        return fail(ErrorKind::file_io, "cannot write to the terminal");
     std::string password;
     {
+        // Echo goes off before the prompt appears, so nothing typed after it is ever shown.
         EchoOff echo_off(tty);
+        if (::write(tty, prompt.data(), prompt.size()) < 0)
+            return fail(ErrorKind::file_io, "cannot write to the terminal");
         char c = 0;
         for (;;) {
             const ssize_t n = ::read(tty, &c, 1);

@@ -6,6 +6,7 @@ import hashlib
 import os
 import random
 import re
+import select
 import signal
 import socket
 import ssl
@@ -248,21 +249,40 @@ def test_password_is_asked_on_the_terminal_without_echo(server):
         finally:
             os._exit(127)  # never return into pytest
     output = b""
+    status = None
+
+    def read_some(end):
+        ready, _, _ = select.select([master], [], [], max(0.0, end - time.monotonic()))
+        if not ready:
+            return None
+        try:
+            return os.read(master, 1024)
+        except OSError:  # EIO: the child closed the terminal
+            return b""
+
     try:
         end = time.monotonic() + DEADLINE
         while b"Password for 'erin': " not in output and time.monotonic() < end:
-            output += os.read(master, 1024)
+            chunk = read_some(end)
+            if not chunk:
+                break
+            output += chunk
+        assert b"Password for 'erin': " in output, output
         os.write(master, b"typed-pw\n")
         while time.monotonic() < end:
-            try:
-                chunk = os.read(master, 1024)
-            except OSError:  # EIO: the child closed the terminal
-                break
+            chunk = read_some(end)
             if not chunk:
                 break
             output += chunk
     finally:
-        _, status = os.waitpid(pid, 0)
+        reaped, status = os.waitpid(pid, os.WNOHANG)
+        give_up = time.monotonic() + DEADLINE
+        while reaped == 0 and time.monotonic() < give_up:  # exiting: wait for it, bounded
+            time.sleep(0.01)
+            reaped, status = os.waitpid(pid, os.WNOHANG)
+        if reaped == 0:
+            os.kill(pid, signal.SIGKILL)
+            _, status = os.waitpid(pid, 0)
         os.close(master)
     assert os.waitstatus_to_exitcode(status) == 0, output
     assert b"welcome" in output

@@ -221,7 +221,11 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
     // Unhook the callbacks and the header list on every way out: they point into this frame.
     struct ResetOnExit {
         CURL* easy;
-        ~ResetOnExit() { curl_easy_reset(easy); }
+        ~ResetOnExit() {
+            // libcurl 7.88's reset forgets (leaks) the list of cookie files; NULL frees it.
+            curl_easy_setopt(easy, CURLOPT_COOKIEFILE, static_cast<char*>(nullptr));
+            curl_easy_reset(easy);
+        }
     } reset_on_exit{easy};
 
     if (set.failed())
