@@ -36,8 +36,9 @@ class TextObserver final : public GetObserver {
     void on_retry(int retry, int max_retries, std::chrono::milliseconds delay,
                   const Error& error) override {
         if (m_output.quiet) return;
-        print_warning(fmt::format("{}; retrying in {:.1f} s (retry {} of {})", error.message,
-                                  static_cast<double>(delay.count()) / 1000.0, retry, max_retries));
+        print_warning(fmt::format("retrying in {:.1f} s (retry {} of {}) after: {}",
+                                  static_cast<double>(delay.count()) / 1000.0, retry, max_retries,
+                                  error.message));
     }
     void on_output_closed() override {
         if (m_output.verbose)

@@ -111,6 +111,19 @@ def test_redirect_chain_is_followed(server):
     assert [q.path for q in server.requests] == ["/a", "/b", "/c", "/final"]
 
 
+def test_verbose_notes_and_quiet(server):
+    server.redirect("/v", "/w")
+    server.static("/w", b"12345")
+    r = run("get", "-v", server.url("/v"))
+    assert r.returncode == 0 and r.stdout == b"12345"
+    err = r.stderr.decode()
+    assert "nettool: note: HTTP/1.1 302 Found -> /w" in err
+    assert f"nettool: note: HTTP/1.1 200 OK from {server.url('/w')}" in err
+    assert "nettool: note: 5 bytes, 1 redirect(s)" in err
+    r = run("get", "-q", server.url("/v"))
+    assert r.returncode == 0 and r.stderr == b""
+
+
 def test_redirect_loop_exits_7(server):
     server.redirect("/loop", "/loop")
     r = run("get", server.url("/loop"))
