@@ -38,6 +38,7 @@ int run(int argc, char** argv) {
     // Subcommands, one registration per cmd/<name>.cpp (declared in app.hpp).
     add_serve(app, action);
     add_connect(app, action);
+    add_get(app, action);
 
     try {
         app.parse(argc, argv);
