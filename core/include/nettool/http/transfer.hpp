@@ -1,0 +1,178 @@
+#pragma once
+// The HTTP transfer engine: one request in, a response head and a streamed body out, through
+// a sink the caller implements. Shared by `get` and `retrieve`. These types are nettool's own:
+// libcurl stays inside core/src/http/ (STYLE.md), created through make_transfer_engine() so
+// that it can move into a lazily loaded module later.
+//
+// What the engine does for every transfer (the protocol policy of CLI.md):
+// - The URL typed may be http, https, ftp, ftps or file; a URL without a scheme is http.
+// - Redirects (when followed) may only lead to http or https; at most max_redirects of them.
+// - Compressed bodies (gzip, deflate, br where libcurl has it) are accepted and decoded.
+// - The body of a final response with status >= 400 is not delivered unless ignore_status:
+//   the transfer then fails with ErrorKind::server ("HTTP 404 Not Found: URL"), or
+//   ErrorKind::auth for 401/407 when credentials were offered.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <tl/expected.hpp>
+
+#include <nettool/error.hpp>
+
+namespace nettool::http {
+
+enum class AuthScheme { basic, digest, any };
+enum class IpFamily { any, v4, v6 };
+
+struct TransferOptions {
+    // Request shape.
+    std::string method;               // -X; empty: GET, or POST when a body is given
+    std::vector<std::string> headers; // -H "Name: value", as typed (repeatable)
+    std::optional<std::string> data;  // -d: the request body, sent as is
+    std::optional<std::string> data_file; // --data-binary @FILE: the body is this file's bytes
+    std::string user_agent;           // empty: "nettool/VERSION"
+
+    // Authentication.
+    std::optional<std::string> user;     // -u USER (the password separately)
+    std::optional<std::string> password; // set by the caller (prompted, or after ':')
+    AuthScheme auth = AuthScheme::basic;
+    std::optional<std::string> bearer; // Authorization: Bearer TOKEN
+    bool netrc = false;                // ~/.netrc (or netrc_file) supplies credentials
+    std::optional<std::string> netrc_file;
+
+    // Cookies.
+    std::optional<std::string> cookie;      // "k=v; k2=v2", sent as is
+    std::optional<std::string> cookie_file; // read cookies from this file (Netscape format)
+    std::optional<std::string> cookie_jar;  // loaded when it exists, saved after the transfer
+
+    // Redirects.
+    bool follow_redirects = true;
+    long max_redirects = 10;
+
+    // Limits.
+    std::optional<std::chrono::milliseconds> timeout;         // whole transfer
+    std::optional<std::chrono::milliseconds> connect_timeout; // connection set-up
+    std::optional<std::uint64_t> limit_rate;                  // bytes per second
+
+    // TLS, proxy, addressing.
+    std::optional<std::string> cacert; // CA bundle file instead of the system's
+    bool insecure = false;             // no certificate verification
+    std::optional<std::string> proxy;  // else libcurl reads http_proxy/https_proxy/no_proxy
+    IpFamily ip_family = IpFamily::any;
+
+    // Deliver the body of a status >= 400 response and succeed (get --ignore-status).
+    bool ignore_status = false;
+};
+
+struct Request {
+    std::string url;
+    TransferOptions options;
+    // Resume: ask for the bytes from this offset on (Range: bytes=N-). The server may answer
+    // 206 (ResponseHead::resumed is true and the body starts at resume_from) or 200 (the whole
+    // body from byte 0: the sink must start over) or 416.
+    std::uint64_t resume_from = 0;
+    // Sent as If-Range with the range (an ETag or an HTTP date), so a changed resource comes
+    // back whole (200) instead of a wrong tail.
+    std::optional<std::string> if_range;
+    // If-Modified-Since: an unchanged resource answers 304 (outcome.condition_unmet).
+    std::optional<std::chrono::system_clock::time_point> if_modified_since;
+    bool head_only = false; // HEAD: no body
+};
+
+struct Header {
+    std::string name; // as sent by the server
+    std::string value;
+};
+
+struct ResponseHead {
+    int status = 0;       // HTTP status; 0 for file:, the last reply code for ftp:
+    std::string reason;   // "Not Found"; empty for HTTP/2 (no reason phrase) and non-HTTP
+    std::string protocol; // "HTTP/1.1", "HTTP/2"; empty for non-HTTP
+    std::vector<Header> headers; // in order, names as sent
+    std::string raw;      // status line and header lines exactly as received, CRLFs included
+    std::string url;      // the URL this response came from (after redirects)
+    std::optional<std::uint64_t> content_length;
+    bool resumed = false; // the body continues at Request::resume_from (206, or a non-HTTP range)
+    // The resource's modification time: Last-Modified for HTTP, MDTM for ftp, mtime for file.
+    std::optional<std::chrono::system_clock::time_point> last_modified;
+
+    // The first header with this name (case-insensitive), or nullopt.
+    std::optional<std::string_view> find(std::string_view name) const;
+    // Every header with this name, in order (Set-Cookie, Link ...).
+    std::vector<std::string_view> find_all(std::string_view name) const;
+    bool is_http() const { return !protocol.empty(); }
+};
+
+// Receives one transfer's events. A Status error returned from on_response or on_body aborts
+// the transfer; perform() then fails with exactly that error.
+class TransferSink {
+public:
+    virtual ~TransferSink() = default;
+    // The final response (not 1xx, not a followed redirect, not an auth challenge that was
+    // answered), once, before any body byte. Also called for status >= 400 (whose body is
+    // withheld unless ignore_status), so the caller can dump its headers.
+    virtual Status on_response(const ResponseHead& head) = 0;
+    // A chunk of the (decoded) body, in order. Never the whole body at once.
+    virtual Status on_body(std::span<const char> chunk) = 0;
+    // A response that was not the final one: a redirect followed, an auth challenge answered.
+    virtual void on_intermediate(const ResponseHead& /*head*/) {}
+    // Body bytes received so far in this transfer and the expected total when known.
+    virtual void on_progress(std::uint64_t /*done*/, std::optional<std::uint64_t> /*total*/) {}
+};
+
+struct TransferOutcome {
+    ResponseHead head;           // the final response
+    std::uint64_t body_bytes = 0; // delivered to on_body
+    long redirects = 0;
+    bool condition_unmet = false; // if_modified_since: not modified (304, or file: unchanged)
+};
+
+// Why a transfer failed, finer than ErrorKind: the retry policy decides on it.
+enum class FailureCause {
+    usage,          // malformed URL, unreadable --data-binary file ... (exit 2/3)
+    resolve,        // name resolution
+    connect,        // refused, unreachable
+    timeout,        // connect or transfer timeout
+    reset,          // connection reset or closed mid-way (send/recv errors)
+    partial,        // body shorter than announced
+    tls,            // handshake, certificate
+    redirect,       // too many redirects, redirect to a refused scheme
+    protocol,       // malformed or unexpected response
+    http_status,    // a final status >= 400 (http_status says which)
+    auth,           // 401/407 after credentials were offered
+    local_io,       // a local file (cookie jar, data file, output) failed
+    sink,           // the sink returned an error (its own kind is in error)
+    interrupted,    // stop_requested()
+    other,
+};
+
+struct TransferError {
+    Error error;         // kind (exit code) and the sentence to print
+    FailureCause cause = FailureCause::other;
+    int http_status = 0; // the final status when one was received
+    std::optional<std::string> retry_after; // the Retry-After header of that response
+    std::uint64_t body_bytes = 0;           // delivered to on_body before the failure
+};
+
+using TransferResult = tl::expected<TransferOutcome, TransferError>;
+
+// Performs transfers one at a time. An engine keeps its connections open between perform()
+// calls (reuse); use one engine per thread.
+class TransferEngine {
+public:
+    virtual ~TransferEngine() = default;
+    virtual TransferResult perform(const Request& request, TransferSink& sink) = 0;
+};
+
+// The libcurl engine.
+std::unique_ptr<TransferEngine> make_transfer_engine();
+
+// "HTTP 404 Not Found: URL" — the sentence for a final status >= 400.
+std::string describe_status(int status, std::string_view reason, std::string_view url);
+
+} // namespace nettool::http
