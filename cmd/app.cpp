@@ -36,6 +36,7 @@ int run(int argc, char** argv) {
 
     Action action;
     // Subcommands, one registration per cmd/<name>.cpp (declared in app.hpp).
+    add_get(app, action);
     add_clean(app, action);
 
     try {

@@ -162,6 +162,8 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
     if (o.user) {
         NETTOOL_SET(set, CURLOPT_USERNAME, o.user->c_str());
         NETTOOL_SET(set, CURLOPT_PASSWORD, o.password ? o.password->c_str() : "");
+    }
+    if (o.user || o.netrc || o.netrc_file) {
         const long scheme = o.auth == AuthScheme::digest ? CURLAUTH_DIGEST
                             : o.auth == AuthScheme::any  ? CURLAUTH_ANY
                                                          : CURLAUTH_BASIC;
@@ -196,14 +198,18 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
         NETTOOL_SET(set, CURLOPT_COOKIEJAR, o.cookie_jar->c_str());
     }
 
+    // Unhook the callbacks and the header list on every way out: they point into this frame.
+    struct ResetOnExit {
+        CURL* easy;
+        ~ResetOnExit() { curl_easy_reset(easy); }
+    } reset_on_exit{easy};
+
     if (set.failed()) return tl::unexpected(failure(ErrorKind::generic, FailureCause::other, *set.failed()));
     transfer.install_callbacks();
 
     const CURLcode code = curl_easy_perform(easy);
     // The jar is written now rather than at handle clean-up, which may be much later.
     if (o.cookie_jar) curl_easy_setopt(easy, CURLOPT_COOKIELIST, "FLUSH");
-    // Unhook the callbacks: they point into this stack frame.
-    curl_easy_reset(easy);
 
     if (code == CURLE_OK) {
         if (auto stored = transfer.finish_ok()) return tl::unexpected(*stored);
@@ -235,6 +241,7 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
     context.max_redirects = o.max_redirects;
     context.credentials_offered = transfer.credentials_offered;
     context.refused_redirect = transfer.last_location();
+    context.refused_redirect_from = transfer.last_redirect_from();
     TransferError result = map_curl_error(code, context);
     if (code == CURLE_ABORTED_BY_CALLBACK && !stop_requested()) {
         result.error = Error{ErrorKind::generic, fmt::format("{}: the transfer was aborted", context.url)};

@@ -32,7 +32,8 @@ TransferError map_curl_error(CURLcode code, const FailureContext& context) {
             return make(ErrorKind::protocol, FailureCause::redirect,
                         fmt::format("{}: refused to follow the redirect to '{}'; nettool follows "
                                     "redirects only to http and https URLs",
-                                    url, *context.refused_redirect));
+                                    context.refused_redirect_from.empty() ? url : context.refused_redirect_from,
+                                    *context.refused_redirect));
         }
         return make(ErrorKind::protocol, FailureCause::protocol,
                     fmt::format("{}: {}", url, detail(code, context)));

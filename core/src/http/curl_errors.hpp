@@ -16,6 +16,7 @@ struct FailureContext {
     long max_redirects = 0;
     bool credentials_offered = false;
     std::optional<std::string> refused_redirect; // Location of a redirect libcurl refused
+    std::string refused_redirect_from;           // the URL that sent it
     std::optional<std::chrono::milliseconds> timeout;
 };
 

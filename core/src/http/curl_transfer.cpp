@@ -93,7 +93,10 @@ void CurlTransfer::on_header_line(std::string_view line) {
         m_current_complete = true;
         m_current.url = effective_url();
         if (is_redirect(m_current.status)) {
-            if (auto location = m_current.find("Location")) m_last_location = std::string(*location);
+            if (auto location = m_current.find("Location")) {
+                m_last_location = std::string(*location);
+                m_last_redirect_from = m_current.url;
+            }
         }
         return;
     }

@@ -33,6 +33,8 @@ public:
     std::uint64_t body_bytes() const { return m_body_bytes; }
     // The Location of the last redirect response seen (for a refused redirect's message).
     const std::optional<std::string>& last_location() const { return m_last_location; }
+    // The URL that answered with that redirect.
+    const std::string& last_redirect_from() const { return m_last_redirect_from; }
     // The status of the last complete head seen (0 when none).
     int last_status() const { return m_current.status; }
 
@@ -66,6 +68,7 @@ private:
     ResponseHead m_final;
     std::optional<TransferError> m_failure;
     std::optional<std::string> m_last_location;
+    std::string m_last_redirect_from;
     std::uint64_t m_body_bytes = 0;
     UniqueFd m_upload;
 };

@@ -20,6 +20,16 @@ std::string part(CURLU* url, CURLUPart which, unsigned flags = 0) {
     return std::string(owned.get());
 }
 
+// "scheme:/..." (RFC 3986 scheme characters, then ":/"); "host:8080/x" has no scheme.
+bool has_scheme(std::string_view text) {
+    const auto colon = text.find(':');
+    if (colon == 0 || colon == std::string_view::npos || colon + 1 >= text.size() || text[colon + 1] != '/') return false;
+    if (!std::isalpha(static_cast<unsigned char>(text[0]))) return false;
+    return std::all_of(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(colon), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
+    });
+}
+
 // libcurl's reasons are terse ("Bad hostname"); the user needs the URL and what to write.
 tl::unexpected<Error> bad_url(std::string_view text, std::string_view why) {
     return fail(ErrorKind::usage,
@@ -36,10 +46,11 @@ Result<Url> parse_url(std::string_view text) {
     ensure_curl_initialized();
     UrlHandle url(curl_url());
     if (!url) return fail(ErrorKind::generic, "out of memory parsing a URL");
-    const std::string copy(text);
+    // A URL without a scheme is http (CLI.md). CURLU_DEFAULT_SCHEME would make it https and
+    // CURLU_GUESS_SCHEME would turn "ftp.example.com" into ftp, so the scheme is added here.
+    const std::string copy = has_scheme(text) ? std::string(text) : "http://" + std::string(text);
     // CURLU_NON_SUPPORT_SCHEME: we check the scheme ourselves, with a better sentence.
-    const CURLUcode rc = curl_url_set(url.get(), CURLUPART_URL, copy.c_str(),
-                                      CURLU_DEFAULT_SCHEME | CURLU_NON_SUPPORT_SCHEME);
+    const CURLUcode rc = curl_url_set(url.get(), CURLUPART_URL, copy.c_str(), CURLU_NON_SUPPORT_SCHEME);
     if (rc != CURLUE_OK) return bad_url(text, curl_url_strerror(rc));
 
     Url result;
