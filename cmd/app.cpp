@@ -37,6 +37,7 @@ int run(int argc, char** argv) {
     Action action;
     // Subcommands, one registration per cmd/<name>.cpp (declared in app.hpp).
     add_get(app, action);
+    add_retrieve(app, action);
     add_clean(app, action);
 
     try {
