@@ -132,8 +132,8 @@ void add_retrieve(CLI::App& app, Action& action) {
     sub->add_flag("--headers", options->headers, "Also print the response headers after the path")->excludes(json);
     sub->add_option_function<std::string>(
            "--progress",
-           [&options](const std::string& style) {
-               options->progress = style == "bar" ? ProgressStyle::bar
+           [&progress = options->progress](const std::string& style) {
+               progress = style == "bar" ? ProgressStyle::bar
                                    : style == "line" ? ProgressStyle::line
                                                      : ProgressStyle::json;
            },
