@@ -6,13 +6,17 @@ import hashlib
 import os
 import random
 import re
+import signal
 import socket
+import ssl
 import subprocess
+import threading
+import time
 
 import pytest
 
 from conftest import DEADLINE, NETTOOL, SANITIZED, run
-from http_helpers import HttpServer, respond
+from http_helpers import HttpServer, make_self_signed, respond
 
 
 @pytest.fixture
@@ -380,3 +384,78 @@ def test_no_retry_by_default_and_not_for_404(server):
     server.static("/gone", b"", status=404)
     r = run("get", "--retry", "3", server.url("/gone"))
     assert r.returncode == 8 and len(server.requests) == 2
+
+
+# --- TLS, timeouts, interruption ---------------------------------------------------------------
+
+def test_tls_verification(tmp_path):
+    cert, key = make_self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    s = HttpServer(ssl_context=context)
+    try:
+        s.static("/secure", b"over tls\n")
+        r = run("get", s.url("/secure"))
+        assert r.returncode == 5
+        assert "certificate" in err_line(r) and "--cacert" in err_line(r)
+        r = run("get", "--cacert", cert, s.url("/secure"))
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == b"over tls\n"
+        r = run("get", "-k", s.url("/secure"))
+        assert r.returncode == 0, r.stderr
+        r = run("get", "--cacert", str(tmp_path / "absent.pem"), s.url("/secure"))
+        assert r.returncode == 3
+        assert "absent.pem" in err_line(r)
+    finally:
+        s.close()
+
+
+def test_timeout_exits_4():
+    with socket.socket() as listener:  # accepts in the kernel, never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        start = time.monotonic()
+        r = run("get", "--timeout", "300ms", f"http://127.0.0.1:{port}/")
+        assert time.monotonic() - start < DEADLINE / 2
+    assert r.returncode == 4
+    assert "timed out" in err_line(r)
+
+
+def test_sigint_mid_transfer_exits_130(server):
+    release = threading.Event()
+
+    def stall(h, r):
+        h.send_response(200)
+        h.send_header("Content-Length", "1000000")
+        h.end_headers()
+        h.wfile.write(b"x" * 1000)
+        h.wfile.flush()
+        release.wait(DEADLINE)
+    server.route("/stall", stall)
+    p = subprocess.Popen([NETTOOL, "get", server.url("/stall")], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        assert p.stdout.read(1000) == b"x" * 1000  # the transfer is under way
+        p.send_signal(signal.SIGINT)
+        assert p.wait(timeout=DEADLINE) == 130
+    finally:
+        release.set()
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        p.stdout.close()
+        p.stderr.close()
+
+
+# --- docs --------------------------------------------------------------------------------------
+
+def test_every_long_option_is_in_the_man_page():
+    page = os.path.join(os.environ.get("NETTOOL_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", "..")),
+                        "man", "nettool-get.1")
+    text = open(page).read().replace("\\-", "-")
+    options = set(re.findall(r"--[a-z][a-z0-9-]*", run("get", "--help").stdout.decode()))
+    options -= {"--help", "--help-all"}
+    assert options and not [o for o in sorted(options) if o not in text]
+    render = subprocess.run(["groff", "-ww", "-man", "-Tutf8", page], capture_output=True, timeout=30)
+    assert render.returncode == 0 and render.stderr == b""

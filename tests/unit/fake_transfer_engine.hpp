@@ -44,7 +44,10 @@ public:
     static Step failing(ErrorKind kind, http::FailureCause cause, std::string message) {
         Step step;
         step.fail_before_head = true;
-        step.failure = http::TransferError{Error{kind, std::move(message)}, cause};
+        http::TransferError failure;
+        failure.error = Error{kind, std::move(message)};
+        failure.cause = cause;
+        step.failure = failure;
         return step;
     }
 
@@ -54,8 +57,9 @@ public:
     http::TransferResult perform(const http::Request& request, http::TransferSink& sink) override {
         m_requests.push_back(request);
         if (m_steps.empty()) {
-            return tl::unexpected(http::TransferError{
-                Error{ErrorKind::generic, "fake engine: no scripted response left"}});
+            http::TransferError none;
+            none.error = Error{ErrorKind::generic, "fake engine: no scripted response left"};
+            return tl::unexpected(none);
         }
         Step step = std::move(m_steps.front());
         m_steps.pop_front();

@@ -1,0 +1,56 @@
+#include <gtest/gtest.h>
+
+#include <nettool/http/transfer.hpp>
+#include <nettool/http/url.hpp>
+
+using namespace nettool;
+using namespace nettool::http;
+
+TEST(Url, SchemeDefaultsToHttp) {
+    auto url = parse_url("example.com/a?b=1");
+    ASSERT_TRUE(url) << url.error().message;
+    EXPECT_EQ(url->scheme, "http");
+    EXPECT_EQ(url->host, "example.com");
+    EXPECT_EQ(url->path, "/a");
+    EXPECT_EQ(url->query, "b=1");
+    EXPECT_EQ(url->text, "http://example.com/a?b=1");
+    auto with_port = parse_url("localhost:8080/x");
+    ASSERT_TRUE(with_port);
+    EXPECT_EQ(with_port->scheme, "http");
+    EXPECT_EQ(with_port->port, 8080);
+    // Not guessed from the host name.
+    EXPECT_EQ(parse_url("ftp.example.com")->scheme, "http");
+}
+
+TEST(Url, AcceptedSchemes) {
+    EXPECT_EQ(parse_url("HTTPS://example.com/")->scheme, "https");
+    EXPECT_EQ(parse_url("ftp://example.com/f")->scheme, "ftp");
+    EXPECT_EQ(parse_url("file:///etc/hostname")->path, "/etc/hostname");
+    EXPECT_EQ(parse_url("http://[::1]:99/")->host, "[::1]");
+    EXPECT_TRUE(parse_url("http://u:p@example.com/")->has_credentials);
+    EXPECT_FALSE(parse_url("http://example.com/")->has_credentials);
+}
+
+TEST(Url, MalformedIsUsageErrorNamingTheUrl) {
+    for (const char* text : {"http://[::1", "http://exa mple.com/", "htp:/x", "gopher://x/", "http://",
+                             "http://example.com:99999/", "http://a\x01" "b/"}) {
+        auto url = parse_url(text);
+        ASSERT_FALSE(url) << text;
+        EXPECT_EQ(url.error().kind, ErrorKind::usage);
+        EXPECT_NE(url.error().message.find("URL"), std::string::npos) << url.error().message;
+    }
+    EXPECT_EQ(parse_url("").error().kind, ErrorKind::usage);
+}
+
+TEST(ResponseHead, FindIsCaseInsensitiveAndOrdered) {
+    ResponseHead head;
+    head.headers = {{"Set-Cookie", "a=1"}, {"content-type", "text/plain"}, {"SET-COOKIE", "b=2"}};
+    EXPECT_EQ(head.find("Content-Type"), "text/plain");
+    EXPECT_EQ(head.find("set-cookie"), "a=1");
+    EXPECT_EQ(head.find("X-None"), std::nullopt);
+    auto all = head.find_all("Set-Cookie");
+    ASSERT_EQ(all.size(), 2u);
+    EXPECT_EQ(all[1], "b=2");
+    EXPECT_EQ(describe_status(404, "Not Found", "http://x/"), "HTTP 404 Not Found: http://x/");
+    EXPECT_EQ(describe_status(404, "", "http://x/"), "HTTP 404: http://x/");
+}
