@@ -7,7 +7,7 @@ import stat
 import pytest
 
 from conftest import nettool_argv, run
-from download_helpers import DownloadServer, Resource
+from download_helpers import DownloadServer, Resource, check_man_page
 
 
 @pytest.fixture
@@ -155,3 +155,7 @@ def test_an_unsafe_area_is_refused(tmp_path):
     assert r.returncode == 3
     assert r.stderr.decode() == (f"nettool: error: temp area {area} is not safe: mode 0777, not 0700; "
                                  "remove it or set NETTOOL_TMPDIR\n")
+
+
+def test_every_long_option_is_in_the_man_page():
+    check_man_page("clean", run)

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conftest import DEADLINE, NETTOOL, nettool_argv, run
-from download_helpers import DownloadServer, Resource
+from download_helpers import DownloadServer, Resource, check_man_page
 
 BODY = os.urandom(300_000)
 LAST_MODIFIED = 1_600_000_000  # 2020-09-13
@@ -333,3 +333,9 @@ def test_progress_bar_on_a_terminal_and_silence_otherwise(server, tmp_path, env)
                            stdout=subprocess.PIPE, stderr=err, timeout=DEADLINE)
     assert r.returncode == 0
     assert (tmp_path / "err.txt").read_bytes() == b""
+
+
+def test_every_long_option_is_in_the_man_page():
+    check_man_page("retrieve", run)
+    help_text = run("retrieve", "--help").stdout
+    assert b"--jobs" not in help_text and b"-i," not in help_text  # not built yet
