@@ -286,6 +286,30 @@ def test_stdout_gets_only_the_data(server, tmp_path, env):
     assert r.stdout == BODY
 
 
+def test_stdout_retry_fails_clearly_when_the_server_cannot_resume(server, tmp_path, env):
+    url = server.add("/nr.bin", Resource(BODY, drop_after=100_000, ranges=False))
+    r = run("retrieve", "--retry", "2", url, "-", env=env)
+    assert r.returncode == 7, r.stderr
+    assert b"the server cannot resume the transfer and sent it whole again" in r.stderr
+    assert b"cannot start standard output over: 100000 bytes were already written" in r.stderr
+    assert r.stdout == BODY[:100_000]  # nothing written twice
+    seen = server.requests_for("/nr.bin")
+    assert seen[1]["headers"]["range"] == "bytes=100000-"
+
+
+def test_limit_rate_slows_the_transfer(server, tmp_path, env):
+    # libcurl lets the first ~1.6 MB through at once, then holds the average to the limit.
+    body = os.urandom(4_000_000)
+    url = server.add("/r.bin", Resource(body))
+    started = time.monotonic()
+    r = run("retrieve", "--limit-rate", "2M", url, str(tmp_path / "r.bin"), env=env)
+    assert r.returncode == 0, r.stderr
+    assert time.monotonic() - started >= 0.8  # unlimited, loopback takes well under 0.2 s
+    assert (tmp_path / "r.bin").read_bytes() == body
+    bad = run("retrieve", "--limit-rate", "fast", url, str(tmp_path / "x"), env=env)
+    assert bad.returncode == 2
+
+
 def test_usage_errors(server, tmp_path, env):
     url = server.add("/u", Resource(b"u"))
     for args, text in ((["-c", url], b"needs FILE or -O"),
