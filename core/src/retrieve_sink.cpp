@@ -1,6 +1,7 @@
 #include "retrieve_sink.hpp"
 
 #include <cerrno>
+#include <cstdio>
 #include <ctime>
 #include <fmt/format.h>
 #include <sys/stat.h>
