@@ -1,13 +1,12 @@
 // nettool get URL: urlopen from a shell (CLI.md "get").
-#include <fmt/format.h>
-
-#include <nettool/get.hpp>
-#include <nettool/http/url.hpp>
-
 #include "app.hpp"
 #include "common_options.hpp"
 #include "http_options.hpp"
 #include "messages.hpp"
+
+#include <fmt/format.h>
+#include <nettool/get.hpp>
+#include <nettool/http/url.hpp>
 
 namespace nettool::cli {
 namespace {
@@ -20,40 +19,44 @@ struct GetOptions {
 
 // Human notes on stderr: retries always (unless -q), the redirect chain and summary with -v.
 class TextObserver final : public GetObserver {
-public:
+  public:
     explicit TextObserver(const OutputOptions& output) : m_output(output) {}
 
     void on_redirect(const http::ResponseHead& head) override {
         if (!m_output.verbose) return;
-        print_note(fmt::format("{} {} {} -> {}", head.protocol, head.status, escape_for_terminal(head.reason),
-                               escape_for_terminal(head.find("Location").value_or("(no Location)"))));
+        print_note(fmt::format(
+            "{} {} {} -> {}", head.protocol, head.status, escape_for_terminal(head.reason),
+            escape_for_terminal(head.find("Location").value_or("(no Location)"))));
     }
     void on_response(const http::ResponseHead& head) override {
         if (!m_output.verbose || !head.is_http()) return;
-        print_note(fmt::format("{} {} {} from {}", head.protocol, head.status, escape_for_terminal(head.reason),
-                               escape_for_terminal(head.url)));
+        print_note(fmt::format("{} {} {} from {}", head.protocol, head.status,
+                               escape_for_terminal(head.reason), escape_for_terminal(head.url)));
     }
-    void on_retry(int retry, int max_retries, std::chrono::milliseconds delay, const Error& error) override {
+    void on_retry(int retry, int max_retries, std::chrono::milliseconds delay,
+                  const Error& error) override {
         if (m_output.quiet) return;
         print_warning(fmt::format("{}; retrying in {:.1f} s (retry {} of {})", error.message,
                                   static_cast<double>(delay.count()) / 1000.0, retry, max_retries));
     }
     void on_output_closed() override {
-        if (m_output.verbose) print_note("the output was closed by its reader; stopped the transfer");
+        if (m_output.verbose)
+            print_note("the output was closed by its reader; stopped the transfer");
     }
     void on_done(const http::TransferOutcome& outcome) override {
         if (!m_output.verbose) return;
         print_note(fmt::format("{} bytes, {} redirect(s)", outcome.body_bytes, outcome.redirects));
     }
 
-private:
+  private:
     const OutputOptions& m_output;
 };
 
 } // namespace
 
 void add_get(CLI::App& app, Action& action) {
-    auto* sub = app.add_subcommand("get", "Stream a URL's body to stdout (urlopen): http, https, ftp, file");
+    auto* sub = app.add_subcommand(
+        "get", "Stream a URL's body to stdout (urlopen): http, https, ftp, file");
     auto options = std::make_shared<GetOptions>();
     auto& request = options->request;
     auto& transfer = request.request.options;
@@ -70,12 +73,15 @@ void add_get(CLI::App& app, Action& action) {
 
     sub->add_flag("--ignore-status", transfer.ignore_status,
                   "Print the body of an HTTP error response (status >= 400) and exit 0");
-    auto* include = sub->add_flag("-i,--include", request.include_headers,
-                                  "Print the response headers (of every redirect too) before the body");
-    sub->add_flag("-I,--head", request.request.head_only, "Send a HEAD request and print the headers only")
+    auto* include =
+        sub->add_flag("-i,--include", request.include_headers,
+                      "Print the response headers (of every redirect too) before the body");
+    sub->add_flag("-I,--head", request.request.head_only,
+                  "Send a HEAD request and print the headers only")
         ->excludes(include);
     sub->add_option_function<std::string>(
-           "-D,--dump-header", [&request](const std::string& path) { request.dump_header_path = path; },
+           "-D,--dump-header",
+           [&request](const std::string& path) { request.dump_header_path = path; },
            "Write the response headers into FILE ('-': stdout)")
         ->type_name("FILE");
 
@@ -84,22 +90,28 @@ void add_get(CLI::App& app, Action& action) {
     sub->add_option_function<std::string>(
            "-X,--request",
            [&transfer](const std::string& method) {
-               const bool token = !method.empty() &&
-                                  method.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                                           "0123456789!#$%&'*+-.^_`|~") == std::string::npos;
-               if (!token) throw CLI::ValidationError("--request", fmt::format("'{}' is not an HTTP method", method));
+               const bool token =
+                   !method.empty() &&
+                   method.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                            "0123456789!#$%&'*+-.^_`|~") == std::string::npos;
+               if (!token)
+                   throw CLI::ValidationError("--request",
+                                              fmt::format("'{}' is not an HTTP method", method));
                transfer.method = method;
            },
            "Use this request method (GET, POST, PUT, DELETE ...)")
         ->type_name("METHOD");
-    auto* data = sub->add_option("-d,--data", options->data,
-                                 "Send DATA as the request body (POST unless -X); repeated -d are joined with '&'")
-                     ->type_name("DATA");
+    auto* data =
+        sub->add_option(
+               "-d,--data", options->data,
+               "Send DATA as the request body (POST unless -X); repeated -d are joined with '&'")
+            ->type_name("DATA");
     sub->add_option_function<std::string>(
            "--data-binary",
            [&transfer](const std::string& text) {
                if (text.starts_with('@')) {
-                   if (text.size() == 1) throw CLI::ValidationError("--data-binary", "write @FILE, or @- for stdin");
+                   if (text.size() == 1)
+                       throw CLI::ValidationError("--data-binary", "write @FILE, or @- for stdin");
                    transfer.data_file = text.substr(1);
                } else {
                    transfer.data = text;
@@ -108,8 +120,9 @@ void add_get(CLI::App& app, Action& action) {
            "Send the bytes of FILE (@-: stdin) as the request body, unchanged and streamed")
         ->type_name("@FILE")
         ->excludes(data);
-    sub->add_option("--retry", request.retries,
-                    "Retry transient failures up to N times, only while nothing was written to stdout")
+    sub->add_option(
+           "--retry", request.retries,
+           "Retry transient failures up to N times, only while nothing was written to stdout")
         ->type_name("N")
         ->check(CLI::Range(0, 100));
     add_output_options(*sub, options->output, false);
@@ -119,7 +132,8 @@ void add_get(CLI::App& app, Action& action) {
             auto& transfer_options = options->request.request.options;
             if (!options->data.empty()) {
                 std::string joined;
-                for (const auto& part : options->data) joined += (joined.empty() ? "" : "&") + part;
+                for (const auto& part : options->data)
+                    joined += (joined.empty() ? "" : "&") + part;
                 transfer_options.data = joined;
             }
             if (auto st = complete_http_options(transfer_options, options->output.quiet); !st) {

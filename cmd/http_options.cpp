@@ -1,15 +1,14 @@
 #include "http_options.hpp"
 
-#include <fcntl.h>
-#include <fmt/format.h>
-#include <termios.h>
-#include <unistd.h>
-
-#include <nettool/stop.hpp>
-#include <nettool/unique_fd.hpp>
-
 #include "common_options.hpp"
 #include "messages.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <nettool/stop.hpp>
+#include <nettool/unique_fd.hpp>
+#include <termios.h>
+#include <unistd.h>
 
 #ifndef NETTOOL_VERSION
 #define NETTOOL_VERSION "0"
@@ -22,7 +21,7 @@ constexpr const char* k_group = "HTTP options";
 
 // Restores the terminal's echo on every path out of the prompt (Ctrl+C included).
 class EchoOff {
-public:
+  public:
     explicit EchoOff(int fd) : m_fd(fd) {
         if (::tcgetattr(fd, &m_saved) != 0) return;
         termios quiet = m_saved;
@@ -35,7 +34,7 @@ public:
     EchoOff(const EchoOff&) = delete;
     EchoOff& operator=(const EchoOff&) = delete;
 
-private:
+  private:
     int m_fd;
     termios m_saved{};
     bool m_active = false;
@@ -43,7 +42,8 @@ private:
 
 Result<std::string> prompt_password(int tty, const std::string& user) {
     const std::string prompt = fmt::format("Password for '{}': ", escape_for_terminal(user));
-    if (::write(tty, prompt.data(), prompt.size()) < 0) return fail(ErrorKind::file_io, "cannot write to the terminal");
+    if (::write(tty, prompt.data(), prompt.size()) < 0)
+        return fail(ErrorKind::file_io, "cannot write to the terminal");
     std::string password;
     {
         EchoOff echo_off(tty);
@@ -65,34 +65,39 @@ Result<std::string> prompt_password(int tty, const std::string& user) {
 
 } // namespace
 
-std::string default_user_agent() { return fmt::format("nettool/{}", NETTOOL_VERSION); }
+std::string default_user_agent() {
+    return fmt::format("nettool/{}", NETTOOL_VERSION);
+}
 
 void add_http_options(CLI::App& app, http::TransferOptions& o, HttpOptionStyle style) {
     o.user_agent = default_user_agent();
 
-    auto* user = app.add_option_function<std::string>(
-                        "-u,--user",
-                        [&o](const std::string& text) {
-                            const auto colon = text.find(':');
-                            if (colon == 0) throw CLI::ValidationError("--user", "the user name before ':' is empty");
-                            o.user = text.substr(0, colon);
-                            if (colon != std::string::npos) o.password = text.substr(colon + 1);
-                        },
-                        "Credentials USER[:PASSWORD]; without ':' the password is asked on the terminal")
-                     ->type_name("USER[:PASS]")
-                     ->group(k_group);
-    auto* auth = app.add_option_function<std::string>(
-                        "--auth",
-                        [&o](const std::string& text) {
-                            o.auth = text == "digest" ? http::AuthScheme::digest
-                                     : text == "any"  ? http::AuthScheme::any
-                                                      : http::AuthScheme::basic;
-                        },
-                        "Authentication scheme for --user/--netrc: basic (default), digest, or any (the "
-                        "safest the server offers)")
-                     ->type_name("SCHEME")
-                     ->check(CLI::IsMember({"basic", "digest", "any"}))
-                     ->group(k_group);
+    auto* user =
+        app.add_option_function<std::string>(
+               "-u,--user",
+               [&o](const std::string& text) {
+                   const auto colon = text.find(':');
+                   if (colon == 0)
+                       throw CLI::ValidationError("--user", "the user name before ':' is empty");
+                   o.user = text.substr(0, colon);
+                   if (colon != std::string::npos) o.password = text.substr(colon + 1);
+               },
+               "Credentials USER[:PASSWORD]; without ':' the password is asked on the terminal")
+            ->type_name("USER[:PASS]")
+            ->group(k_group);
+    auto* auth =
+        app.add_option_function<std::string>(
+               "--auth",
+               [&o](const std::string& text) {
+                   o.auth = text == "digest" ? http::AuthScheme::digest
+                            : text == "any"  ? http::AuthScheme::any
+                                             : http::AuthScheme::basic;
+               },
+               "Authentication scheme for --user/--netrc: basic (default), digest, or any (the "
+               "safest the server offers)")
+            ->type_name("SCHEME")
+            ->check(CLI::IsMember({"basic", "digest", "any"}))
+            ->group(k_group);
     app.add_option_function<std::string>(
            "--bearer", [&o](const std::string& token) { o.bearer = token; },
            "Send 'Authorization: Bearer TOKEN' (OAuth 2.0)")
@@ -111,8 +116,10 @@ void add_http_options(CLI::App& app, http::TransferOptions& o, HttpOptionStyle s
            "-b,--cookie",
            [&o](const std::string& text) {
                // curl's rule: text with '=' is cookies, otherwise a file to read them from.
-               if (text.find('=') != std::string::npos) o.cookie = text;
-               else o.cookie_file = text;
+               if (text.find('=') != std::string::npos)
+                   o.cookie = text;
+               else
+                   o.cookie_file = text;
            },
            "Send cookies: 'k=v; k2=v2', or FILE to read them from (Netscape format)")
         ->type_name("DATA|FILE")
@@ -120,7 +127,8 @@ void add_http_options(CLI::App& app, http::TransferOptions& o, HttpOptionStyle s
     app.add_option_function<std::string>(
            style == HttpOptionStyle::get ? "-c,--cookie-jar" : "--cookie-jar",
            [&o](const std::string& path) { o.cookie_jar = path; },
-           "Load cookies from FILE when it exists and save all cookies to it afterwards (Netscape format)")
+           "Load cookies from FILE when it exists and save all cookies to it afterwards (Netscape "
+           "format)")
         ->type_name("FILE")
         ->group(k_group);
 
@@ -131,29 +139,36 @@ void add_http_options(CLI::App& app, http::TransferOptions& o, HttpOptionStyle s
                    const auto colon = header.find(':');
                    if (colon == std::string::npos || colon == 0) {
                        throw CLI::ValidationError(
-                           "--header", fmt::format("'{}' is not a header; write it as 'Name: value'", header));
+                           "--header",
+                           fmt::format("'{}' is not a header; write it as 'Name: value'", header));
                    }
                    o.headers.push_back(header);
                }
            },
-           "Add a request header 'Name: value' (repeatable); 'Name:' removes one nettool would send")
+           "Add a request header 'Name: value' (repeatable); 'Name:' removes one nettool would "
+           "send")
         ->type_name("'NAME: VALUE'")
         ->group(k_group);
-    app.add_option("-A,--user-agent", o.user_agent, "The User-Agent header (default nettool/VERSION)")
+    app.add_option("-A,--user-agent", o.user_agent,
+                   "The User-Agent header (default nettool/VERSION)")
         ->type_name("TEXT")
         ->group(k_group);
 
-    auto* max_redirs = app.add_option("--max-redirs", o.max_redirects, "Follow at most N redirects (default 10)")
-                           ->type_name("N")
-                           ->check(CLI::Range(0L, 1000L))
-                           ->group(k_group);
-    app.add_flag_callback("--no-follow", [&o] { o.follow_redirects = false; },
-                          "Do not follow redirects: the redirect response itself is the result")
+    auto* max_redirs =
+        app.add_option("--max-redirs", o.max_redirects, "Follow at most N redirects (default 10)")
+            ->type_name("N")
+            ->check(CLI::Range(0L, 1000L))
+            ->group(k_group);
+    app.add_flag_callback(
+           "--no-follow", [&o] { o.follow_redirects = false; },
+           "Do not follow redirects: the redirect response itself is the result")
         ->excludes(max_redirs)
         ->group(k_group);
 
-    add_duration_option(app, "--timeout", o.timeout, "Give up when the whole transfer takes longer")->group(k_group);
-    add_duration_option(app, "--connect-timeout", o.connect_timeout, "Give up when connecting takes longer")
+    add_duration_option(app, "--timeout", o.timeout, "Give up when the whole transfer takes longer")
+        ->group(k_group);
+    add_duration_option(app, "--connect-timeout", o.connect_timeout,
+                        "Give up when connecting takes longer")
         ->group(k_group);
 
     app.add_option_function<std::string>(
@@ -161,16 +176,20 @@ void add_http_options(CLI::App& app, http::TransferOptions& o, HttpOptionStyle s
            "Verify the server's certificate against the CA certificates in FILE (PEM)")
         ->type_name("FILE")
         ->group(k_group);
-    app.add_flag("-k,--insecure", o.insecure, "Do not verify the server's certificate (dangerous)")->group(k_group);
+    app.add_flag("-k,--insecure", o.insecure, "Do not verify the server's certificate (dangerous)")
+        ->group(k_group);
     app.add_option_function<std::string>(
            "--proxy", [&o](const std::string& url) { o.proxy = url; },
-           "Use this proxy (http://, https://, socks5h:// ...); without it http_proxy, https_proxy, "
+           "Use this proxy (http://, https://, socks5h:// ...); without it http_proxy, "
+           "https_proxy, "
            "all_proxy and no_proxy apply")
         ->type_name("URL")
         ->group(k_group);
-    auto* v4 = app.add_flag_callback("-4", [&o] { o.ip_family = http::IpFamily::v4; }, "Use IPv4 addresses only")
+    auto* v4 = app.add_flag_callback(
+                      "-4", [&o] { o.ip_family = http::IpFamily::v4; }, "Use IPv4 addresses only")
                    ->group(k_group);
-    app.add_flag_callback("-6", [&o] { o.ip_family = http::IpFamily::v6; }, "Use IPv6 addresses only")
+    app.add_flag_callback(
+           "-6", [&o] { o.ip_family = http::IpFamily::v6; }, "Use IPv6 addresses only")
         ->excludes(v4)
         ->group(k_group);
 }
@@ -180,9 +199,10 @@ Status complete_http_options(http::TransferOptions& options, bool quiet) {
     UniqueFd tty(::open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC));
     if (!tty) {
         if (!quiet) {
-            print_warning(fmt::format("no terminal to ask the password of '{}' on; sending an empty password "
-                                      "(write --user '{}:' to say so, or --user USER:PASSWORD)",
-                                      escape_for_terminal(*options.user), escape_for_terminal(*options.user)));
+            print_warning(fmt::format(
+                "no terminal to ask the password of '{}' on; sending an empty password "
+                "(write --user '{}:' to say so, or --user USER:PASSWORD)",
+                escape_for_terminal(*options.user), escape_for_terminal(*options.user)));
         }
         options.password = std::string();
         return {};

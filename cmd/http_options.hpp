@@ -4,7 +4,6 @@
 // -c is the cookie jar (curl's habit); in `retrieve` -c is --continue (wget's), so the jar is
 // only the long --cookie-jar there.
 #include <CLI/CLI.hpp>
-
 #include <nettool/error.hpp>
 #include <nettool/http/transfer.hpp>
 

@@ -1,20 +1,19 @@
-#include <nettool/get.hpp>
-
 #include <cerrno>
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <poll.h>
-
+#include <nettool/get.hpp>
 #include <nettool/http/retry_policy.hpp>
 #include <nettool/stop.hpp>
 #include <nettool/unique_fd.hpp>
+#include <poll.h>
 
 namespace nettool {
 namespace {
 
 // Writes everything or fails: partial writes continue, EINTR retries (unless a stop was
 // requested), a non-blocking descriptor inherited from the shell is waited on with poll().
-Status write_all(int fd, std::string_view data, std::string_view name, bool* broken_pipe = nullptr) {
+Status write_all(int fd, std::string_view data, std::string_view name,
+                 bool* broken_pipe = nullptr) {
     while (!data.empty()) {
         const ssize_t n = ::write(fd, data.data(), data.size());
         if (n >= 0) {
@@ -39,7 +38,7 @@ Status write_all(int fd, std::string_view data, std::string_view name, bool* bro
 }
 
 class GetSink final : public http::TransferSink {
-public:
+  public:
     GetSink(const GetRequest& request, GetObserver& observer, int header_fd)
         : m_request(request), m_observer(observer), m_header_fd(header_fd) {}
 
@@ -52,7 +51,8 @@ public:
         m_observer.on_response(head);
         m_heads.push_back(head.raw);
         std::string all;
-        for (const auto& raw : m_heads) all += raw;
+        for (const auto& raw : m_heads)
+            all += raw;
         m_heads.clear();
         if (m_header_fd == m_request.output_fd) {
             if (auto st = output(all); !st) return st;
@@ -61,7 +61,8 @@ public:
         }
         const bool error_status = head.status >= 400 && !m_request.request.options.ignore_status;
         // On an error status nothing goes to the output: a script sees an empty stdout.
-        const bool show = (m_request.include_headers || m_request.request.head_only) && !error_status;
+        const bool show =
+            (m_request.include_headers || m_request.request.head_only) && !error_status;
         if (show && !all.empty()) return output(all);
         return {};
     }
@@ -74,7 +75,7 @@ public:
     bool wrote_output() const { return m_written; }
     bool output_closed() const { return m_output_closed; }
 
-private:
+  private:
     Status output(std::string_view data) {
         m_written = true;
         // A closed reader (`| head -1`) stops the transfer; get() then reports success.
@@ -92,7 +93,9 @@ private:
 
 Result<UniqueFd> open_header_file(const std::string& path) {
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
-    if (!fd) return fail(ErrorKind::file_io, fmt::format("cannot write the header file '{}': {}", path, errno_text(errno)));
+    if (!fd)
+        return fail(ErrorKind::file_io,
+                    fmt::format("cannot write the header file '{}': {}", path, errno_text(errno)));
     return fd;
 }
 
@@ -127,8 +130,8 @@ Status get(const GetRequest& request, http::TransferEngine& engine, GetObserver&
         const http::TransferError& failure = outcome.error();
         // Bytes already on stdout cannot be taken back: no retry after the first one.
         if (sink.wrote_output() || stop_requested()) return tl::unexpected(failure.error);
-        const auto delay = http::retry_delay(policy, attempt + 1, failure, std::chrono::system_clock::now(),
-                                             http::random_jitter());
+        const auto delay = http::retry_delay(
+            policy, attempt + 1, failure, std::chrono::system_clock::now(), http::random_jitter());
         if (!delay) return tl::unexpected(failure.error);
         observer.on_retry(attempt + 1, policy.max_retries, *delay, failure.error);
         if (!http::sleep_unless_stopped(*delay)) return fail(ErrorKind::interrupted, "interrupted");

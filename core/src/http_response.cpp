@@ -1,7 +1,6 @@
 // The parts of the transfer interface that need no libcurl (shared with the fake engine).
-#include <nettool/http/transfer.hpp>
-
 #include <fmt/format.h>
+#include <nettool/http/transfer.hpp>
 #include <strings.h>
 
 namespace nettool::http {

@@ -1,21 +1,24 @@
-#include <nettool/http/retry_policy.hpp>
-
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
 #include <ctime>
+#include <nettool/http/retry_policy.hpp>
+#include <nettool/stop.hpp>
 #include <poll.h>
 #include <random>
 #include <string>
-
-#include <nettool/stop.hpp>
 
 namespace nettool::http {
 
 bool is_transient_status(int http_status) {
     switch (http_status) {
-    case 408: case 429: case 500: case 502: case 503: case 504:
+    case 408:
+    case 429:
+    case 500:
+    case 502:
+    case 503:
+    case 504:
         return true;
     default:
         return false;
@@ -36,12 +39,15 @@ bool is_transient(const TransferError& failure) {
     }
 }
 
-std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view value,
-                                                           std::chrono::system_clock::time_point now) {
-    while (!value.empty() && std::isspace(static_cast<unsigned char>(value.front()))) value.remove_prefix(1);
-    while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) value.remove_suffix(1);
+std::optional<std::chrono::milliseconds>
+parse_retry_after(std::string_view value, std::chrono::system_clock::time_point now) {
+    while (!value.empty() && std::isspace(static_cast<unsigned char>(value.front())))
+        value.remove_prefix(1);
+    while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back())))
+        value.remove_suffix(1);
     if (value.empty()) return std::nullopt;
-    if (std::all_of(value.begin(), value.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+    if (std::all_of(value.begin(), value.end(),
+                    [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
         std::uint64_t seconds = 0;
         auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
         if (ec == std::errc::result_out_of_range) return std::chrono::milliseconds::max();
@@ -52,7 +58,8 @@ std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view valu
     // An HTTP date: IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"), or the obsolete RFC 850
     // ("Sunday, 06-Nov-94 08:49:37 GMT") and asctime ("Sun Nov  6 08:49:37 1994") forms.
     const std::string text(value);
-    for (const char* format : {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"}) {
+    for (const char* format :
+         {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"}) {
         std::tm tm{};
         const char* end = ::strptime(text.c_str(), format, &tm);
         if (end == nullptr || *end != '\0') continue;
@@ -68,7 +75,8 @@ std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view valu
 std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, int retry, double jitter) {
     const double base = static_cast<double>(policy.initial_delay.count());
     const double exponent = std::clamp(retry - 1, 0, 62);
-    const double capped = std::min(base * std::pow(2.0, exponent), static_cast<double>(policy.max_delay.count()));
+    const double capped =
+        std::min(base * std::pow(2.0, exponent), static_cast<double>(policy.max_delay.count()));
     const double factor = 0.5 + 0.5 * std::clamp(jitter, 0.0, 1.0);
     return std::chrono::milliseconds(static_cast<std::int64_t>(capped * factor));
 }
@@ -94,7 +102,8 @@ double random_jitter() {
 bool sleep_unless_stopped(std::chrono::milliseconds delay) {
     const auto end = std::chrono::steady_clock::now() + delay;
     while (!stop_requested()) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            end - std::chrono::steady_clock::now());
         if (left.count() <= 0) return true;
         struct pollfd fd = {stop_fd(), POLLIN, 0};
         // With no stop descriptor (not initialised) poll() just sleeps: it ignores fd -1.

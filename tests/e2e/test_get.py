@@ -16,6 +16,7 @@ import time
 import pytest
 
 from conftest import DEADLINE, NETTOOL, SANITIZED, run
+from ftp_helpers import FtpServer
 from http_helpers import HttpServer, make_self_signed, respond
 
 
@@ -56,6 +57,22 @@ def test_missing_file_url_exits_3(tmp_path):
     r = run("get", f"file://{tmp_path}/absent")
     assert r.returncode == 3
     assert "absent" in err_line(r)
+
+
+def test_ftp_url():
+    body = random.Random(3).randbytes(70_000)
+    ftp = FtpServer({"pub/data.bin": body})
+    try:
+        r = run("get", ftp.url("pub/data.bin"))
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == body
+        assert ("RETR", "data.bin") in ftp.commands or ("RETR", "pub/data.bin") in ftp.commands
+        r = run("get", ftp.url("pub/missing.bin"))
+        assert r.returncode == 8
+        assert r.stdout == b""
+        assert "missing.bin" in err_line(r)
+    finally:
+        ftp.close()
 
 
 def test_url_without_scheme_is_http(server):
@@ -219,6 +236,37 @@ def test_user_without_password_and_no_terminal_sends_empty_password(server):
     r = run("get", "-u", "bob", server.url("/private"), start_new_session=True)
     assert r.returncode == 0, r.stderr
     assert "empty password" in r.stderr.decode()
+
+
+def test_password_is_asked_on_the_terminal_without_echo(server):
+    import pty
+    server.route("/private", _basic_protected("erin", "typed-pw"))
+    pid, master = pty.fork()
+    if pid == 0:  # the child: the pty is its controlling terminal
+        try:
+            os.execv(NETTOOL, [NETTOOL, "get", "-u", "erin", server.url("/private")])
+        finally:
+            os._exit(127)  # never return into pytest
+    output = b""
+    try:
+        end = time.monotonic() + DEADLINE
+        while b"Password for 'erin': " not in output and time.monotonic() < end:
+            output += os.read(master, 1024)
+        os.write(master, b"typed-pw\n")
+        while time.monotonic() < end:
+            try:
+                chunk = os.read(master, 1024)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(master)
+    assert os.waitstatus_to_exitcode(status) == 0, output
+    assert b"welcome" in output
+    assert b"typed-pw" not in output  # echo was off
 
 
 def test_netrc_file(server, tmp_path):

@@ -4,17 +4,15 @@
 // (intermediate heads, then on_response, then the body in chunks, with the status >= 400 rule),
 // and records the Request it was given.
 #include <deque>
+#include <fmt/format.h>
+#include <nettool/http/transfer.hpp>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
-
-#include <nettool/http/transfer.hpp>
 
 namespace nettool::test {
 
 class FakeTransferEngine : public http::TransferEngine {
-public:
+  public:
     struct Step {
         std::vector<http::ResponseHead> intermediate; // redirects followed before the final one
         http::ResponseHead head;                      // the final response
@@ -34,9 +32,10 @@ public:
         step.head.protocol = "HTTP/1.1";
         step.head.content_length = body.size();
         step.head.headers.push_back({"Content-Length", std::to_string(body.size())});
-        step.head.raw = fmt::format("HTTP/1.1 {} {}\r\nContent-Length: {}\r\n\r\n", step.head.status,
-                                    step.head.reason, body.size());
-        for (std::size_t i = 0; i < body.size(); i += chunk) step.chunks.push_back(body.substr(i, chunk));
+        step.head.raw = fmt::format("HTTP/1.1 {} {}\r\nContent-Length: {}\r\n\r\n",
+                                    step.head.status, step.head.reason, body.size());
+        for (std::size_t i = 0; i < body.size(); i += chunk)
+            step.chunks.push_back(body.substr(i, chunk));
         return step;
     }
 
@@ -66,7 +65,8 @@ public:
         if (step.fail_before_head) return tl::unexpected(*step.failure);
 
         http::TransferOutcome outcome;
-        for (const auto& head : step.intermediate) sink.on_intermediate(head);
+        for (const auto& head : step.intermediate)
+            sink.on_intermediate(head);
         outcome.redirects = static_cast<long>(step.intermediate.size());
         if (step.head.url.empty()) step.head.url = request.url;
         if (auto st = sink.on_response(step.head); !st) return sink_failure(st.error(), 0);
@@ -76,7 +76,8 @@ public:
             if (step.failure && index == step.fail_after_chunks) break;
             ++index;
             if (withheld || request.head_only) continue;
-            if (auto st = sink.on_body(chunk); !st) return sink_failure(st.error(), outcome.body_bytes);
+            if (auto st = sink.on_body(chunk); !st)
+                return sink_failure(st.error(), outcome.body_bytes);
             outcome.body_bytes += chunk.size();
             sink.on_progress(outcome.body_bytes, step.head.content_length);
         }
@@ -87,8 +88,9 @@ public:
         }
         if (withheld) {
             http::TransferError failure;
-            failure.error = Error{ErrorKind::server,
-                                  http::describe_status(step.head.status, step.head.reason, step.head.url)};
+            failure.error =
+                Error{ErrorKind::server,
+                      http::describe_status(step.head.status, step.head.reason, step.head.url)};
             failure.cause = http::FailureCause::http_status;
             failure.http_status = step.head.status;
             if (auto ra = step.head.find("Retry-After")) failure.retry_after = std::string(*ra);
@@ -98,7 +100,7 @@ public:
         return outcome;
     }
 
-private:
+  private:
     static tl::unexpected<http::TransferError> sink_failure(Error error, std::uint64_t bytes) {
         http::TransferError failure;
         failure.error = std::move(error);

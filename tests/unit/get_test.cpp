@@ -1,17 +1,15 @@
 // nettool::get() against the scripted FakeTransferEngine: what reaches the output descriptor,
 // the error-status rule, retries only before the first output byte, a closed reader.
-#include <gtest/gtest.h>
+#include "fake_transfer_engine.hpp"
 
 #include <csignal>
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
-
+#include <gtest/gtest.h>
 #include <nettool/get.hpp>
 #include <nettool/unique_fd.hpp>
-
-#include "fake_transfer_engine.hpp"
+#include <unistd.h>
 
 using namespace nettool;
 using nettool::test::FakeTransferEngine;
@@ -31,7 +29,8 @@ struct Pipe {
         write_end.reset();
         std::string out;
         char buffer[65536];
-        for (ssize_t n; (n = ::read(read_end.get(), buffer, sizeof buffer)) > 0;) out.append(buffer, static_cast<size_t>(n));
+        for (ssize_t n; (n = ::read(read_end.get(), buffer, sizeof buffer)) > 0;)
+            out.append(buffer, static_cast<size_t>(n));
         return out;
     }
 };
@@ -65,7 +64,8 @@ TEST(Get, StreamsTheBodyInOrder) {
     Pipe pipe;
     FakeTransferEngine engine;
     std::string body(100'000, '\0');
-    for (size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>(i * 7);
+    for (size_t i = 0; i < body.size(); ++i)
+        body[i] = static_cast<char>(i * 7);
     engine.script(FakeTransferEngine::ok(body, 1000));
     Recorder observer;
     ASSERT_TRUE(get(request_to(pipe.write_end.get()), engine, observer));
@@ -87,7 +87,8 @@ TEST(Get, IncludePrintsEveryHeadThenTheBody) {
     request.include_headers = true;
     Recorder observer;
     ASSERT_TRUE(get(request, engine, observer));
-    EXPECT_EQ(pipe.drain(), "HTTP/1.1 302 Found\r\nLocation: /y\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody");
+    EXPECT_EQ(pipe.drain(), "HTTP/1.1 302 Found\r\nLocation: /y\r\n\r\nHTTP/1.1 200 "
+                            "OK\r\nContent-Length: 4\r\n\r\nbody");
     EXPECT_EQ(observer.redirects, 1);
 }
 
@@ -106,7 +107,8 @@ TEST(Get, ErrorStatusWritesNothingButDumpsHeaders) {
     Pipe pipe;
     FakeTransferEngine engine;
     engine.script(status_step(404, "Not Found", "error page"));
-    const auto dump = std::filesystem::temp_directory_path() / ("get_test_dump_" + std::to_string(::getpid()));
+    const auto dump =
+        std::filesystem::temp_directory_path() / ("get_test_dump_" + std::to_string(::getpid()));
     auto request = request_to(pipe.write_end.get());
     request.include_headers = true;
     request.dump_header_path = dump.string();
@@ -187,7 +189,8 @@ TEST(Get, NeverRetriesOnceOutputWasWritten) {
 
 TEST(Get, NotTransientIsNotRetried) {
     FakeTransferEngine engine;
-    engine.script(FakeTransferEngine::failing(ErrorKind::tls, http::FailureCause::tls, "bad certificate"));
+    engine.script(
+        FakeTransferEngine::failing(ErrorKind::tls, http::FailureCause::tls, "bad certificate"));
     Pipe pipe;
     auto request = request_to(pipe.write_end.get());
     request.retries = 3;

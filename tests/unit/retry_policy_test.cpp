@@ -1,5 +1,4 @@
 #include <gtest/gtest.h>
-
 #include <nettool/http/retry_policy.hpp>
 
 using namespace nettool;
@@ -7,7 +6,8 @@ using namespace nettool::http;
 using namespace std::chrono_literals;
 
 namespace {
-TransferError failure_with(FailureCause cause, int status = 0, std::optional<std::string> retry_after = {}) {
+TransferError failure_with(FailureCause cause, int status = 0,
+                           std::optional<std::string> retry_after = {}) {
     TransferError failure;
     failure.error = Error{ErrorKind::network, "x"};
     failure.cause = cause;
@@ -15,16 +15,18 @@ TransferError failure_with(FailureCause cause, int status = 0, std::optional<std
     failure.retry_after = std::move(retry_after);
     return failure;
 }
-const auto k_now = std::chrono::system_clock::from_time_t(784111777); // Sun, 06 Nov 1994 08:49:37 GMT
+const auto k_now =
+    std::chrono::system_clock::from_time_t(784111777); // Sun, 06 Nov 1994 08:49:37 GMT
 } // namespace
 
 TEST(RetryPolicy, TransientCauses) {
-    for (auto cause : {FailureCause::connect, FailureCause::timeout, FailureCause::reset, FailureCause::partial}) {
+    for (auto cause : {FailureCause::connect, FailureCause::timeout, FailureCause::reset,
+                       FailureCause::partial}) {
         EXPECT_TRUE(is_transient(failure_with(cause)));
     }
-    for (auto cause : {FailureCause::resolve, FailureCause::tls, FailureCause::auth, FailureCause::usage,
-                       FailureCause::redirect, FailureCause::protocol, FailureCause::local_io, FailureCause::sink,
-                       FailureCause::interrupted}) {
+    for (auto cause : {FailureCause::resolve, FailureCause::tls, FailureCause::auth,
+                       FailureCause::usage, FailureCause::redirect, FailureCause::protocol,
+                       FailureCause::local_io, FailureCause::sink, FailureCause::interrupted}) {
         EXPECT_FALSE(is_transient(failure_with(cause)));
     }
 }
@@ -76,10 +78,15 @@ TEST(RetryPolicy, RetryDelayCountsRetriesAndHonoursRetryAfter) {
     EXPECT_EQ(retry_delay(policy, 2, reset, k_now, 1.0), 2000ms);
     EXPECT_EQ(retry_delay(policy, 3, reset, k_now, 1.0), std::nullopt); // used up
     EXPECT_EQ(retry_delay(policy, 1, failure_with(FailureCause::tls), k_now, 1.0), std::nullopt);
-    EXPECT_EQ(retry_delay(policy, 1, failure_with(FailureCause::http_status, 429, "7"), k_now, 1.0), 7s);
-    EXPECT_EQ(retry_delay(policy, 1, failure_with(FailureCause::http_status, 503, "3600"), k_now, 1.0), 60s);
+    EXPECT_EQ(retry_delay(policy, 1, failure_with(FailureCause::http_status, 429, "7"), k_now, 1.0),
+              7s);
+    EXPECT_EQ(
+        retry_delay(policy, 1, failure_with(FailureCause::http_status, 503, "3600"), k_now, 1.0),
+        60s);
     // An unparsable Retry-After falls back to the backoff.
-    EXPECT_EQ(retry_delay(policy, 1, failure_with(FailureCause::http_status, 503, "later"), k_now, 1.0), 1000ms);
+    EXPECT_EQ(
+        retry_delay(policy, 1, failure_with(FailureCause::http_status, 503, "later"), k_now, 1.0),
+        1000ms);
     RetryPolicy none;
     EXPECT_EQ(retry_delay(none, 1, reset, k_now, 1.0), std::nullopt);
 }

@@ -1,5 +1,4 @@
 #include <gtest/gtest.h>
-
 #include <nettool/http/transfer.hpp>
 #include <nettool/http/url.hpp>
 
@@ -32,8 +31,10 @@ TEST(Url, AcceptedSchemes) {
 }
 
 TEST(Url, MalformedIsUsageErrorNamingTheUrl) {
-    for (const char* text : {"http://[::1", "http://exa mple.com/", "htp:/x", "gopher://x/", "http://",
-                             "http://example.com:99999/", "http://a\x01" "b/"}) {
+    for (const char* text : {"http://[::1", "http://exa mple.com/", "htp:/x", "gopher://x/",
+                             "http://", "http://example.com:99999/",
+                             "http://a\x01"
+                             "b/"}) {
         auto url = parse_url(text);
         ASSERT_FALSE(url) << text;
         EXPECT_EQ(url.error().kind, ErrorKind::usage);

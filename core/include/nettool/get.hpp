@@ -4,17 +4,16 @@
 // headers into a file (-D). Transient failures are retried only while nothing has been
 // written to the output yet, since bytes already written cannot be taken back.
 #include <chrono>
+#include <nettool/error.hpp>
+#include <nettool/http/transfer.hpp>
 #include <optional>
 #include <string>
 #include <unistd.h>
 
-#include <nettool/error.hpp>
-#include <nettool/http/transfer.hpp>
-
 namespace nettool {
 
 struct GetRequest {
-    http::Request request;  // url, options, head_only (-I)
+    http::Request request;        // url, options, head_only (-I)
     bool include_headers = false; // -i: the response heads (redirects included) before the body
     std::optional<std::string> dump_header_path; // -D FILE: the heads into FILE ("-": output)
     int retries = 0;                             // --retry N
@@ -22,7 +21,7 @@ struct GetRequest {
 };
 
 class GetObserver {
-public:
+  public:
     virtual ~GetObserver() = default;
     virtual void on_redirect(const http::ResponseHead& /*head*/) {}
     virtual void on_response(const http::ResponseHead& /*head*/) {}

@@ -1,22 +1,23 @@
 // The libcurl transfer engine. One easy handle per engine, reset between transfers so that
 // its connection cache carries over (connection reuse) while no option leaks from one request
 // into the next.
+#include "curl_errors.hpp"
+#include "curl_handles.hpp"
+#include "curl_share.hpp"
+#include "curl_transfer.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <mutex>
-#include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <nettool/http/transfer.hpp>
 #include <nettool/http/url.hpp>
 #include <nettool/stop.hpp>
-
-#include "curl_errors.hpp"
-#include "curl_handles.hpp"
-#include "curl_transfer.hpp"
+#include <stdexcept>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace nettool::http {
 
@@ -40,15 +41,16 @@ TransferError failure(ErrorKind kind, FailureCause cause, std::string message) {
 // Collects the first failing curl_easy_setopt (an option the linked libcurl lacks) so it is
 // reported instead of silently ignored: a missing redirect allow-list would be a hole.
 class Setter {
-public:
+  public:
     explicit Setter(CURL* easy) : m_easy(easy) {}
     template <class T> void operator()(CURLoption option, T value, const char* name) {
         const CURLcode rc = curl_easy_setopt(m_easy, option, value);
-        if (rc != CURLE_OK && !m_failed) m_failed = fmt::format("libcurl refused {}: {}", name, curl_easy_strerror(rc));
+        if (rc != CURLE_OK && !m_failed)
+            m_failed = fmt::format("libcurl refused {}: {}", name, curl_easy_strerror(rc));
     }
     const std::optional<std::string>& failed() const { return m_failed; }
 
-private:
+  private:
     CURL* m_easy;
     std::optional<std::string> m_failed;
 };
@@ -70,7 +72,8 @@ std::optional<TransferError> check_jar_writable(const std::string& path) {
         if (::access(path.c_str(), W_OK) == 0) return std::nullopt;
     } else {
         const auto slash = path.rfind('/');
-        const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+        const std::string dir =
+            slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
         if (::access(dir.c_str(), W_OK) == 0) return std::nullopt;
     }
     return failure(ErrorKind::file_io, FailureCause::local_io,
@@ -78,17 +81,21 @@ std::optional<TransferError> check_jar_writable(const std::string& path) {
 }
 
 class CurlTransferEngine final : public TransferEngine {
-public:
-    explicit CurlTransferEngine(EasyHandle easy) : m_easy(std::move(easy)) {}
+  public:
+    CurlTransferEngine(EasyHandle easy, std::shared_ptr<ConnectionShare> share)
+        : m_share(std::move(share)), m_easy(std::move(easy)) {}
     TransferResult perform(const Request& request, TransferSink& sink) override;
 
-private:
+  private:
+    // Declared first: the easy handle is cleaned up before the share it uses.
+    std::shared_ptr<ConnectionShare> m_share;
     EasyHandle m_easy;
 };
 
 TransferResult CurlTransferEngine::perform(const Request& request, TransferSink& sink) {
     auto url = parse_url(request.url);
-    if (!url) return tl::unexpected(failure(url.error().kind, FailureCause::usage, url.error().message));
+    if (!url)
+        return tl::unexpected(failure(url.error().kind, FailureCause::usage, url.error().message));
     const TransferOptions& o = request.options;
     const bool http = url->scheme == "http" || url->scheme == "https";
 
@@ -98,6 +105,7 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
     Setter set(easy);
     char error_buffer[CURL_ERROR_SIZE] = {};
 
+    if (m_share) NETTOOL_SET(set, CURLOPT_SHARE, static_cast<CurlShare*>(m_share.get())->get());
     NETTOOL_SET(set, CURLOPT_URL, url->text.c_str());
     NETTOOL_SET(set, CURLOPT_PROTOCOLS_STR, k_protocols);
     NETTOOL_SET(set, CURLOPT_REDIR_PROTOCOLS_STR, k_redirect_protocols);
@@ -116,39 +124,47 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
         NETTOOL_SET(set, CURLOPT_CAINFO, o.cacert->c_str());
     }
     if (o.proxy) NETTOOL_SET(set, CURLOPT_PROXY, o.proxy->c_str());
-    const long resolve = o.ip_family == IpFamily::v4 ? CURL_IPRESOLVE_V4
-                         : o.ip_family == IpFamily::v6 ? CURL_IPRESOLVE_V6 : CURL_IPRESOLVE_WHATEVER;
+    const long resolve = o.ip_family == IpFamily::v4   ? CURL_IPRESOLVE_V4
+                         : o.ip_family == IpFamily::v6 ? CURL_IPRESOLVE_V6
+                                                       : CURL_IPRESOLVE_WHATEVER;
     NETTOOL_SET(set, CURLOPT_IPRESOLVE, resolve);
     if (o.timeout) NETTOOL_SET(set, CURLOPT_TIMEOUT_MS, static_cast<long>(o.timeout->count()));
-    if (o.connect_timeout) NETTOOL_SET(set, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(o.connect_timeout->count()));
-    if (o.limit_rate) NETTOOL_SET(set, CURLOPT_MAX_RECV_SPEED_LARGE, static_cast<curl_off_t>(*o.limit_rate));
+    if (o.connect_timeout)
+        NETTOOL_SET(set, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(o.connect_timeout->count()));
+    if (o.limit_rate)
+        NETTOOL_SET(set, CURLOPT_MAX_RECV_SPEED_LARGE, static_cast<curl_off_t>(*o.limit_rate));
 
     // Request shape.
     Slist headers;
-    for (const auto& header : o.headers) headers.append(header.c_str());
+    for (const auto& header : o.headers)
+        headers.append(header.c_str());
     if (request.resume_from > 0) {
         const std::string range = fmt::format("{}-", request.resume_from);
         NETTOOL_SET(set, CURLOPT_RANGE, range.c_str()); // copied by libcurl
-        if (request.if_range) headers.append(fmt::format("If-Range: {}", *request.if_range).c_str());
+        if (request.if_range)
+            headers.append(fmt::format("If-Range: {}", *request.if_range).c_str());
     }
     if (request.if_modified_since) {
         NETTOOL_SET(set, CURLOPT_TIMECONDITION, static_cast<long>(CURL_TIMECOND_IFMODSINCE));
         NETTOOL_SET(set, CURLOPT_TIMEVALUE_LARGE,
-                    static_cast<curl_off_t>(std::chrono::system_clock::to_time_t(*request.if_modified_since)));
+                    static_cast<curl_off_t>(
+                        std::chrono::system_clock::to_time_t(*request.if_modified_since)));
     }
     if (o.data) {
         NETTOOL_SET(set, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(o.data->size()));
         NETTOOL_SET(set, CURLOPT_COPYPOSTFIELDS, o.data->c_str());
     } else if (o.data_file) {
-        UniqueFd fd(*o.data_file == "-" ? ::dup(STDIN_FILENO) : ::open(o.data_file->c_str(), O_RDONLY | O_CLOEXEC));
+        UniqueFd fd(*o.data_file == "-" ? ::dup(STDIN_FILENO)
+                                        : ::open(o.data_file->c_str(), O_RDONLY | O_CLOEXEC));
         if (!fd) {
             return tl::unexpected(failure(ErrorKind::file_io, FailureCause::local_io,
-                                          fmt::format("cannot read the request body file '{}': {}", *o.data_file,
-                                                      errno_text(errno))));
+                                          fmt::format("cannot read the request body file '{}': {}",
+                                                      *o.data_file, errno_text(errno))));
         }
         struct stat st {};
         curl_off_t size = -1; // unknown (a pipe): sent chunked
-        if (::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode)) size = static_cast<curl_off_t>(st.st_size);
+        if (::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode))
+            size = static_cast<curl_off_t>(st.st_size);
         transfer.set_upload(std::move(fd));
         NETTOOL_SET(set, CURLOPT_POST, 1L);
         NETTOOL_SET(set, CURLOPT_POSTFIELDSIZE_LARGE, size);
@@ -175,26 +191,30 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
     }
     if (o.netrc || o.netrc_file) {
         if (o.netrc_file) {
-            if (auto bad = check_readable(*o.netrc_file, "the netrc file")) return tl::unexpected(*bad);
+            if (auto bad = check_readable(*o.netrc_file, "the netrc file"))
+                return tl::unexpected(*bad);
             NETTOOL_SET(set, CURLOPT_NETRC_FILE, o.netrc_file->c_str());
         }
         NETTOOL_SET(set, CURLOPT_NETRC, static_cast<long>(CURL_NETRC_OPTIONAL));
     }
-    transfer.credentials_offered = o.user || o.bearer || o.netrc || o.netrc_file || url->has_credentials ||
-                                   std::any_of(o.headers.begin(), o.headers.end(), is_authorization_header);
+    transfer.credentials_offered =
+        o.user || o.bearer || o.netrc || o.netrc_file || url->has_credentials ||
+        std::any_of(o.headers.begin(), o.headers.end(), is_authorization_header);
     transfer.proxy_credentials_offered = o.proxy && o.proxy->find('@') != std::string::npos;
 
     // Cookies: start each transfer from an empty cookie store, then load what was asked for.
     NETTOOL_SET(set, CURLOPT_COOKIELIST, "ALL");
     if (o.cookie) NETTOOL_SET(set, CURLOPT_COOKIE, o.cookie->c_str());
     if (o.cookie_file) {
-        if (auto bad = check_readable(*o.cookie_file, "the cookie file")) return tl::unexpected(*bad);
+        if (auto bad = check_readable(*o.cookie_file, "the cookie file"))
+            return tl::unexpected(*bad);
         NETTOOL_SET(set, CURLOPT_COOKIEFILE, o.cookie_file->c_str());
     }
     if (o.cookie_jar) {
         if (auto bad = check_jar_writable(*o.cookie_jar)) return tl::unexpected(*bad);
         // Loaded when it exists ("" only switches the cookie engine on), saved after the transfer.
-        NETTOOL_SET(set, CURLOPT_COOKIEFILE, ::access(o.cookie_jar->c_str(), R_OK) == 0 ? o.cookie_jar->c_str() : "");
+        NETTOOL_SET(set, CURLOPT_COOKIEFILE,
+                    ::access(o.cookie_jar->c_str(), R_OK) == 0 ? o.cookie_jar->c_str() : "");
         NETTOOL_SET(set, CURLOPT_COOKIEJAR, o.cookie_jar->c_str());
     }
 
@@ -204,7 +224,8 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
         ~ResetOnExit() { curl_easy_reset(easy); }
     } reset_on_exit{easy};
 
-    if (set.failed()) return tl::unexpected(failure(ErrorKind::generic, FailureCause::other, *set.failed()));
+    if (set.failed())
+        return tl::unexpected(failure(ErrorKind::generic, FailureCause::other, *set.failed()));
     transfer.install_callbacks();
 
     const CURLcode code = curl_easy_perform(easy);
@@ -231,7 +252,8 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
     }
     FailureContext context;
     char* effective = nullptr;
-    context.url = curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &effective) == CURLE_OK && effective != nullptr
+    context.url = curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &effective) == CURLE_OK &&
+                          effective != nullptr
                       ? effective
                       : url->text;
     context.error_buffer = error_buffer;
@@ -244,7 +266,8 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
     context.refused_redirect_from = transfer.last_redirect_from();
     TransferError result = map_curl_error(code, context);
     if (code == CURLE_ABORTED_BY_CALLBACK && !stop_requested()) {
-        result.error = Error{ErrorKind::generic, fmt::format("{}: the transfer was aborted", context.url)};
+        result.error =
+            Error{ErrorKind::generic, fmt::format("{}: the transfer was aborted", context.url)};
         result.cause = FailureCause::other;
     }
     result.body_bytes = transfer.body_bytes();
@@ -254,12 +277,19 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
 
 } // namespace
 
-std::unique_ptr<TransferEngine> make_transfer_engine() {
+std::unique_ptr<TransferEngine> make_transfer_engine(std::shared_ptr<ConnectionShare> share) {
     ensure_curl_initialized();
     EasyHandle easy(curl_easy_init());
     // Out of memory at start-up: an always-on check rather than a null engine.
     if (!easy) throw std::bad_alloc();
-    return std::make_unique<CurlTransferEngine>(std::move(easy));
+    // Only shares made by make_connection_share() exist; anything else is a programming error.
+    if (share && dynamic_cast<CurlShare*>(share.get()) == nullptr)
+        throw std::logic_error("foreign ConnectionShare");
+    return std::make_unique<CurlTransferEngine>(std::move(easy), std::move(share));
+}
+
+std::unique_ptr<TransferEngine> make_transfer_engine() {
+    return make_transfer_engine(nullptr);
 }
 
 } // namespace nettool::http

@@ -15,8 +15,10 @@ TransferError make(ErrorKind kind, FailureCause cause, std::string message) {
 // libcurl's own detail ("Failed to connect to 127.0.0.1 port 9 after 0 ms: Couldn't connect to
 // server"), else its generic text for the code.
 std::string detail(CURLcode code, const FailureContext& context) {
-    std::string text = context.error_buffer.empty() ? curl_easy_strerror(code) : context.error_buffer;
-    while (!text.empty() && (text.back() == '\n' || text.back() == '.')) text.pop_back();
+    std::string text =
+        context.error_buffer.empty() ? curl_easy_strerror(code) : context.error_buffer;
+    while (!text.empty() && (text.back() == '\n' || text.back() == '.'))
+        text.pop_back();
     return text;
 }
 
@@ -26,13 +28,16 @@ TransferError map_curl_error(CURLcode code, const FailureContext& context) {
     const std::string& url = context.url;
     switch (code) {
     case CURLE_URL_MALFORMAT:
-        return make(ErrorKind::usage, FailureCause::usage, fmt::format("bad URL '{}': {}", url, detail(code, context)));
+        return make(ErrorKind::usage, FailureCause::usage,
+                    fmt::format("bad URL '{}': {}", url, detail(code, context)));
     case CURLE_UNSUPPORTED_PROTOCOL:
         if (context.refused_redirect) {
             return make(ErrorKind::protocol, FailureCause::redirect,
                         fmt::format("{}: refused to follow the redirect to '{}'; nettool follows "
                                     "redirects only to http and https URLs",
-                                    context.refused_redirect_from.empty() ? url : context.refused_redirect_from,
+                                    context.refused_redirect_from.empty()
+                                        ? url
+                                        : context.refused_redirect_from,
                                     *context.refused_redirect));
         }
         return make(ErrorKind::protocol, FailureCause::protocol,
@@ -45,30 +50,37 @@ TransferError map_curl_error(CURLcode code, const FailureContext& context) {
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
         return make(ErrorKind::network, FailureCause::resolve,
-                    fmt::format("{}: {}; check the host name and your DNS settings", url, detail(code, context)));
+                    fmt::format("{}: {}; check the host name and your DNS settings", url,
+                                detail(code, context)));
     case CURLE_COULDNT_CONNECT: {
-        std::string why = context.os_errno != 0 ? errno_text(context.os_errno) : detail(code, context);
-        return make(ErrorKind::network, FailureCause::connect,
-                    fmt::format("connect for {}: {}; is the server running and reachable?", url, why));
+        std::string why =
+            context.os_errno != 0 ? errno_text(context.os_errno) : detail(code, context);
+        return make(
+            ErrorKind::network, FailureCause::connect,
+            fmt::format("connect for {}: {}; is the server running and reachable?", url, why));
     }
     case CURLE_OPERATION_TIMEDOUT: {
-        return make(ErrorKind::network, FailureCause::timeout,
-                    fmt::format("{}: timed out ({}); raise --timeout or --connect-timeout if the server is slow",
-                                url, detail(code, context)));
+        return make(
+            ErrorKind::network, FailureCause::timeout,
+            fmt::format(
+                "{}: timed out ({}); raise --timeout or --connect-timeout if the server is slow",
+                url, detail(code, context)));
     }
     case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
     case CURLE_GOT_NOTHING:
-        return make(ErrorKind::network, FailureCause::reset,
-                    fmt::format("{}: the connection failed mid-way: {}", url, detail(code, context)));
+        return make(
+            ErrorKind::network, FailureCause::reset,
+            fmt::format("{}: the connection failed mid-way: {}", url, detail(code, context)));
     case CURLE_PARTIAL_FILE:
         return make(ErrorKind::network, FailureCause::partial,
                     fmt::format("{}: the transfer ended early: {}", url, detail(code, context)));
     case CURLE_PEER_FAILED_VERIFICATION:
-        return make(ErrorKind::tls, FailureCause::tls,
-                    fmt::format("{}: the server's certificate was not verified: {}; pass its CA with "
-                                "--cacert FILE (or, knowing the risk, --insecure)",
-                                url, detail(code, context)));
+        return make(
+            ErrorKind::tls, FailureCause::tls,
+            fmt::format("{}: the server's certificate was not verified: {}; pass its CA with "
+                        "--cacert FILE (or, knowing the risk, --insecure)",
+                        url, detail(code, context)));
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_SSL_ENGINE_NOTFOUND:
     case CURLE_SSL_ENGINE_SETFAILED:
@@ -93,11 +105,13 @@ TransferError map_curl_error(CURLcode code, const FailureContext& context) {
     case CURLE_HTTP3:
     case CURLE_FTP_WEIRD_PASV_REPLY:
     case CURLE_FTP_WEIRD_227_FORMAT:
-        return make(ErrorKind::protocol, FailureCause::protocol,
-                    fmt::format("{}: the server's reply is malformed: {}", url, detail(code, context)));
+        return make(
+            ErrorKind::protocol, FailureCause::protocol,
+            fmt::format("{}: the server's reply is malformed: {}", url, detail(code, context)));
     case CURLE_LOGIN_DENIED:
-        return make(ErrorKind::auth, FailureCause::auth,
-                    fmt::format("{}: the login was refused; check the user name and password", url));
+        return make(
+            ErrorKind::auth, FailureCause::auth,
+            fmt::format("{}: the login was refused; check the user name and password", url));
     case CURLE_REMOTE_ACCESS_DENIED:
     case CURLE_REMOTE_FILE_NOT_FOUND:
     case CURLE_FTP_COULDNT_RETR_FILE:
@@ -118,12 +132,14 @@ TransferError map_curl_error(CURLcode code, const FailureContext& context) {
                     fmt::format("{}: a local file failed: {}", url, detail(code, context)));
     case CURLE_PROXY:
         return make(ErrorKind::network, FailureCause::connect,
-                    fmt::format("{}: the proxy failed: {}; check --proxy or the *_proxy variables", url,
-                                detail(code, context)));
+                    fmt::format("{}: the proxy failed: {}; check --proxy or the *_proxy variables",
+                                url, detail(code, context)));
     case CURLE_ABORTED_BY_CALLBACK:
-        return make(ErrorKind::interrupted, FailureCause::interrupted, fmt::format("{}: interrupted", url));
+        return make(ErrorKind::interrupted, FailureCause::interrupted,
+                    fmt::format("{}: interrupted", url));
     default:
-        return make(ErrorKind::generic, FailureCause::other, fmt::format("{}: {}", url, detail(code, context)));
+        return make(ErrorKind::generic, FailureCause::other,
+                    fmt::format("{}: {}", url, detail(code, context)));
     }
 }
 

@@ -2,10 +2,9 @@
 // CURLcode -> TransferError (ErrorKind for the exit code, FailureCause for the retry policy,
 // and one sentence naming the URL).
 #include <curl/curl.h>
+#include <nettool/http/transfer.hpp>
 #include <string>
 #include <string_view>
-
-#include <nettool/http/transfer.hpp>
 
 namespace nettool::http {
 

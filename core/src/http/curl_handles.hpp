@@ -26,7 +26,7 @@ using CurlString = std::unique_ptr<char, CurlFree>;
 
 // A curl_slist that frees itself; append() reports allocation failure.
 class Slist {
-public:
+  public:
     Slist() = default;
     Slist(const Slist&) = delete;
     Slist& operator=(const Slist&) = delete;
@@ -49,7 +49,7 @@ public:
     }
     curl_slist* get() const { return m_list; }
 
-private:
+  private:
     curl_slist* m_list = nullptr;
 };
 

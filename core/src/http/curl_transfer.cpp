@@ -3,16 +3,17 @@
 #include <cerrno>
 #include <charconv>
 #include <fmt/format.h>
-#include <unistd.h>
-
 #include <nettool/stop.hpp>
+#include <unistd.h>
 
 namespace nettool::http {
 namespace {
 
 std::string_view trim(std::string_view text) {
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r' || text.back() == '\n'))
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
+        text.remove_prefix(1);
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r' ||
+                             text.back() == '\n'))
         text.remove_suffix(1);
     return text;
 }
@@ -64,7 +65,8 @@ void CurlTransfer::install_callbacks() {
 
 std::string CurlTransfer::effective_url() const {
     char* url = nullptr;
-    if (curl_easy_getinfo(m_easy, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url != nullptr) return url;
+    if (curl_easy_getinfo(m_easy, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url != nullptr)
+        return url;
     return m_request.url;
 }
 
@@ -108,7 +110,8 @@ void CurlTransfer::on_header_line(std::string_view line) {
     }
     const auto colon = line.find(':');
     if (colon == std::string_view::npos) return;
-    m_current.headers.push_back({std::string(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1)))});
+    m_current.headers.push_back(
+        {std::string(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1)))});
 }
 
 bool CurlTransfer::deliver_final() {
@@ -123,25 +126,29 @@ bool CurlTransfer::deliver_final() {
     }
     m_final.url = effective_url();
     curl_off_t length = -1;
-    if (curl_easy_getinfo(m_easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) == CURLE_OK && length >= 0) {
+    if (curl_easy_getinfo(m_easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) == CURLE_OK &&
+        length >= 0) {
         m_final.content_length = static_cast<std::uint64_t>(length);
     }
     curl_off_t file_time = -1;
     if (curl_easy_getinfo(m_easy, CURLINFO_FILETIME_T, &file_time) == CURLE_OK && file_time >= 0) {
-        m_final.last_modified = std::chrono::system_clock::from_time_t(static_cast<std::time_t>(file_time));
+        m_final.last_modified =
+            std::chrono::system_clock::from_time_t(static_cast<std::time_t>(file_time));
     }
     if (m_http && m_final.status == 206 && m_request.resume_from > 0) {
         // The tail must start where we asked, or it would be glued at the wrong offset.
         std::uint64_t start = 0;
         const auto range = m_final.find("Content-Range").value_or("");
         const auto digits = range.find_first_of("0123456789");
-        if (digits != std::string_view::npos) std::from_chars(range.data() + digits, range.data() + range.size(), start);
+        if (digits != std::string_view::npos)
+            std::from_chars(range.data() + digits, range.data() + range.size(), start);
         if (digits == std::string_view::npos || start != m_request.resume_from) {
-            m_failure = failure_of(Error{ErrorKind::protocol,
-                                         fmt::format("{}: asked for the bytes from {} on but the server sent "
-                                                     "'Content-Range: {}'",
-                                                     m_final.url, m_request.resume_from, range)},
-                                   FailureCause::protocol);
+            m_failure = failure_of(
+                Error{ErrorKind::protocol,
+                      fmt::format("{}: asked for the bytes from {} on but the server sent "
+                                  "'Content-Range: {}'",
+                                  m_final.url, m_request.resume_from, range)},
+                FailureCause::protocol);
             m_failure->http_status = 206;
             return false;
         }
@@ -153,10 +160,12 @@ bool CurlTransfer::deliver_final() {
                           (m_final.status == 407 && proxy_credentials_offered);
         std::string message = describe_status(m_final.status, m_final.reason, m_final.url);
         if (auth) message += "; the credentials were refused";
-        m_failure = failure_of(Error{auth ? ErrorKind::auth : ErrorKind::server, std::move(message)},
-                               auth ? FailureCause::auth : FailureCause::http_status);
+        m_failure =
+            failure_of(Error{auth ? ErrorKind::auth : ErrorKind::server, std::move(message)},
+                       auth ? FailureCause::auth : FailureCause::http_status);
         m_failure->http_status = m_final.status;
-        if (auto retry_after = m_final.find("Retry-After")) m_failure->retry_after = std::string(*retry_after);
+        if (auto retry_after = m_final.find("Retry-After"))
+            m_failure->retry_after = std::string(*retry_after);
     }
     if (auto status = m_sink.on_response(m_final); !status) {
         const int http_status = m_final.status;
@@ -170,7 +179,8 @@ bool CurlTransfer::deliver_final() {
 size_t CurlTransfer::write_callback(char* data, size_t size, size_t count, void* self) {
     auto* transfer = static_cast<CurlTransfer*>(self);
     const size_t length = size * count;
-    if (!transfer->m_final_delivered && !transfer->deliver_final()) return 0; // aborts: stored failure
+    if (!transfer->m_final_delivered && !transfer->deliver_final())
+        return 0; // aborts: stored failure
     if (transfer->m_withheld || transfer->m_failure) return 0;
     if (auto status = transfer->m_sink.on_body({data, length}); !status) {
         transfer->m_failure = failure_of(status.error(), FailureCause::sink);
@@ -203,7 +213,8 @@ size_t CurlTransfer::read_callback(char* buffer, size_t size, size_t count, void
 int CurlTransfer::seek_callback(void* self, curl_off_t offset, int origin) {
     auto* transfer = static_cast<CurlTransfer*>(self);
     // A pipe cannot rewind: libcurl then fails the redirect/auth round that needed it.
-    if (::lseek(transfer->m_upload.get(), static_cast<off_t>(offset), origin) < 0) return CURL_SEEKFUNC_CANTSEEK;
+    if (::lseek(transfer->m_upload.get(), static_cast<off_t>(offset), origin) < 0)
+        return CURL_SEEKFUNC_CANTSEEK;
     return CURL_SEEKFUNC_OK;
 }
 

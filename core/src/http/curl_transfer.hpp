@@ -3,16 +3,15 @@
 // lines and body chunks into nettool's events: intermediate heads (redirects, auth challenges),
 // one final head, then body chunks — with the body of a status >= 400 withheld.
 #include <curl/curl.h>
-#include <optional>
-#include <string>
-
 #include <nettool/http/transfer.hpp>
 #include <nettool/unique_fd.hpp>
+#include <optional>
+#include <string>
 
 namespace nettool::http {
 
 class CurlTransfer {
-public:
+  public:
     CurlTransfer(CURL* easy, const Request& request, TransferSink& sink, bool http);
 
     // Installs the header/write/progress callbacks on the handle.
@@ -42,11 +41,11 @@ public:
     bool credentials_offered = false;
     bool proxy_credentials_offered = false;
 
-private:
+  private:
     static size_t header_callback(char* data, size_t size, size_t count, void* self);
     static size_t write_callback(char* data, size_t size, size_t count, void* self);
-    static int progress_callback(void* self, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-                                 curl_off_t ulnow);
+    static int progress_callback(void* self, curl_off_t dltotal, curl_off_t dlnow,
+                                 curl_off_t ultotal, curl_off_t ulnow);
     static size_t read_callback(char* buffer, size_t size, size_t count, void* self);
     static int seek_callback(void* self, curl_off_t offset, int origin);
 

@@ -1,12 +1,11 @@
 // URL checking with libcurl's own parser, so nettool accepts exactly what the engine fetches.
-#include <nettool/http/url.hpp>
+#include "curl_handles.hpp"
 
 #include <algorithm>
 #include <array>
 #include <charconv>
 #include <fmt/format.h>
-
-#include "curl_handles.hpp"
+#include <nettool/http/url.hpp>
 
 namespace nettool::http {
 namespace {
@@ -23,7 +22,9 @@ std::string part(CURLU* url, CURLUPart which, unsigned flags = 0) {
 // "scheme:/..." (RFC 3986 scheme characters, then ":/"); "host:8080/x" has no scheme.
 bool has_scheme(std::string_view text) {
     const auto colon = text.find(':');
-    if (colon == 0 || colon == std::string_view::npos || colon + 1 >= text.size() || text[colon + 1] != '/') return false;
+    if (colon == 0 || colon == std::string_view::npos || colon + 1 >= text.size() ||
+        text[colon + 1] != '/')
+        return false;
     if (!std::isalpha(static_cast<unsigned char>(text[0]))) return false;
     return std::all_of(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(colon), [](char c) {
         return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
@@ -39,8 +40,10 @@ tl::unexpected<Error> bad_url(std::string_view text, std::string_view why) {
 } // namespace
 
 Result<Url> parse_url(std::string_view text) {
-    if (text.empty()) return fail(ErrorKind::usage, "the URL is empty; write it like http://example.com/path");
-    if (std::any_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; })) {
+    if (text.empty())
+        return fail(ErrorKind::usage, "the URL is empty; write it like http://example.com/path");
+    if (std::any_of(text.begin(), text.end(),
+                    [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; })) {
         return bad_url(text, "it contains a space or a control character (write a space as %20)");
     }
     ensure_curl_initialized();
@@ -50,7 +53,8 @@ Result<Url> parse_url(std::string_view text) {
     // CURLU_GUESS_SCHEME would turn "ftp.example.com" into ftp, so the scheme is added here.
     const std::string copy = has_scheme(text) ? std::string(text) : "http://" + std::string(text);
     // CURLU_NON_SUPPORT_SCHEME: we check the scheme ourselves, with a better sentence.
-    const CURLUcode rc = curl_url_set(url.get(), CURLUPART_URL, copy.c_str(), CURLU_NON_SUPPORT_SCHEME);
+    const CURLUcode rc =
+        curl_url_set(url.get(), CURLUPART_URL, copy.c_str(), CURLU_NON_SUPPORT_SCHEME);
     if (rc != CURLUE_OK) return bad_url(text, curl_url_strerror(rc));
 
     Url result;
@@ -58,9 +62,10 @@ Result<Url> parse_url(std::string_view text) {
     std::transform(result.scheme.begin(), result.scheme.end(), result.scheme.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     if (std::find(k_schemes.begin(), k_schemes.end(), result.scheme) == k_schemes.end()) {
-        return fail(ErrorKind::usage, fmt::format("bad URL '{}': the scheme '{}' is not supported; use "
-                                                  "http, https, ftp, ftps or file",
-                                                  text, result.scheme));
+        return fail(ErrorKind::usage,
+                    fmt::format("bad URL '{}': the scheme '{}' is not supported; use "
+                                "http, https, ftp, ftps or file",
+                                text, result.scheme));
     }
     result.host = part(url.get(), CURLUPART_HOST);
     if (result.host.empty() && result.scheme != "file") return bad_url(text, "it has no host name");
@@ -68,7 +73,8 @@ Result<Url> parse_url(std::string_view text) {
     if (!port.empty()) {
         unsigned value = 0;
         auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-        if (ec != std::errc{} || value > 65535) return bad_url(text, "the port is not a number in 0-65535");
+        if (ec != std::errc{} || value > 65535)
+            return bad_url(text, "the port is not a number in 0-65535");
         result.port = static_cast<std::uint16_t>(value);
     }
     result.path = part(url.get(), CURLUPART_PATH);

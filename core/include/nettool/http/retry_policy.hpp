@@ -9,10 +9,9 @@
 // so that many clients do not retry in lockstep. A Retry-After header (seconds or an HTTP
 // date) replaces the computed delay, capped at max_retry_after.
 #include <chrono>
+#include <nettool/http/transfer.hpp>
 #include <optional>
 #include <string_view>
-
-#include <nettool/http/transfer.hpp>
 
 namespace nettool::http {
 
@@ -29,8 +28,8 @@ bool is_transient_status(int http_status);
 
 // A Retry-After value: delta-seconds ("120") or an HTTP date relative to `now`. A date in
 // the past gives 0; an unparsable value gives nullopt.
-std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view value,
-                                                           std::chrono::system_clock::time_point now);
+std::optional<std::chrono::milliseconds>
+parse_retry_after(std::string_view value, std::chrono::system_clock::time_point now);
 
 // The backoff before retry number `retry` (1 = the first retry); jitter in [0, 1] picks the
 // point in [0.5, 1] x the exponential delay.

@@ -14,15 +14,13 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <nettool/error.hpp>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
-#include <vector>
-
 #include <tl/expected.hpp>
-
-#include <nettool/error.hpp>
+#include <vector>
 
 namespace nettool::http {
 
@@ -31,11 +29,11 @@ enum class IpFamily { any, v4, v6 };
 
 struct TransferOptions {
     // Request shape.
-    std::string method;               // -X; empty: GET, or POST when a body is given
-    std::vector<std::string> headers; // -H "Name: value", as typed (repeatable)
-    std::optional<std::string> data;  // -d: the request body, sent as is
+    std::string method;                   // -X; empty: GET, or POST when a body is given
+    std::vector<std::string> headers;     // -H "Name: value", as typed (repeatable)
+    std::optional<std::string> data;      // -d: the request body, sent as is
     std::optional<std::string> data_file; // --data-binary @FILE: the body is this file's bytes
-    std::string user_agent;           // empty: "nettool/VERSION"
+    std::string user_agent;               // empty: "nettool/VERSION"
 
     // Authentication.
     std::optional<std::string> user;     // -u USER (the password separately)
@@ -90,12 +88,12 @@ struct Header {
 };
 
 struct ResponseHead {
-    int status = 0;       // HTTP status; 0 for file:, the last reply code for ftp:
-    std::string reason;   // "Not Found"; empty for HTTP/2 (no reason phrase) and non-HTTP
-    std::string protocol; // "HTTP/1.1", "HTTP/2"; empty for non-HTTP
+    int status = 0;              // HTTP status; 0 for file:, the last reply code for ftp:
+    std::string reason;          // "Not Found"; empty for HTTP/2 (no reason phrase) and non-HTTP
+    std::string protocol;        // "HTTP/1.1", "HTTP/2"; empty for non-HTTP
     std::vector<Header> headers; // in order, names as sent
-    std::string raw;      // status line and header lines exactly as received, CRLFs included
-    std::string url;      // the URL this response came from (after redirects)
+    std::string raw;             // status line and header lines exactly as received, CRLFs included
+    std::string url;             // the URL this response came from (after redirects)
     std::optional<std::uint64_t> content_length;
     bool resumed = false; // the body continues at Request::resume_from (206, or a non-HTTP range)
     // The resource's modification time: Last-Modified for HTTP, MDTM for ftp, mtime for file.
@@ -111,7 +109,7 @@ struct ResponseHead {
 // Receives one transfer's events. A Status error returned from on_response or on_body aborts
 // the transfer; perform() then fails with exactly that error.
 class TransferSink {
-public:
+  public:
     virtual ~TransferSink() = default;
     // The final response (not 1xx, not a followed redirect, not an auth challenge that was
     // answered), once, before any body byte. Also called for status >= 400 (whose body is
@@ -126,7 +124,7 @@ public:
 };
 
 struct TransferOutcome {
-    ResponseHead head;           // the final response
+    ResponseHead head;            // the final response
     std::uint64_t body_bytes = 0; // delivered to on_body
     long redirects = 0;
     bool condition_unmet = false; // if_modified_since: not modified (304, or file: unchanged)
@@ -134,27 +132,27 @@ struct TransferOutcome {
 
 // Why a transfer failed, finer than ErrorKind: the retry policy decides on it.
 enum class FailureCause {
-    usage,          // malformed URL, unreadable --data-binary file ... (exit 2/3)
-    resolve,        // name resolution
-    connect,        // refused, unreachable
-    timeout,        // connect or transfer timeout
-    reset,          // connection reset or closed mid-way (send/recv errors)
-    partial,        // body shorter than announced
-    tls,            // handshake, certificate
-    redirect,       // too many redirects, redirect to a refused scheme
-    protocol,       // malformed or unexpected response
-    http_status,    // a final status >= 400 (http_status says which)
-    auth,           // 401/407 after credentials were offered
-    local_io,       // a local file (cookie jar, data file, output) failed
-    sink,           // the sink returned an error (its own kind is in error)
-    interrupted,    // stop_requested()
+    usage,       // malformed URL, unreadable --data-binary file ... (exit 2/3)
+    resolve,     // name resolution
+    connect,     // refused, unreachable
+    timeout,     // connect or transfer timeout
+    reset,       // connection reset or closed mid-way (send/recv errors)
+    partial,     // body shorter than announced
+    tls,         // handshake, certificate
+    redirect,    // too many redirects, redirect to a refused scheme
+    protocol,    // malformed or unexpected response
+    http_status, // a final status >= 400 (http_status says which)
+    auth,        // 401/407 after credentials were offered
+    local_io,    // a local file (cookie jar, data file, output) failed
+    sink,        // the sink returned an error (its own kind is in error)
+    interrupted, // stop_requested()
     other,
 };
 
 struct TransferError {
-    Error error;         // kind (exit code) and the sentence to print
+    Error error; // kind (exit code) and the sentence to print
     FailureCause cause = FailureCause::other;
-    int http_status = 0; // the final status when one was received
+    int http_status = 0;                    // the final status when one was received
     std::optional<std::string> retry_after; // the Retry-After header of that response
     std::uint64_t body_bytes = 0;           // delivered to on_body before the failure
 };
@@ -164,13 +162,23 @@ using TransferResult = tl::expected<TransferOutcome, TransferError>;
 // Performs transfers one at a time. An engine keeps its connections open between perform()
 // calls (reuse); use one engine per thread.
 class TransferEngine {
-public:
+  public:
     virtual ~TransferEngine() = default;
     virtual TransferResult perform(const Request& request, TransferSink& sink) = 0;
 };
 
 // The libcurl engine.
 std::unique_ptr<TransferEngine> make_transfer_engine();
+
+// Open connections, DNS answers and TLS sessions shared by several engines, for instance one
+// per worker thread (retrieve -j): an engine reuses a connection another one left open.
+// Thread-safe; keep it alive as long as the engines (they hold a reference).
+class ConnectionShare {
+  public:
+    virtual ~ConnectionShare() = default;
+};
+std::shared_ptr<ConnectionShare> make_connection_share();
+std::unique_ptr<TransferEngine> make_transfer_engine(std::shared_ptr<ConnectionShare> share);
 
 // "HTTP 404 Not Found: URL" — the sentence for a final status >= 400.
 std::string describe_status(int status, std::string_view reason, std::string_view url);

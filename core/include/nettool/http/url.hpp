@@ -2,11 +2,10 @@
 // URLs as users type them, checked by libcurl's own parser (CURLU), so what nettool accepts is
 // exactly what the engine will fetch. A URL without a scheme is http (CLI.md).
 #include <cstdint>
+#include <nettool/error.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <nettool/error.hpp>
 
 namespace nettool::http {
 
@@ -15,9 +14,9 @@ struct Url {
     std::string scheme; // lower case: "http", "https", "ftp", "ftps", "file"
     std::string host;   // empty for file:
     std::optional<std::uint16_t> port; // when written in the URL
-    std::string path;   // "/dir/name.tar.gz" (still percent-encoded)
-    std::string query;  // without '?'
-    bool has_credentials = false; // user[:password]@ in the URL
+    std::string path;                  // "/dir/name.tar.gz" (still percent-encoded)
+    std::string query;                 // without '?'
+    bool has_credentials = false;      // user[:password]@ in the URL
 };
 
 // A usage error (exit 2) naming the URL when it is malformed, empty, or its scheme is not one
