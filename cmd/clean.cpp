@@ -1,16 +1,15 @@
 // nettool clean: urlcleanup. Parses the options, calls nettool::clean(), prints what happened.
-#include <cstdio>
-#include <ctime>
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
-
-#include <nettool/clean.hpp>
-#include <nettool/temp_area.hpp>
-
 #include "app.hpp"
 #include "common_options.hpp"
 #include "human_units.hpp"
 #include "messages.hpp"
+
+#include <cstdio>
+#include <ctime>
+#include <fmt/format.h>
+#include <nettool/clean.hpp>
+#include <nettool/temp_area.hpp>
+#include <nlohmann/json.hpp>
 
 namespace nettool::cli {
 namespace {
@@ -24,9 +23,12 @@ struct CleanCliOptions {
 
 const char* action_name(CleanAction action) {
     switch (action) {
-    case CleanAction::removed: return "removed";
-    case CleanAction::listed: return "listed";
-    default: return "skipped";
+    case CleanAction::removed:
+        return "removed";
+    case CleanAction::listed:
+        return "listed";
+    default:
+        return "skipped";
     }
 }
 
@@ -45,7 +47,7 @@ std::string format_time(std::int64_t unix_seconds) {
 }
 
 class CleanPrinter : public CleanObserver {
-public:
+  public:
     explicit CleanPrinter(const CleanCliOptions& options) : m_options(options) {}
 
     void on_item(const CleanItem& item) override {
@@ -56,7 +58,7 @@ public:
                                 {"action", action_name(item.action)},
                                 {"reason", item.reason}};
             if (item.action == CleanAction::listed) {
-                j["state"] = item.alive ? "in_progress"
+                j["state"] = item.alive                              ? "in_progress"
                              : item.state == DownloadState::complete ? "complete"
                                                                      : "interrupted";
                 j["time"] = item.time;
@@ -72,7 +74,7 @@ public:
             print_line(fmt::format("{} {}", m_options.dry_run ? "would remove" : "removed", path));
             break;
         case CleanAction::listed: {
-            const char* state = item.alive ? "in progress"
+            const char* state = item.alive                              ? "in progress"
                                 : item.state == DownloadState::complete ? "complete"
                                                                         : "interrupted";
             print_line(fmt::format("{}\t{}\t{}\t{}\t{}", path, human_bytes(item.bytes), state,
@@ -84,12 +86,13 @@ public:
             break;
         case CleanAction::too_new:
         case CleanAction::vanished:
-            if (m_options.output.verbose) print_note(fmt::format("skipped {}: {}", path, item.reason));
+            if (m_options.output.verbose)
+                print_note(fmt::format("skipped {}: {}", path, item.reason));
             break;
         }
     }
 
-private:
+  private:
     const CleanCliOptions& m_options;
 };
 
@@ -124,8 +127,10 @@ void add_clean(CLI::App& app, Action& action) {
     auto options = std::make_shared<CleanCliOptions>();
     auto* sub = app.add_subcommand("clean", "Remove the temporary downloads that retrieve recorded "
                                             "(urlcleanup), and nothing else");
-    auto* list = sub->add_flag("--list", options->list, "Show the recorded downloads; remove nothing");
-    sub->add_flag("--dry-run", options->dry_run, "Show what would be removed; remove nothing")->excludes(list);
+    auto* list =
+        sub->add_flag("--list", options->list, "Show the recorded downloads; remove nothing");
+    sub->add_flag("--dry-run", options->dry_run, "Show what would be removed; remove nothing")
+        ->excludes(list);
     add_duration_option(*sub, "--older-than", options->older_than,
                         "Only downloads started at least DURATION ago");
     add_output_options(*sub, options->output, true);

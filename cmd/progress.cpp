@@ -1,13 +1,13 @@
 #include "progress.hpp"
 
+#include "human_units.hpp"
+#include "messages.hpp"
+
 #include <cstdio>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <sys/ioctl.h>
 #include <unistd.h>
-
-#include "human_units.hpp"
-#include "messages.hpp"
 
 namespace nettool::cli {
 namespace {
@@ -34,7 +34,8 @@ std::string fit(std::string name, std::size_t width) {
 
 } // namespace
 
-ProgressStyle choose_progress_style(std::optional<ProgressStyle> requested, const OutputOptions& output) {
+ProgressStyle choose_progress_style(std::optional<ProgressStyle> requested,
+                                    const OutputOptions& output) {
     if (requested) return *requested;
     if (output.quiet || output.json) return ProgressStyle::none;
     return ::isatty(STDERR_FILENO) ? ProgressStyle::bar : ProgressStyle::none;
@@ -43,7 +44,8 @@ ProgressStyle choose_progress_style(std::optional<ProgressStyle> requested, cons
 ProgressDisplay::ProgressDisplay(ProgressStyle style, const OutputOptions& output)
     : m_style(style), m_output(output) {}
 
-void ProgressDisplay::on_start(const std::string& name, std::optional<std::uint64_t> total, std::uint64_t offset) {
+void ProgressDisplay::on_start(const std::string& name, std::optional<std::uint64_t> total,
+                               std::uint64_t offset) {
     m_name = escape_for_terminal(name);
     m_total = total;
     m_offset = offset;
@@ -66,7 +68,8 @@ void ProgressDisplay::on_note(const std::string& message) {
     print_note(message);
 }
 
-void ProgressDisplay::on_retry(int retry, int max, std::chrono::milliseconds delay, const Error& why) {
+void ProgressDisplay::on_retry(int retry, int max, std::chrono::milliseconds delay,
+                               const Error& why) {
     if (m_output.quiet) return;
     clear_line();
     print_warning(fmt::format("{}; retrying in {:.1f} s (retry {} of {})", why.message,
@@ -75,7 +78,8 @@ void ProgressDisplay::on_retry(int retry, int max, std::chrono::milliseconds del
 
 void ProgressDisplay::on_end(bool success) {
     if (!m_started_once) return;
-    if (success && m_total && m_done < *m_total) m_done = *m_total; // e.g. resumed, already complete
+    if (success && m_total && m_done < *m_total)
+        m_done = *m_total; // e.g. resumed, already complete
     draw(true);
     if (m_style == ProgressStyle::bar && m_line_dirty) {
         write_stderr("\n");
@@ -92,27 +96,31 @@ void ProgressDisplay::clear_line() {
 }
 
 std::string ProgressDisplay::bar_text(bool final) const {
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - m_started).count();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - m_started).count();
     const double speed = seconds > 0.05 ? static_cast<double>(m_done - m_offset) / seconds : 0.0;
     const std::string rate = human_bytes(static_cast<std::uint64_t>(speed)) + "/s";
     const int width = terminal_width();
     if (!m_total || *m_total == 0) {
         return fmt::format("{} {:>10} {:>12}", fit(m_name, 24), human_bytes(m_done), rate);
     }
-    const double fraction = std::min(1.0, static_cast<double>(m_done) / static_cast<double>(*m_total));
+    const double fraction =
+        std::min(1.0, static_cast<double>(m_done) / static_cast<double>(*m_total));
     const int percent = static_cast<int>(fraction * 100.0);
     std::string eta = "--";
-    if (final) eta = human_duration(std::chrono::seconds(static_cast<long long>(seconds)));
+    if (final)
+        eta = human_duration(std::chrono::seconds(static_cast<long long>(seconds)));
     else if (speed > 0) {
-        eta = human_duration(std::chrono::seconds(
-            static_cast<long long>(static_cast<double>(*m_total - std::min(m_done, *m_total)) / speed)));
+        eta = human_duration(std::chrono::seconds(static_cast<long long>(
+            static_cast<double>(*m_total - std::min(m_done, *m_total)) / speed)));
     }
-    const std::string tail = fmt::format(" {:3}% {:>10} {:>12} {}{:>7}", percent, human_bytes(m_done), rate,
-                                         final ? "in " : "ETA ", eta);
+    const std::string tail = fmt::format(" {:3}% {:>10} {:>12} {}{:>7}", percent,
+                                         human_bytes(m_done), rate, final ? "in " : "ETA ", eta);
     const int bar_width = std::max(10, width - 24 - 3 - static_cast<int>(tail.size()) - 1);
     const int filled = static_cast<int>(fraction * bar_width);
     std::string bar = "[" + std::string(static_cast<std::size_t>(filled), '=');
-    if (filled < bar_width) bar += '>' + std::string(static_cast<std::size_t>(bar_width - filled - 1), ' ');
+    if (filled < bar_width)
+        bar += '>' + std::string(static_cast<std::size_t>(bar_width - filled - 1), ' ');
     bar += "]";
     return fmt::format("{} {}{}", fit(m_name, 24), bar, tail);
 }
@@ -120,9 +128,13 @@ std::string ProgressDisplay::bar_text(bool final) const {
 void ProgressDisplay::draw(bool final) {
     if (m_style == ProgressStyle::none || !m_started_once) return;
     const auto now = std::chrono::steady_clock::now();
-    const auto interval = m_style == ProgressStyle::line ? std::chrono::duration_cast<std::chrono::milliseconds>(k_line_interval)
-                                                         : k_bar_interval;
-    if (!final && m_last_draw != std::chrono::steady_clock::time_point{} && now - m_last_draw < interval) return;
+    const auto interval =
+        m_style == ProgressStyle::line
+            ? std::chrono::duration_cast<std::chrono::milliseconds>(k_line_interval)
+            : k_bar_interval;
+    if (!final && m_last_draw != std::chrono::steady_clock::time_point{} &&
+        now - m_last_draw < interval)
+        return;
     m_last_draw = now;
     switch (m_style) {
     case ProgressStyle::bar:
@@ -133,19 +145,18 @@ void ProgressDisplay::draw(bool final) {
         std::string line = fmt::format("{}: {}", m_name, human_bytes(m_done));
         if (m_total && *m_total > 0) {
             line += fmt::format(" of {} ({}%)", human_bytes(*m_total),
-                                static_cast<int>(100.0 * static_cast<double>(m_done) / static_cast<double>(*m_total)));
+                                static_cast<int>(100.0 * static_cast<double>(m_done) /
+                                                 static_cast<double>(*m_total)));
         }
         write_stderr(line + (final ? ", done\n" : "\n"));
         break;
     }
     case ProgressStyle::json: {
         const double seconds = std::chrono::duration<double>(now - m_started).count();
-        nlohmann::json j = {{"event", "progress"},
-                            {"name", m_name},
-                            {"bytes", m_done},
-                            {"total", m_total ? nlohmann::json(*m_total) : nlohmann::json()},
-                            {"seconds", seconds},
-                            {"done", final}};
+        nlohmann::json j = {
+            {"event", "progress"}, {"name", m_name},
+            {"bytes", m_done},     {"total", m_total ? nlohmann::json(*m_total) : nlohmann::json()},
+            {"seconds", seconds},  {"done", final}};
         write_stderr(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
         break;
     }

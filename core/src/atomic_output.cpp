@@ -1,17 +1,15 @@
-#include <nettool/atomic_output.hpp>
+#include "file_util.hpp"
 
 #include <cerrno>
 #include <cstdio>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <fstream>
+#include <nettool/atomic_output.hpp>
+#include <nettool/part_meta.hpp>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <nettool/part_meta.hpp>
-
-#include "file_util.hpp"
 
 namespace nettool {
 namespace {
@@ -65,7 +63,8 @@ Status sync_parent_directory(const std::string& path) {
     const std::string dir = detail::parent_directory(path);
     UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!fd) return tl::unexpected(io_error("open directory", dir, errno));
-    if (::fsync(fd.get()) != 0 && errno != EINVAL) return tl::unexpected(io_error("sync directory", dir, errno));
+    if (::fsync(fd.get()) != 0 && errno != EINVAL)
+        return tl::unexpected(io_error("sync directory", dir, errno));
     return {};
 }
 
@@ -83,15 +82,17 @@ Result<AtomicOutput> AtomicOutput::open(std::string path, AtomicOutputOptions op
     struct stat st {};
     if (::stat(out.m_path.c_str(), &st) == 0) {
         if (S_ISDIR(st.st_mode)) {
-            return fail(ErrorKind::file_io,
-                        fmt::format("{} is a directory; name a file, or use --output-dir", out.m_path));
+            return fail(
+                ErrorKind::file_io,
+                fmt::format("{} is a directory; name a file, or use --output-dir", out.m_path));
         }
         if (!S_ISREG(st.st_mode)) {
             if (auto opened = out.open_direct(); !opened) return tl::unexpected(opened.error());
             return out;
         }
     }
-    if (!options.force && exists_no_follow(out.m_path)) return tl::unexpected(exists_error(out.m_path));
+    if (!options.force && exists_no_follow(out.m_path))
+        return tl::unexpected(exists_error(out.m_path));
     out.m_part_path = out.m_path + ".part";
     if (auto opened = out.open_part(options); !opened) return tl::unexpected(opened.error());
     return out;
@@ -110,14 +111,17 @@ Status AtomicOutput::open_part(const AtomicOutputOptions& options) {
         m_fd = UniqueFd(::open(m_part_path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
         if (m_fd) {
             struct stat st {};
-            if (::fstat(m_fd.get(), &st) != 0) return tl::unexpected(io_error("stat", m_part_path, errno));
+            if (::fstat(m_fd.get(), &st) != 0)
+                return tl::unexpected(io_error("stat", m_part_path, errno));
             if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) {
-                return fail(ErrorKind::file_io,
-                            fmt::format("{} is not a regular file owned by you; remove it to start over",
-                                        m_part_path));
+                return fail(
+                    ErrorKind::file_io,
+                    fmt::format("{} is not a regular file owned by you; remove it to start over",
+                                m_part_path));
             }
             if (auto locked = lock_part(m_fd.get(), m_part_path); !locked) return locked;
-            if (::lseek(m_fd.get(), 0, SEEK_END) < 0) return tl::unexpected(io_error("seek", m_part_path, errno));
+            if (::lseek(m_fd.get(), 0, SEEK_END) < 0)
+                return tl::unexpected(io_error("seek", m_part_path, errno));
             m_size = static_cast<std::uint64_t>(st.st_size);
             m_device = st.st_dev;
             m_inode = st.st_ino;
@@ -125,13 +129,15 @@ Status AtomicOutput::open_part(const AtomicOutputOptions& options) {
             return {};
         }
         if (errno == ELOOP) {
-            return fail(ErrorKind::file_io, fmt::format("{} is a symbolic link; remove it", m_part_path));
+            return fail(ErrorKind::file_io,
+                        fmt::format("{} is a symbolic link; remove it", m_part_path));
         }
         if (errno != ENOENT) return tl::unexpected(io_error("open", m_part_path, errno));
     }
     for (int attempt = 0; attempt < 2; ++attempt) {
-        m_fd = UniqueFd(::open(m_part_path.c_str(),
-                               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600));
+        m_fd =
+            UniqueFd(::open(m_part_path.c_str(),
+                            O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600));
         if (m_fd) break;
         if (errno != EEXIST) return tl::unexpected(io_error("create", m_part_path, errno));
         if (!options.force || attempt > 0) {
@@ -190,7 +196,8 @@ Status AtomicOutput::rename_into_place() {
         }
         return {};
     }
-    if (::renameat2(AT_FDCWD, m_part_path.c_str(), AT_FDCWD, m_path.c_str(), RENAME_NOREPLACE) == 0) {
+    if (::renameat2(AT_FDCWD, m_part_path.c_str(), AT_FDCWD, m_path.c_str(), RENAME_NOREPLACE) ==
+        0) {
         return {};
     }
     if (errno == EEXIST) return tl::unexpected(exists_error(m_path));
@@ -222,13 +229,16 @@ Status AtomicOutput::commit(std::optional<std::chrono::system_clock::time_point>
         return {};
     }
     if (::fsync(fd()) != 0) return tl::unexpected(io_error("sync", m_part_path, errno));
-    if (::fchmod(fd(), m_final_mode) != 0) return tl::unexpected(io_error("chmod", m_part_path, errno));
+    if (::fchmod(fd(), m_final_mode) != 0)
+        return tl::unexpected(io_error("chmod", m_part_path, errno));
     if (mtime) {
         const auto since_epoch = mtime->time_since_epoch();
         const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
-        const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch - seconds);
+        const auto nanos =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch - seconds);
         const timespec times[2] = {{0, UTIME_OMIT}, {seconds.count(), nanos.count()}};
-        if (::futimens(fd(), times) != 0) return tl::unexpected(io_error("set the time of", m_part_path, errno));
+        if (::futimens(fd(), times) != 0)
+            return tl::unexpected(io_error("set the time of", m_part_path, errno));
     }
     if (auto renamed = rename_into_place(); !renamed) return renamed;
     m_committed = true;

@@ -1,16 +1,14 @@
-#include <nettool/clean.hpp>
-
 #include <cerrno>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <nettool/clean.hpp>
+#include <nettool/part_meta.hpp>
+#include <nettool/temp_area.hpp>
+#include <nettool/unique_fd.hpp>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
-
-#include <nettool/part_meta.hpp>
-#include <nettool/temp_area.hpp>
-#include <nettool/unique_fd.hpp>
 
 namespace nettool {
 namespace {
@@ -25,15 +23,18 @@ struct FileCheck {
 // Ours means: still the very file retrieve created (same device, inode and, where the file
 // system records one, birth time), a regular file reached without following a symlink.
 bool same_file(const struct statx& stx, const RegistryEntry& entry) {
-    if (makedev(stx.stx_dev_major, stx.stx_dev_minor) != entry.device || stx.stx_ino != entry.inode) return false;
+    if (makedev(stx.stx_dev_major, stx.stx_dev_minor) != entry.device || stx.stx_ino != entry.inode)
+        return false;
     if (entry.birth_ns == 0 || (stx.stx_mask & STATX_BTIME) == 0) return true;
-    return static_cast<std::int64_t>(stx.stx_btime.tv_sec) * 1'000'000'000 + stx.stx_btime.tv_nsec ==
+    return static_cast<std::int64_t>(stx.stx_btime.tv_sec) * 1'000'000'000 +
+               stx.stx_btime.tv_nsec ==
            entry.birth_ns;
 }
 
 FileCheck check_file(const std::string& path, const RegistryEntry& entry) {
     struct statx stx {};
-    if (::statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME, &stx) != 0) {
+    if (::statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME,
+                &stx) != 0) {
         return {};
     }
     if (S_ISLNK(stx.stx_mode)) return {Found::symlink, 0};
@@ -45,7 +46,8 @@ FileCheck check_file(const std::string& path, const RegistryEntry& entry) {
 // (which becomes the final file by rename, so either name may lead to it).
 bool download_alive(const RegistryEntry& entry) {
     for (const std::string& path : {entry.path + ".part", entry.path}) {
-        UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+        UniqueFd fd(
+            ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
         if (!fd) continue;
         struct statx stx {};
         if (::statx(fd.get(), "", AT_EMPTY_PATH, STATX_BASIC_STATS | STATX_BTIME, &stx) != 0 ||
@@ -58,8 +60,9 @@ bool download_alive(const RegistryEntry& entry) {
 }
 
 std::string skip_reason(Found found) {
-    return found == Found::symlink ? "it is now a symbolic link; left alone"
-                                   : "it now holds another file, not the one retrieve saved; left alone";
+    return found == Found::symlink
+               ? "it is now a symbolic link; left alone"
+               : "it now holds another file, not the one retrieve saved; left alone";
 }
 
 void remove_sidecar(const std::string& part_path) {
@@ -71,8 +74,9 @@ void remove_sidecar(const std::string& part_path) {
 }
 
 class Cleaner {
-public:
-    Cleaner(const CleanOptions& options, CleanObserver& observer) : m_options(options), m_observer(observer) {}
+  public:
+    Cleaner(const CleanOptions& options, CleanObserver& observer)
+        : m_options(options), m_observer(observer) {}
 
     // Returns true when the entry stays recorded.
     bool process(const RegistryEntry& entry) {
@@ -85,8 +89,9 @@ public:
         base.pid = entry.pid;
         if (m_options.list_only) return list(entry, base);
         if (m_options.older_than) {
-            const auto age = std::chrono::system_clock::now() -
-                             std::chrono::system_clock::time_point(std::chrono::seconds(entry.time));
+            const auto age =
+                std::chrono::system_clock::now() -
+                std::chrono::system_clock::time_point(std::chrono::seconds(entry.time));
             if (age < *m_options.older_than) {
                 emit(base, CleanAction::too_new, "it is newer than --older-than");
                 return true;
@@ -114,7 +119,8 @@ public:
             if (!m_options.dry_run && ::unlink(path.c_str()) != 0) {
                 ++m_summary.skipped;
                 keep = true;
-                emit(item, CleanAction::skipped, fmt::format("cannot remove it: {}", errno_text(errno)));
+                emit(item, CleanAction::skipped,
+                     fmt::format("cannot remove it: {}", errno_text(errno)));
                 continue;
             }
             ++m_summary.files;
@@ -129,7 +135,7 @@ public:
 
     const CleanSummary& summary() const { return m_summary; }
 
-private:
+  private:
     bool list(const RegistryEntry& entry, CleanItem item) {
         for (const std::string& path : {entry.path, entry.path + ".part"}) {
             const FileCheck file = check_file(path, entry);
@@ -165,7 +171,8 @@ Result<CleanSummary> clean(const CleanOptions& options, CleanObserver& observer)
     if (options.list_only || options.dry_run) {
         auto entries = registry.load();
         if (!entries) return tl::unexpected(entries.error());
-        for (const auto& entry : *entries) cleaner.process(entry);
+        for (const auto& entry : *entries)
+            cleaner.process(entry);
         return cleaner.summary();
     }
     auto updated = registry.update([&](std::vector<RegistryEntry>& entries) -> Status {

@@ -1,7 +1,6 @@
-#include <nettool/digest.hpp>
-
 #include <cctype>
 #include <fmt/format.h>
+#include <nettool/digest.hpp>
 #include <openssl/evp.h>
 
 namespace nettool {
@@ -22,7 +21,8 @@ const Algorithm* find_algorithm(std::string_view name) {
 
 std::string lower(std::string_view text) {
     std::string out(text);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (auto& c : out)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return out;
 }
 
@@ -40,20 +40,23 @@ struct Digest::State {
 Result<ChecksumSpec> parse_checksum(std::string_view text) {
     const auto colon = text.find(':');
     if (colon == std::string_view::npos) {
-        return fail(ErrorKind::usage,
-                    fmt::format("bad checksum '{}': write ALGORITHM:HEX, e.g. sha256:9f86d0...", text));
+        return fail(
+            ErrorKind::usage,
+            fmt::format("bad checksum '{}': write ALGORITHM:HEX, e.g. sha256:9f86d0...", text));
     }
     ChecksumSpec spec{lower(text.substr(0, colon)), lower(text.substr(colon + 1))};
     const Algorithm* algorithm = find_algorithm(spec.algorithm);
     if (algorithm == nullptr) {
-        return fail(ErrorKind::usage, fmt::format("bad checksum '{}': unknown algorithm '{}'; use sha256, "
-                                                  "sha512, sha1 or md5",
-                                                  text, text.substr(0, colon)));
+        return fail(ErrorKind::usage,
+                    fmt::format("bad checksum '{}': unknown algorithm '{}'; use sha256, "
+                                "sha512, sha1 or md5",
+                                text, text.substr(0, colon)));
     }
     const bool all_hex = spec.hex.find_first_not_of("0123456789abcdef") == std::string::npos;
     if (!all_hex || spec.hex.size() != algorithm->hex_length) {
-        return fail(ErrorKind::usage, fmt::format("bad checksum '{}': a {} checksum is {} hexadecimal digits",
-                                                  text, algorithm->name, algorithm->hex_length));
+        return fail(ErrorKind::usage,
+                    fmt::format("bad checksum '{}': a {} checksum is {} hexadecimal digits", text,
+                                algorithm->name, algorithm->hex_length));
     }
     return spec;
 }
@@ -71,7 +74,8 @@ Result<Digest> Digest::create(std::string_view algorithm) {
     auto state = std::make_unique<State>();
     state->md = EVP_get_digestbyname(std::string(algorithm).c_str());
     state->ctx.reset(EVP_MD_CTX_new());
-    if (state->md == nullptr || !state->ctx || EVP_DigestInit_ex(state->ctx.get(), state->md, nullptr) != 1) {
+    if (state->md == nullptr || !state->ctx ||
+        EVP_DigestInit_ex(state->ctx.get(), state->md, nullptr) != 1) {
         return fail(ErrorKind::generic, fmt::format("OpenSSL cannot compute {} here", algorithm));
     }
     return Digest(std::move(state), std::string(algorithm));
@@ -81,7 +85,9 @@ void Digest::update(std::span<const char> data) {
     EVP_DigestUpdate(m_state->ctx.get(), data.data(), data.size());
 }
 
-void Digest::reset() { EVP_DigestInit_ex(m_state->ctx.get(), m_state->md, nullptr); }
+void Digest::reset() {
+    EVP_DigestInit_ex(m_state->ctx.get(), m_state->md, nullptr);
+}
 
 std::string Digest::hex() const {
     // Finalize a copy so the running digest can continue (retries append to it).
@@ -93,7 +99,8 @@ std::string Digest::hex() const {
         return {};
     }
     std::string hex;
-    for (unsigned int i = 0; i < length; ++i) hex += fmt::format("{:02x}", out[i]);
+    for (unsigned int i = 0; i < length; ++i)
+        hex += fmt::format("{:02x}", out[i]);
     return hex;
 }
 

@@ -1,26 +1,27 @@
-#include <nettool/part_meta.hpp>
+#include "file_util.hpp"
 
 #include <cerrno>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <nettool/part_meta.hpp>
+#include <nettool/unique_fd.hpp>
 #include <nlohmann/json.hpp>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <nettool/unique_fd.hpp>
-
-#include "file_util.hpp"
-
 namespace nettool {
 
-std::string part_meta_path(const std::string& part_path) { return part_path + ".meta"; }
+std::string part_meta_path(const std::string& part_path) {
+    return part_path + ".meta";
+}
 
 Status write_part_meta(const std::string& part_path, const PartMeta& meta) {
     nlohmann::json j = {{"url", meta.url},
                         {"etag", meta.etag},
                         {"last_modified", meta.last_modified},
                         {"started", meta.started}};
-    j["content_length"] = meta.content_length ? nlohmann::json(*meta.content_length) : nlohmann::json();
+    j["content_length"] =
+        meta.content_length ? nlohmann::json(*meta.content_length) : nlohmann::json();
     const std::string text = j.dump() + "\n";
     const std::string path = part_meta_path(part_path);
     const std::string temp = path + ".tmp";
@@ -35,7 +36,8 @@ Status write_part_meta(const std::string& part_path, const PartMeta& meta) {
     if (::rename(temp.c_str(), path.c_str()) != 0) {
         const int err = errno;
         ::unlink(temp.c_str());
-        return fail(ErrorKind::file_io, fmt::format("rename {} to {}: {}", temp, path, errno_text(err)));
+        return fail(ErrorKind::file_io,
+                    fmt::format("rename {} to {}: {}", temp, path, errno_text(err)));
     }
     return {};
 }

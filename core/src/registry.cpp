@@ -1,16 +1,14 @@
-#include <nettool/registry.hpp>
+#include "file_util.hpp"
 
 #include <cerrno>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <nettool/registry.hpp>
+#include <nettool/unique_fd.hpp>
 #include <nlohmann/json.hpp>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <nettool/unique_fd.hpp>
-
-#include "file_util.hpp"
 
 namespace nettool {
 namespace {
@@ -49,7 +47,8 @@ std::optional<RegistryEntry> from_json(const std::string& line) {
         e.birth_ns = j.value("birth_ns", std::int64_t{0});
         e.url = j.value("url", "");
         e.time = j.value("time", std::int64_t{0});
-        e.state = j.value("state", "") == "complete" ? DownloadState::complete : DownloadState::in_progress;
+        e.state = j.value("state", "") == "complete" ? DownloadState::complete
+                                                     : DownloadState::in_progress;
         e.pid = j.value("pid", 0);
         if (e.path.empty()) return std::nullopt;
         return e;
@@ -85,7 +84,8 @@ Result<std::vector<RegistryEntry>> read_entries(const std::string& path) {
         auto end = text.find('\n', start);
         if (end == std::string::npos) end = text.size();
         if (end > start) {
-            if (auto entry = from_json(text.substr(start, end - start))) entries.push_back(std::move(*entry));
+            if (auto entry = from_json(text.substr(start, end - start)))
+                entries.push_back(std::move(*entry));
         }
         start = end + 1;
     }
@@ -94,7 +94,8 @@ Result<std::vector<RegistryEntry>> read_entries(const std::string& path) {
 
 Status write_entries(const std::string& path, const std::vector<RegistryEntry>& entries) {
     std::string text;
-    for (const auto& e : entries) text += to_json(e).dump() + "\n";
+    for (const auto& e : entries)
+        text += to_json(e).dump() + "\n";
     // Under the exclusive lock only one writer exists, so a fixed temp name is safe.
     const std::string temp = path + ".tmp";
     ::unlink(temp.c_str());
@@ -122,7 +123,8 @@ Status write_entries(const std::string& path, const std::vector<RegistryEntry>& 
 
 std::int64_t birth_time_ns(int fd) {
     struct statx stx {};
-    if (::statx(fd, "", AT_EMPTY_PATH, STATX_BTIME, &stx) != 0 || (stx.stx_mask & STATX_BTIME) == 0) {
+    if (::statx(fd, "", AT_EMPTY_PATH, STATX_BTIME, &stx) != 0 ||
+        (stx.stx_mask & STATX_BTIME) == 0) {
         return 0;
     }
     return static_cast<std::int64_t>(stx.stx_btime.tv_sec) * 1'000'000'000 + stx.stx_btime.tv_nsec;

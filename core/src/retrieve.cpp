@@ -1,17 +1,17 @@
-#include <nettool/retrieve.hpp>
+#include "retrieve_sink.hpp"
 
 #include <charconv>
 #include <fmt/format.h>
-
 #include <nettool/http/url.hpp>
+#include <nettool/retrieve.hpp>
 #include <nettool/stop.hpp>
-
-#include "retrieve_sink.hpp"
 
 namespace nettool {
 namespace {
 
-Error interrupted() { return Error{ErrorKind::interrupted, "interrupted"}; }
+Error interrupted() {
+    return Error{ErrorKind::interrupted, "interrupted"};
+}
 
 } // namespace
 
@@ -21,7 +21,8 @@ std::optional<std::uint64_t> content_range_total(std::string_view value) {
     const std::string_view digits = value.substr(slash + 1);
     std::uint64_t total = 0;
     const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), total);
-    if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty()) return std::nullopt;
+    if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty())
+        return std::nullopt;
     return total;
 }
 
@@ -45,10 +46,13 @@ Result<RetrieveResult> retrieve(const RetrieveOptions& options, http::TransferEn
         auto outcome = engine.perform(request, sink);
         if (outcome) {
             observer.on_end(true);
-            auto result = outcome->condition_unmet || sink.not_modified() ? sink.finish_not_modified(outcome->head)
-                                                                           : sink.finish(outcome->head);
+            auto result = outcome->condition_unmet || sink.not_modified()
+                              ? sink.finish_not_modified(outcome->head)
+                              : sink.finish(outcome->head);
             if (result) {
-                result->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+                result->seconds =
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+                        .count();
             }
             return result;
         }
@@ -72,13 +76,15 @@ Result<RetrieveResult> retrieve(const RetrieveOptions& options, http::TransferEn
             if (!restarted_after_416) {
                 restarted_after_416 = true;
                 if (auto again = sink.restart(); !again) return tl::unexpected(again.error());
-                observer.on_note(fmt::format("{} cannot send the rest from byte {} (416); starting over",
-                                             url->text, request.resume_from));
+                observer.on_note(
+                    fmt::format("{} cannot send the rest from byte {} (416); starting over",
+                                url->text, request.resume_from));
                 continue;
             }
         }
-        const auto delay = http::retry_delay(options.retry, retry + 1, failure,
-                                             std::chrono::system_clock::now(), http::random_jitter());
+        const auto delay =
+            http::retry_delay(options.retry, retry + 1, failure, std::chrono::system_clock::now(),
+                              http::random_jitter());
         if (!delay) {
             observer.on_end(false);
             return tl::unexpected(failure.error);

@@ -4,16 +4,17 @@
 #include <cstdio>
 #include <ctime>
 #include <fmt/format.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <nettool/registry.hpp>
 #include <nettool/safe_name.hpp>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace nettool {
 namespace {
 
-bool is_strong_etag(std::string_view etag) { return !etag.empty() && etag.rfind("W/", 0) != 0; }
+bool is_strong_etag(std::string_view etag) {
+    return !etag.empty() && etag.rfind("W/", 0) != 0;
+}
 
 std::string join(const std::string& dir, const std::string& name) {
     if (dir.empty()) return name;
@@ -35,7 +36,8 @@ std::string path_of(const std::string& url, const std::string& fallback) {
 
 } // namespace
 
-DownloadSink::DownloadSink(const RetrieveOptions& options, RetrieveObserver& observer, std::string url_path)
+DownloadSink::DownloadSink(const RetrieveOptions& options, RetrieveObserver& observer,
+                           std::string url_path)
     : m_options(options), m_observer(observer), m_url_path(std::move(url_path)),
       m_sha256(Digest::create("sha256").value()) {
     if (options.checksum && options.checksum->algorithm != "sha256") {
@@ -57,7 +59,8 @@ Status DownloadSink::prepare() {
     struct stat st {};
     const bool exists = ::stat(path.c_str(), &st) == 0;
     if (m_options.timestamping && exists && S_ISREG(st.st_mode)) {
-        m_local_time = std::chrono::system_clock::time_point(std::chrono::seconds(st.st_mtim.tv_sec));
+        m_local_time =
+            std::chrono::system_clock::time_point(std::chrono::seconds(st.st_mtim.tv_sec));
     }
     if (m_options.resume) {
         struct stat part {};
@@ -70,7 +73,8 @@ Status DownloadSink::prepare() {
             m_output.emplace(std::move(*output));
             m_display_name = base_of(path);
             if (!m_output->direct() && m_output->size() > 0) {
-                if (auto meta = read_part_meta(m_output->part_path()); meta && meta->url == m_options.url) {
+                if (auto meta = read_part_meta(m_output->part_path());
+                    meta && meta->url == m_options.url) {
                     m_meta = *meta;
                     m_total = m_meta.content_length;
                 }
@@ -79,8 +83,10 @@ Status DownloadSink::prepare() {
         }
         return {};
     }
-    if (m_options.file && exists && S_ISREG(st.st_mode) && !m_options.force && !m_options.timestamping) {
-        return fail(ErrorKind::file_io, fmt::format("{} already exists; use --force to overwrite it", path));
+    if (m_options.file && exists && S_ISREG(st.st_mode) && !m_options.force &&
+        !m_options.timestamping) {
+        return fail(ErrorKind::file_io,
+                    fmt::format("{} already exists; use --force to overwrite it", path));
     }
     return {};
 }
@@ -89,11 +95,14 @@ Status DownloadSink::rehash_existing() {
     std::vector<char> buffer(256 * 1024);
     std::uint64_t position = 0;
     while (position < m_output->size()) {
-        const ssize_t n = ::pread(m_output->fd(), buffer.data(), buffer.size(), static_cast<off_t>(position));
+        const ssize_t n =
+            ::pread(m_output->fd(), buffer.data(), buffer.size(), static_cast<off_t>(position));
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
-            return fail(ErrorKind::file_io, fmt::format("read {}: {}", m_output->part_path(),
-                                                        n == 0 ? std::string("unexpected end of file") : errno_text(errno)));
+            return fail(
+                ErrorKind::file_io,
+                fmt::format("read {}: {}", m_output->part_path(),
+                            n == 0 ? std::string("unexpected end of file") : errno_text(errno)));
         }
         const std::span<const char> chunk(buffer.data(), static_cast<std::size_t>(n));
         m_sha256.update(chunk);
@@ -116,13 +125,18 @@ Status DownloadSink::open_in_temp_area(const http::ResponseHead& head) {
         m_area.emplace(std::move(*area));
     }
     const auto disposition = head.find("Content-Disposition");
-    auto output = m_area->create_output(remote_file_name(disposition, path_of(head.url, m_url_path)));
+    auto output =
+        m_area->create_output(remote_file_name(disposition, path_of(head.url, m_url_path)));
     if (!output) return tl::unexpected(output.error());
     m_output.emplace(std::move(*output));
-    RegistryEntry entry{m_output->path(), static_cast<std::uint64_t>(m_output->device()),
-                        static_cast<std::uint64_t>(m_output->inode()), birth_time_ns(m_output->fd()),
-                        m_options.url, static_cast<std::int64_t>(std::time(nullptr)),
-                        DownloadState::in_progress, static_cast<int>(::getpid())};
+    RegistryEntry entry{m_output->path(),
+                        static_cast<std::uint64_t>(m_output->device()),
+                        static_cast<std::uint64_t>(m_output->inode()),
+                        birth_time_ns(m_output->fd()),
+                        m_options.url,
+                        static_cast<std::int64_t>(std::time(nullptr)),
+                        DownloadState::in_progress,
+                        static_cast<int>(::getpid())};
     if (auto added = Registry(*m_area).add(entry); !added) return added;
     m_registered = true;
     return {};
@@ -137,8 +151,9 @@ Status DownloadSink::open_output(const http::ResponseHead& head) {
         path = *m_options.file;
     } else {
         // The name the final response offers, else its URL's; reduced to a safe base name.
-        path = join(m_options.output_dir.value_or(""),
-                    remote_file_name(head.find("Content-Disposition"), path_of(head.url, m_url_path)));
+        path =
+            join(m_options.output_dir.value_or(""),
+                 remote_file_name(head.find("Content-Disposition"), path_of(head.url, m_url_path)));
     }
     auto output = AtomicOutput::open(path, o);
     if (!output) return tl::unexpected(output.error());
@@ -154,7 +169,8 @@ Status DownloadSink::on_response(const http::ResponseHead& head) {
     if (head.is_http() && head.status >= 400) {
         // The engine fails the transfer; a 416 may still tell the resource's size.
         if (head.status == 416) {
-            if (auto total = content_range_total(head.find("Content-Range").value_or(""))) m_total = total;
+            if (auto total = content_range_total(head.find("Content-Range").value_or("")))
+                m_total = total;
         }
         return {};
     }
@@ -229,13 +245,16 @@ Result<RetrieveResult> DownloadSink::finish(const http::ResponseHead& head) {
         const std::string got = m_check ? m_check->hex() : result.sha256;
         if (got != m_options.checksum->hex) {
             m_output->discard();
-            return fail(ErrorKind::checksum,
-                        fmt::format("checksum mismatch for {}: expected {} {}, got {}; the download was "
-                                    "removed",
-                                    result.url, m_options.checksum->algorithm, m_options.checksum->hex, got));
+            return fail(
+                ErrorKind::checksum,
+                fmt::format("checksum mismatch for {}: expected {} {}, got {}; the download was "
+                            "removed",
+                            result.url, m_options.checksum->algorithm, m_options.checksum->hex,
+                            got));
         }
     }
-    if (auto committed = m_output->commit(m_last_modified); !committed) return tl::unexpected(committed.error());
+    if (auto committed = m_output->commit(m_last_modified); !committed)
+        return tl::unexpected(committed.error());
     if (m_registered) {
         if (auto marked = Registry(*m_area).mark_complete(m_output->path()); !marked) {
             return tl::unexpected(marked.error());

@@ -2,19 +2,18 @@
 // The TransferSink of one retrieve: opens the output when the final response arrives (its name
 // may come from that response), writes and hashes the body, keeps the resume validators in the
 // .part sidecar, and starts over when a range request is answered with the whole body.
-#include <optional>
-#include <string>
-
 #include <nettool/atomic_output.hpp>
 #include <nettool/digest.hpp>
 #include <nettool/part_meta.hpp>
 #include <nettool/retrieve.hpp>
 #include <nettool/temp_area.hpp>
+#include <optional>
+#include <string>
 
 namespace nettool {
 
 class DownloadSink final : public http::TransferSink {
-public:
+  public:
     DownloadSink(const RetrieveOptions& options, RetrieveObserver& observer, std::string url_path);
 
     // Before the first request: -c opens an existing NAME.part (and re-hashes it); -N finds
@@ -39,7 +38,7 @@ public:
     // -N and the local file is current.
     Result<RetrieveResult> finish_not_modified(const http::ResponseHead& head);
 
-private:
+  private:
     Status open_output(const http::ResponseHead& head);
     Status open_in_temp_area(const http::ResponseHead& head);
     Status rehash_existing();
@@ -61,7 +60,8 @@ private:
     bool m_registered = false;
     std::string m_display_name;
 
-    friend Result<RetrieveResult> retrieve(const RetrieveOptions&, http::TransferEngine&, RetrieveObserver&);
+    friend Result<RetrieveResult> retrieve(const RetrieveOptions&, http::TransferEngine&,
+                                           RetrieveObserver&);
 };
 
 } // namespace nettool

@@ -1,13 +1,14 @@
-#include <nettool/safe_name.hpp>
-
 #include <cstdint>
+#include <nettool/safe_name.hpp>
 
 namespace nettool {
 namespace {
 
 constexpr std::size_t k_max_extension = 16; // ".tar.gz" style suffixes longer than this are cut
 
-bool is_continuation(unsigned char c) { return (c & 0xc0) == 0x80; }
+bool is_continuation(unsigned char c) {
+    return (c & 0xc0) == 0x80;
+}
 
 // Length of the valid UTF-8 sequence starting at text[i], or 0 when it is invalid.
 std::size_t utf8_sequence(std::string_view text, std::size_t i, std::uint32_t& code) {
@@ -61,8 +62,10 @@ std::string clean_characters(std::string_view text) {
             ++i;
             continue;
         }
-        if (is_dangerous(code)) out += '_';
-        else out.append(text.substr(i, length));
+        if (is_dangerous(code))
+            out += '_';
+        else
+            out.append(text.substr(i, length));
         i += length;
     }
     return out;
@@ -89,7 +92,8 @@ std::string bound_length(std::string name) {
         extension = name.substr(dot);
     }
     std::size_t cut = k_max_safe_name - extension.size();
-    while (cut > 0 && is_continuation(static_cast<unsigned char>(name[cut]))) --cut;
+    while (cut > 0 && is_continuation(static_cast<unsigned char>(name[cut])))
+        --cut;
     name.resize(cut);
     return name + extension;
 }
@@ -163,7 +167,8 @@ std::string safe_name(std::string_view raw) {
     const std::string cleaned = clean_characters(raw);
     std::string_view name = base_name(cleaned);
     name = trim(name, " \t");
-    while (!name.empty() && name.front() == '.') name.remove_prefix(1);
+    while (!name.empty() && name.front() == '.')
+        name.remove_prefix(1);
     name = trim(name, " \t");
     return bound_length(std::string(name));
 }
@@ -174,7 +179,8 @@ std::optional<std::string> content_disposition_filename(std::string_view header)
     std::size_t i = header.find(';'); // skip the disposition type
     while (i != std::string_view::npos && i < header.size()) {
         ++i; // past ';'
-        while (i < header.size() && (header[i] == ' ' || header[i] == '\t')) ++i;
+        while (i < header.size() && (header[i] == ' ' || header[i] == '\t'))
+            ++i;
         const auto equals = header.find_first_of("=;", i);
         if (equals == std::string_view::npos || header[equals] == ';') {
             i = equals;
@@ -182,7 +188,8 @@ std::optional<std::string> content_disposition_filename(std::string_view header)
         }
         const std::string_view name = trim(header.substr(i, equals - i), " \t");
         i = equals + 1;
-        while (i < header.size() && (header[i] == ' ' || header[i] == '\t')) ++i;
+        while (i < header.size() && (header[i] == ' ' || header[i] == '\t'))
+            ++i;
         std::string value;
         if (i < header.size() && header[i] == '"') {
             for (++i; i < header.size() && header[i] != '"'; ++i) {
@@ -192,7 +199,8 @@ std::optional<std::string> content_disposition_filename(std::string_view header)
             i = header.find(';', i);
         } else {
             const auto end = header.find(';', i);
-            value = std::string(trim(header.substr(i, end == std::string_view::npos ? end : end - i), " \t"));
+            value = std::string(
+                trim(header.substr(i, end == std::string_view::npos ? end : end - i), " \t"));
             i = end;
         }
         if (iequals(name, "filename*")) {
@@ -218,7 +226,8 @@ std::string remote_file_name(std::optional<std::string_view> content_disposition
     if (query != std::string_view::npos) url_path = url_path.substr(0, query);
     if (url_path.empty() || url_path.back() == '/') return "index.html";
     const auto slash = url_path.rfind('/');
-    const std::string_view segment = slash == std::string_view::npos ? url_path : url_path.substr(slash + 1);
+    const std::string_view segment =
+        slash == std::string_view::npos ? url_path : url_path.substr(slash + 1);
     std::string name = safe_name(percent_decode(segment));
     return name.empty() ? std::string("download") : name;
 }

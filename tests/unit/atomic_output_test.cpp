@@ -1,18 +1,16 @@
-#include <gtest/gtest.h>
+#include "scratch_dir.hpp"
 
 #include <chrono>
 #include <csignal>
 #include <fcntl.h>
+#include <gtest/gtest.h>
+#include <nettool/atomic_output.hpp>
+#include <nettool/part_meta.hpp>
 #include <string_view>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <nettool/atomic_output.hpp>
-#include <nettool/part_meta.hpp>
-
-#include "scratch_dir.hpp"
 
 using nettool::AtomicOutput;
 using nettool::AtomicOutputOptions;
@@ -23,7 +21,9 @@ using nettool::test::ScratchDir;
 using nettool::test::write_file;
 
 namespace {
-std::span<const char> bytes(std::string_view text) { return {text.data(), text.size()}; }
+std::span<const char> bytes(std::string_view text) {
+    return {text.data(), text.size()};
+}
 
 AtomicOutputOptions forced() {
     AtomicOutputOptions options;
@@ -167,7 +167,8 @@ TEST(AtomicOutput, ASecondWriterOfTheSamePartIsRefused) {
     ASSERT_TRUE(first);
     auto second = AtomicOutput::open(path, resuming());
     ASSERT_FALSE(second);
-    EXPECT_NE(second.error().message.find("being written by another nettool process"), std::string::npos)
+    EXPECT_NE(second.error().message.find("being written by another nettool process"),
+              std::string::npos)
         << second.error().message;
 }
 

@@ -1,19 +1,17 @@
-#include <gtest/gtest.h>
+#include "scratch_dir.hpp"
 
 #include <ctime>
 #include <fstream>
+#include <gtest/gtest.h>
+#include <nettool/clean.hpp>
+#include <nettool/registry.hpp>
+#include <nettool/temp_area.hpp>
 #include <set>
 #include <sstream>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
-
-#include <nettool/clean.hpp>
-#include <nettool/registry.hpp>
-#include <nettool/temp_area.hpp>
-
-#include "scratch_dir.hpp"
 
 using nettool::AtomicOutput;
 using nettool::CleanAction;
@@ -45,8 +43,13 @@ AtomicOutput download(const TempArea& area, Registry& registry, const std::strin
                       bool finish = true, std::int64_t time = std::time(nullptr)) {
     auto out = area.create_output("page.html");
     EXPECT_TRUE(out) << out.error().message;
-    RegistryEntry entry{out->path(), out->device(), out->inode(), nettool::birth_time_ns(out->fd()),
-                        "http://h/page.html", time, DownloadState::in_progress,
+    RegistryEntry entry{out->path(),
+                        out->device(),
+                        out->inode(),
+                        nettool::birth_time_ns(out->fd()),
+                        "http://h/page.html",
+                        time,
+                        DownloadState::in_progress,
                         static_cast<int>(::getpid())};
     EXPECT_TRUE(registry.add(entry));
     EXPECT_TRUE(out->write(std::span<const char>(body.data(), body.size())));
@@ -70,8 +73,10 @@ TEST(Registry, AddsMarksAndReloadsEntries) {
     auto area = TempArea::open(scratch / "area");
     ASSERT_TRUE(area);
     Registry registry(*area);
-    ASSERT_TRUE(registry.add(RegistryEntry{"/a", 1, 2, 0, "http://x/a", 10, DownloadState::in_progress, 7}));
-    ASSERT_TRUE(registry.add(RegistryEntry{"/b", 3, 4, 0, "http://x/b", 11, DownloadState::in_progress, 8}));
+    ASSERT_TRUE(registry.add(
+        RegistryEntry{"/a", 1, 2, 0, "http://x/a", 10, DownloadState::in_progress, 7}));
+    ASSERT_TRUE(registry.add(
+        RegistryEntry{"/b", 3, 4, 0, "http://x/b", 11, DownloadState::in_progress, 8}));
     ASSERT_TRUE(registry.mark_complete("/b"));
     auto entries = registry.load();
     ASSERT_TRUE(entries);
@@ -147,18 +152,21 @@ TEST(Clean, RemovesOnlyWhatRetrieveSavedAndReportsTheRest) {
 
     EXPECT_EQ(read_file(replaced_path), "the user's own file");
     ASSERT_TRUE(seen.find(replaced_path, CleanAction::skipped));
-    EXPECT_NE(seen.find(replaced_path, CleanAction::skipped)->reason.find("another file"), std::string::npos);
+    EXPECT_NE(seen.find(replaced_path, CleanAction::skipped)->reason.find("another file"),
+              std::string::npos);
 
     EXPECT_EQ(read_file(outside), "outside");
     struct stat st {};
     EXPECT_EQ(::lstat(linked_path.c_str(), &st), 0);
     EXPECT_TRUE(S_ISLNK(st.st_mode));
     ASSERT_TRUE(seen.find(linked_path, CleanAction::skipped));
-    EXPECT_NE(seen.find(linked_path, CleanAction::skipped)->reason.find("symbolic link"), std::string::npos);
+    EXPECT_NE(seen.find(linked_path, CleanAction::skipped)->reason.find("symbolic link"),
+              std::string::npos);
 
     EXPECT_TRUE(exists(running.part_path()));
     ASSERT_TRUE(seen.find(running.path(), CleanAction::skipped));
-    EXPECT_NE(seen.find(running.path(), CleanAction::skipped)->reason.find("in progress"), std::string::npos);
+    EXPECT_NE(seen.find(running.path(), CleanAction::skipped)->reason.find("in progress"),
+              std::string::npos);
     EXPECT_TRUE(seen.find(vanished_path, CleanAction::vanished));
 
     // Only the live download stays recorded; once it ends, the next clean removes its leftover.
@@ -184,7 +192,8 @@ TEST(Clean, OlderThanKeepsRecentDownloads) {
     auto area = TempArea::open(scratch / "area");
     ASSERT_TRUE(area);
     Registry registry(*area);
-    const std::string old_path = download(*area, registry, "old", true, std::time(nullptr) - 7200).path();
+    const std::string old_path =
+        download(*area, registry, "old", true, std::time(nullptr) - 7200).path();
     const std::string new_path = download(*area, registry, "new").path();
     auto options = options_for(*area);
     options.older_than = std::chrono::hours(1);
@@ -238,7 +247,8 @@ TEST(Registry, ConcurrentWritersAndACleanerLoseNothing) {
             if (!nettool::clean(options_for(*area), seen)) ::_exit(2);
             for (const auto& item : seen.items) {
                 if (item.action == CleanAction::removed) removed << item.path << "\n";
-                if (item.action == CleanAction::skipped && item.reason.find("in progress") == std::string::npos) {
+                if (item.action == CleanAction::skipped &&
+                    item.reason.find("in progress") == std::string::npos) {
                     ::_exit(3); // nothing else may be skipped here
                 }
             }
@@ -256,17 +266,20 @@ TEST(Registry, ConcurrentWritersAndACleanerLoseNothing) {
     auto read_lines = [](const std::string& path) {
         std::set<std::string> lines;
         std::ifstream in(path);
-        for (std::string line; std::getline(in, line);) lines.insert(line);
+        for (std::string line; std::getline(in, line);)
+            lines.insert(line);
         return lines;
     };
     std::set<std::string> added = read_lines(scratch / "added-a");
-    for (const auto& p : read_lines(scratch / "added-b")) added.insert(p);
+    for (const auto& p : read_lines(scratch / "added-b"))
+        added.insert(p);
     const std::set<std::string> removed = read_lines(scratch / "removed");
     ASSERT_EQ(added.size(), 2u * k_per_writer);
     auto entries = Registry(*area).load();
     ASSERT_TRUE(entries);
     std::set<std::string> recorded;
-    for (const auto& e : *entries) recorded.insert(e.path);
+    for (const auto& e : *entries)
+        recorded.insert(e.path);
     std::size_t still_there = 0;
     std::size_t cleaned = 0;
     for (const auto& path : added) {

@@ -1,12 +1,10 @@
-#include <gtest/gtest.h>
-
-#include <openssl/sha.h>
-
-#include <nettool/part_meta.hpp>
-#include <nettool/retrieve.hpp>
-
 #include "fake_transfer_engine.hpp"
 #include "scratch_dir.hpp"
+
+#include <gtest/gtest.h>
+#include <nettool/part_meta.hpp>
+#include <nettool/retrieve.hpp>
+#include <openssl/sha.h>
 
 using nettool::ErrorKind;
 using nettool::RetrieveOptions;
@@ -23,21 +21,27 @@ struct Notes : nettool::RetrieveObserver {
     int retries = 0;
     std::uint64_t last_done = 0;
     void on_note(const std::string& message) override { notes.push_back(message); }
-    void on_retry(int, int, std::chrono::milliseconds, const nettool::Error&) override { ++retries; }
-    void on_progress(std::uint64_t done, std::optional<std::uint64_t>) override { last_done = done; }
+    void on_retry(int, int, std::chrono::milliseconds, const nettool::Error&) override {
+        ++retries;
+    }
+    void on_progress(std::uint64_t done, std::optional<std::uint64_t>) override {
+        last_done = done;
+    }
 };
 
 std::string sha256_hex(const std::string& data) {
     unsigned char digest[SHA256_DIGEST_LENGTH];
     SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
     std::string hex;
-    for (unsigned char c : digest) hex += fmt::format("{:02x}", c);
+    for (unsigned char c : digest)
+        hex += fmt::format("{:02x}", c);
     return hex;
 }
 
 std::string body_of(std::size_t size) {
     std::string body;
-    for (std::size_t i = 0; i < size; ++i) body += static_cast<char>('a' + i % 26);
+    for (std::size_t i = 0; i < size; ++i)
+        body += static_cast<char>('a' + i % 26);
     return body;
 }
 
@@ -64,7 +68,8 @@ FakeTransferEngine::Step with_etag(FakeTransferEngine::Step step, const std::str
 }
 
 // A 206 carrying body[from..].
-FakeTransferEngine::Step partial(const std::string& body, std::size_t from, const std::string& etag) {
+FakeTransferEngine::Step partial(const std::string& body, std::size_t from,
+                                 const std::string& etag) {
     auto step = FakeTransferEngine::ok(body.substr(from), 4096, 206, "Partial Content");
     step.head.resumed = true;
     step.head.headers.push_back({"ETag", etag});
@@ -173,7 +178,8 @@ TEST(Retrieve, AChecksumMismatchLeavesNoFile) {
     auto result = nettool::retrieve(options, engine, notes);
     ASSERT_FALSE(result);
     EXPECT_EQ(result.error().kind, ErrorKind::checksum);
-    EXPECT_NE(result.error().message.find("expected md5 000"), std::string::npos) << result.error().message;
+    EXPECT_NE(result.error().message.find("expected md5 000"), std::string::npos)
+        << result.error().message;
     EXPECT_FALSE(exists(path));
     EXPECT_FALSE(exists(path + ".part"));
 }
@@ -199,7 +205,8 @@ TEST(Retrieve, RetriesStopAtTheLimitAndKeepThePart) {
     const std::string body = body_of(10000);
     FakeTransferEngine engine;
     for (int i = 0; i < 3; ++i) {
-        auto step = i == 0 ? with_etag(FakeTransferEngine::ok(body, 1000), "\"e\"") : partial(body, 1000 * i, "\"e\"");
+        auto step = i == 0 ? with_etag(FakeTransferEngine::ok(body, 1000), "\"e\"")
+                           : partial(body, 1000 * i, "\"e\"");
         if (i > 0) {
             step.chunks.clear();
             step.chunks.push_back(body.substr(1000 * static_cast<std::size_t>(i), 1000));

@@ -1,8 +1,6 @@
 #include <gtest/gtest.h>
-
-#include <string>
-
 #include <nettool/safe_name.hpp>
+#include <string>
 
 using nettool::content_disposition_filename;
 using nettool::k_max_safe_name;
@@ -13,7 +11,11 @@ namespace {
 bool valid_utf8(const std::string& s) {
     for (std::size_t i = 0; i < s.size();) {
         const auto c = static_cast<unsigned char>(s[i]);
-        std::size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+        std::size_t n = c < 0x80             ? 1
+                        : (c & 0xe0) == 0xc0 ? 2
+                        : (c & 0xf0) == 0xe0 ? 3
+                        : (c & 0xf8) == 0xf0 ? 4
+                                             : 0;
         if (n == 0 || i + n > s.size()) return false;
         for (std::size_t k = 1; k < n; ++k)
             if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return false;
@@ -45,14 +47,17 @@ TEST(SafeName, Table) {
         {"tab\there", "tab_here"},
         {"del\x7f", "del_"},
         {"  spaced  ", "spaced"},
-        {"caf\xc3\xa9.txt", "caf\xc3\xa9.txt"},          // valid UTF-8 kept
-        {"bad\xff\xfe.txt", "bad__.txt"},                  // invalid bytes replaced
-        {"c1\xc2\x9b" "31m", "c1_31m"},                     // C1 CSI is a terminal escape too
-        {"evil\xe2\x80\xaetxt.sh", "evil_txt.sh"},          // RIGHT-TO-LEFT OVERRIDE
+        {"caf\xc3\xa9.txt", "caf\xc3\xa9.txt"}, // valid UTF-8 kept
+        {"bad\xff\xfe.txt", "bad__.txt"},       // invalid bytes replaced
+        {"c1\xc2\x9b"
+         "31m",
+         "c1_31m"},                                // C1 CSI is a terminal escape too
+        {"evil\xe2\x80\xaetxt.sh", "evil_txt.sh"}, // RIGHT-TO-LEFT OVERRIDE
         {"a/\x1b/b", "b"},
         {"x\n/../y", "y"},
     };
-    for (const auto& c : cases) EXPECT_EQ(safe_name(c.raw), c.expected) << "raw: " << c.raw;
+    for (const auto& c : cases)
+        EXPECT_EQ(safe_name(c.raw), c.expected) << "raw: " << c.raw;
 }
 
 TEST(SafeName, LongNamesAreCutOnACharacterBoundaryKeepingTheExtension) {
@@ -62,7 +67,8 @@ TEST(SafeName, LongNamesAreCutOnACharacterBoundaryKeepingTheExtension) {
     EXPECT_EQ(cut.substr(cut.size() - 4), ".tar");
 
     std::string euro;
-    for (int i = 0; i < 300; ++i) euro += "\xe2\x82\xac"; // 900 bytes of U+20AC
+    for (int i = 0; i < 300; ++i)
+        euro += "\xe2\x82\xac"; // 900 bytes of U+20AC
     euro += ".txt";
     const std::string cut_euro = safe_name(euro);
     EXPECT_LE(cut_euro.size(), k_max_safe_name);
@@ -103,7 +109,8 @@ TEST(ContentDisposition, HostileHeaders) {
         {"attachment; filename*=UTF-8''%00%0a.txt", "__.txt"},
     };
     for (const auto& c : cases) {
-        EXPECT_EQ(remote_file_name(c.header, "/dir/file.bin"), c.expected) << "header: " << c.header;
+        EXPECT_EQ(remote_file_name(c.header, "/dir/file.bin"), c.expected)
+            << "header: " << c.header;
     }
     const std::string very_long = "attachment; filename=\"" + std::string(100000, 'z') + ".iso\"";
     const std::string name = remote_file_name(very_long, "/x");

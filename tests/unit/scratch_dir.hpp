@@ -10,9 +10,10 @@
 namespace nettool::test {
 
 class ScratchDir {
-public:
+  public:
     ScratchDir() {
-        std::string templ = (std::filesystem::temp_directory_path() / "nettool-unit-XXXXXX").string();
+        std::string templ =
+            (std::filesystem::temp_directory_path() / "nettool-unit-XXXXXX").string();
         if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
         m_path = templ;
     }
@@ -28,7 +29,7 @@ public:
     const std::string& path() const { return m_path; }
     std::string operator/(const std::string& name) const { return m_path + "/" + name; }
 
-private:
+  private:
     std::string m_path;
 };
 

@@ -1,15 +1,13 @@
-#include <gtest/gtest.h>
+#include "scratch_dir.hpp"
 
 #include <cstdlib>
+#include <gtest/gtest.h>
+#include <nettool/temp_area.hpp>
 #include <optional>
 #include <set>
 #include <span>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <nettool/temp_area.hpp>
-
-#include "scratch_dir.hpp"
 
 using nettool::ErrorKind;
 using nettool::TempArea;
@@ -25,18 +23,22 @@ mode_t mode_of(const std::string& path) {
 
 // Sets an environment variable for one scope.
 class ScopedEnv {
-public:
+  public:
     ScopedEnv(const char* name, const char* value) : m_name(name) {
         if (const char* old = std::getenv(name)) m_old = old;
-        if (value) ::setenv(name, value, 1);
-        else ::unsetenv(name);
+        if (value)
+            ::setenv(name, value, 1);
+        else
+            ::unsetenv(name);
     }
     ~ScopedEnv() {
-        if (m_old) ::setenv(m_name, m_old->c_str(), 1);
-        else ::unsetenv(m_name);
+        if (m_old)
+            ::setenv(m_name, m_old->c_str(), 1);
+        else
+            ::unsetenv(m_name);
     }
 
-private:
+  private:
     const char* m_name;
     std::optional<std::string> m_old;
 };
@@ -50,7 +52,8 @@ TEST(TempArea, DefaultPathFollowsTheEnvironment) {
     }
     {
         ScopedEnv tmp("TMPDIR", "/var/tmp/");
-        EXPECT_EQ(nettool::default_temp_area_path(), "/var/tmp/nettool-" + std::to_string(::geteuid()));
+        EXPECT_EQ(nettool::default_temp_area_path(),
+                  "/var/tmp/nettool-" + std::to_string(::geteuid()));
     }
     ScopedEnv set("NETTOOL_TMPDIR", "/somewhere/mine");
     EXPECT_EQ(nettool::default_temp_area_path(), "/somewhere/mine");
@@ -77,7 +80,8 @@ TEST(TempArea, RefusesAWrongMode) {
     ASSERT_FALSE(area);
     EXPECT_EQ(area.error().kind, ErrorKind::file_io);
     EXPECT_EQ(area.error().message,
-              "temp area " + area_path + " is not safe: mode 0755, not 0700; remove it or set NETTOOL_TMPDIR");
+              "temp area " + area_path +
+                  " is not safe: mode 0755, not 0700; remove it or set NETTOOL_TMPDIR");
 }
 
 TEST(TempArea, RefusesASymlink) {
@@ -88,8 +92,9 @@ TEST(TempArea, RefusesASymlink) {
     ASSERT_EQ(::symlink(real.c_str(), area_path.c_str()), 0);
     auto area = TempArea::open(area_path);
     ASSERT_FALSE(area);
-    EXPECT_EQ(area.error().message, "temp area " + area_path +
-                                        " is not safe: it is a symbolic link; remove it or set NETTOOL_TMPDIR");
+    EXPECT_EQ(area.error().message,
+              "temp area " + area_path +
+                  " is not safe: it is a symbolic link; remove it or set NETTOOL_TMPDIR");
     auto found = TempArea::find(area_path);
     ASSERT_FALSE(found);
 }
@@ -112,7 +117,8 @@ TEST(TempArea, RefusesAnotherOwnersDirectory) {
     auto area = TempArea::open(area_path);
     ASSERT_FALSE(area);
     EXPECT_EQ(area.error().message,
-              "temp area " + area_path + " is not safe: owned by uid 1000; remove it or set NETTOOL_TMPDIR");
+              "temp area " + area_path +
+                  " is not safe: owned by uid 1000; remove it or set NETTOOL_TMPDIR");
 }
 
 TEST(TempArea, FindReportsAMissingArea) {

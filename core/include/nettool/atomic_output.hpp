@@ -9,13 +9,12 @@
 // written directly: there is nothing to rename and no .part beside them.
 #include <chrono>
 #include <cstdint>
+#include <nettool/error.hpp>
+#include <nettool/unique_fd.hpp>
 #include <optional>
 #include <span>
 #include <string>
 #include <sys/types.h>
-
-#include <nettool/error.hpp>
-#include <nettool/unique_fd.hpp>
 
 namespace nettool {
 
@@ -28,7 +27,7 @@ struct AtomicOutputOptions {
 };
 
 class AtomicOutput {
-public:
+  public:
     static Result<AtomicOutput> open(std::string path, AtomicOutputOptions options = {});
 
     AtomicOutput(AtomicOutput&&) noexcept = default;
@@ -61,7 +60,7 @@ public:
     void discard();
     void close() { m_fd.reset(); }
 
-private:
+  private:
     AtomicOutput() = default;
     Status open_part(const AtomicOutputOptions& options);
     Status open_direct();

@@ -6,27 +6,26 @@
 // processes add meanwhile wait and are never lost.
 #include <chrono>
 #include <cstdint>
-#include <optional>
-#include <string>
-
 #include <nettool/error.hpp>
 #include <nettool/registry.hpp>
+#include <optional>
+#include <string>
 
 namespace nettool {
 
 struct CleanOptions {
-    std::string area;           // the temp area directory (default_temp_area_path())
-    bool list_only = false;     // report entries, change nothing
-    bool dry_run = false;       // report what would be removed, change nothing
+    std::string area;       // the temp area directory (default_temp_area_path())
+    bool list_only = false; // report entries, change nothing
+    bool dry_run = false;   // report what would be removed, change nothing
     std::optional<std::chrono::milliseconds> older_than; // only downloads started before now - this
 };
 
 enum class CleanAction {
-    removed,   // the file (and leftovers) are gone (or would be, with dry_run)
-    skipped,   // left alone for a reason worth telling the user
-    too_new,   // left alone because of older_than (quiet detail)
-    vanished,  // the file was already gone; the entry is forgotten (quiet detail)
-    listed,    // list_only
+    removed,  // the file (and leftovers) are gone (or would be, with dry_run)
+    skipped,  // left alone for a reason worth telling the user
+    too_new,  // left alone because of older_than (quiet detail)
+    vanished, // the file was already gone; the entry is forgotten (quiet detail)
+    listed,   // list_only
 };
 
 struct CleanItem {
@@ -42,7 +41,7 @@ struct CleanItem {
 };
 
 class CleanObserver {
-public:
+  public:
     virtual ~CleanObserver() = default;
     virtual void on_item(const CleanItem& item) = 0;
 };

@@ -2,11 +2,10 @@
 // Message digests through OpenSSL EVP (sha256 for --json, --checksum's sha256/sha512/sha1/md5),
 // computed as the bytes are written so a download is never read twice.
 #include <memory>
+#include <nettool/error.hpp>
 #include <span>
 #include <string>
 #include <string_view>
-
-#include <nettool/error.hpp>
 
 namespace nettool {
 
@@ -20,7 +19,7 @@ struct ChecksumSpec {
 Result<ChecksumSpec> parse_checksum(std::string_view text);
 
 class Digest {
-public:
+  public:
     // algorithm as in ChecksumSpec; a usage error for an unknown one.
     static Result<Digest> create(std::string_view algorithm);
     Digest(Digest&&) noexcept;
@@ -34,7 +33,7 @@ public:
     std::string hex() const;
     const std::string& algorithm() const { return m_algorithm; }
 
-private:
+  private:
     struct State;
     explicit Digest(std::unique_ptr<State> state, std::string algorithm);
     std::unique_ptr<State> m_state;

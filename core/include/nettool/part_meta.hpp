@@ -3,10 +3,9 @@
 // request carries If-Range with the validator recorded here, so a resource that changed in
 // the meantime is sent whole instead of being spliced onto stale bytes.
 #include <cstdint>
+#include <nettool/error.hpp>
 #include <optional>
 #include <string>
-
-#include <nettool/error.hpp>
 
 namespace nettool {
 
@@ -15,7 +14,7 @@ struct PartMeta {
     std::string etag;          // strong ETag as sent, with quotes; empty when none
     std::string last_modified; // Last-Modified as sent; empty when none
     std::optional<std::uint64_t> content_length; // of the whole resource, when known
-    std::int64_t started = 0;  // unix time the download began
+    std::int64_t started = 0;                    // unix time the download began
 };
 
 std::string part_meta_path(const std::string& part_path);

@@ -6,11 +6,10 @@
 // written by one process is never lost to another's rewrite.
 #include <cstdint>
 #include <functional>
-#include <string>
-#include <vector>
-
 #include <nettool/error.hpp>
 #include <nettool/temp_area.hpp>
+#include <string>
+#include <vector>
 
 namespace nettool {
 
@@ -33,7 +32,7 @@ struct RegistryEntry {
 std::int64_t birth_time_ns(int fd);
 
 class Registry {
-public:
+  public:
     explicit Registry(const TempArea& area)
         : m_path(area.registry_path()), m_lock_path(area.registry_lock_path()) {}
 
@@ -48,7 +47,7 @@ public:
 
     const std::string& path() const { return m_path; }
 
-private:
+  private:
     std::string m_path;
     std::string m_lock_path;
 };

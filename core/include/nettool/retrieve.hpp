@@ -6,28 +6,27 @@
 // with Range + If-Range; --continue resumes an earlier NAME.part the same way.
 #include <chrono>
 #include <cstdint>
-#include <optional>
-#include <string>
-
 #include <nettool/digest.hpp>
 #include <nettool/error.hpp>
 #include <nettool/http/retry_policy.hpp>
 #include <nettool/http/transfer.hpp>
+#include <optional>
+#include <string>
 
 namespace nettool {
 
 struct RetrieveOptions {
     std::string url;
-    std::optional<std::string> file; // FILE operand ("-" = stdout)
-    bool remote_name = false;        // -O: name from Content-Disposition or the URL path
+    std::optional<std::string> file;       // FILE operand ("-" = stdout)
+    bool remote_name = false;              // -O: name from Content-Disposition or the URL path
     std::optional<std::string> output_dir; // with -O
-    bool force = false;              // replace an existing file
-    bool resume = false;             // -c: continue NAME.part
-    bool timestamping = false;       // -N: only when newer than the local file
+    bool force = false;                    // replace an existing file
+    bool resume = false;                   // -c: continue NAME.part
+    bool timestamping = false;             // -N: only when newer than the local file
     std::optional<ChecksumSpec> checksum;
-    http::RetryPolicy retry;         // max_retries = --retry
-    http::TransferOptions transfer;  // auth, cookies, headers, TLS, proxy, timeouts, rate
-    std::string temp_area;           // default_temp_area_path()
+    http::RetryPolicy retry;        // max_retries = --retry
+    http::TransferOptions transfer; // auth, cookies, headers, TLS, proxy, timeouts, rate
+    std::string temp_area;          // default_temp_area_path()
 };
 
 struct RetrieveResult {
@@ -42,7 +41,7 @@ struct RetrieveResult {
 
 // What cmd/ shows while a download runs.
 class RetrieveObserver {
-public:
+  public:
     virtual ~RetrieveObserver() = default;
     // The body is about to arrive: `name` for display, `offset` bytes already there (resume).
     virtual void on_start(const std::string& /*name*/, std::optional<std::uint64_t> /*total*/,

@@ -4,12 +4,11 @@
 // $NETTOOL_TMPDIR, else ${TMPDIR:-/tmp}/nettool-UID, mode 0700. Because /tmp is shared, the
 // directory is checked before every use: a directory (not a symlink), owned by us, mode
 // exactly 0700. Anything else is refused with a sentence saying how to fix it.
+#include <nettool/atomic_output.hpp>
+#include <nettool/error.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <nettool/atomic_output.hpp>
-#include <nettool/error.hpp>
 
 namespace nettool {
 
@@ -21,7 +20,7 @@ std::string default_temp_area_path();
 Status verify_temp_area(const std::string& directory);
 
 class TempArea {
-public:
+  public:
     // Creates the directory (mode 0700) when missing, then verifies it.
     static Result<TempArea> open(std::string directory);
     // nullopt when the directory does not exist (nothing was ever downloaded); verified else.
@@ -36,7 +35,7 @@ public:
     // file gets mode 0600.
     Result<AtomicOutput> create_output(std::string_view hint) const;
 
-private:
+  private:
     explicit TempArea(std::string path) : m_path(std::move(path)) {}
     std::string m_path;
 };
