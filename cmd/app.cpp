@@ -39,6 +39,8 @@ int run(int argc, char** argv) {
     add_serve(app, action);
     add_connect(app, action);
     add_get(app, action);
+    add_retrieve(app, action);
+    add_clean(app, action);
 
     try {
         app.parse(argc, argv);

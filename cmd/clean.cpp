@@ -1,0 +1,142 @@
+// nettool clean: urlcleanup. Parses the options, calls nettool::clean(), prints what happened.
+#include "app.hpp"
+#include "common_options.hpp"
+#include "human_units.hpp"
+#include "messages.hpp"
+
+#include <cstdio>
+#include <ctime>
+#include <fmt/format.h>
+#include <nettool/clean.hpp>
+#include <nettool/temp_area.hpp>
+#include <nlohmann/json.hpp>
+
+namespace nettool::cli {
+namespace {
+
+struct CleanCliOptions {
+    bool list = false;
+    bool dry_run = false;
+    std::optional<std::chrono::milliseconds> older_than;
+    OutputOptions output;
+};
+
+const char* action_name(CleanAction action) {
+    switch (action) {
+    case CleanAction::removed:
+        return "removed";
+    case CleanAction::listed:
+        return "listed";
+    default:
+        return "skipped";
+    }
+}
+
+void print_line(const std::string& line) {
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    std::fputc('\n', stdout);
+}
+
+std::string format_time(std::int64_t unix_seconds) {
+    const std::time_t t = unix_seconds;
+    std::tm local{};
+    ::localtime_r(&t, &local);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &local);
+    return text;
+}
+
+class CleanPrinter : public CleanObserver {
+  public:
+    explicit CleanPrinter(const CleanCliOptions& options) : m_options(options) {}
+
+    void on_item(const CleanItem& item) override {
+        if (m_options.output.json) {
+            nlohmann::json j = {{"path", item.path},
+                                {"url", item.url},
+                                {"bytes", item.bytes},
+                                {"action", action_name(item.action)},
+                                {"reason", item.reason}};
+            if (item.action == CleanAction::listed) {
+                j["state"] = item.alive                              ? "in_progress"
+                             : item.state == DownloadState::complete ? "complete"
+                                                                     : "interrupted";
+                j["time"] = item.time;
+            }
+            if (m_options.dry_run && item.action == CleanAction::removed) j["dry_run"] = true;
+            print_line(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+            return;
+        }
+        if (m_options.output.quiet) return;
+        const std::string path = escape_for_terminal(item.path);
+        switch (item.action) {
+        case CleanAction::removed:
+            print_line(fmt::format("{} {}", m_options.dry_run ? "would remove" : "removed", path));
+            break;
+        case CleanAction::listed: {
+            const char* state = item.alive                              ? "in progress"
+                                : item.state == DownloadState::complete ? "complete"
+                                                                        : "interrupted";
+            print_line(fmt::format("{}\t{}\t{}\t{}\t{}", path, human_bytes(item.bytes), state,
+                                   format_time(item.time), escape_for_terminal(item.url)));
+            break;
+        }
+        case CleanAction::skipped:
+            print_note(fmt::format("skipped {}: {}", path, item.reason));
+            break;
+        case CleanAction::too_new:
+        case CleanAction::vanished:
+            if (m_options.output.verbose)
+                print_note(fmt::format("skipped {}: {}", path, item.reason));
+            break;
+        }
+    }
+
+  private:
+    const CleanCliOptions& m_options;
+};
+
+int run_clean(const CleanCliOptions& options) {
+    CleanOptions core;
+    core.area = default_temp_area_path();
+    core.list_only = options.list;
+    core.dry_run = options.dry_run;
+    core.older_than = options.older_than;
+    CleanPrinter printer(options);
+    auto summary = clean(core, printer);
+    std::fflush(stdout);
+    if (!summary) return report(summary.error());
+    if (!options.output.json && !options.output.quiet) {
+        const std::string area = escape_for_terminal(core.area);
+        if (summary->entries == 0) {
+            print_note(options.list ? fmt::format("no downloads are recorded in {}", area)
+                                    : fmt::format("nothing to clean in {}", area));
+        } else if (!options.list) {
+            print_line(fmt::format("{} {} in {} file{}", options.dry_run ? "would free" : "freed",
+                                   human_bytes(summary->bytes), summary->files,
+                                   summary->files == 1 ? "" : "s"));
+        }
+    }
+    std::fflush(stdout);
+    return exit_status({});
+}
+
+} // namespace
+
+void add_clean(CLI::App& app, Action& action) {
+    auto options = std::make_shared<CleanCliOptions>();
+    auto* sub = app.add_subcommand("clean", "Remove the temporary downloads that retrieve recorded "
+                                            "(urlcleanup), and nothing else");
+    auto* list =
+        sub->add_flag("--list", options->list, "Show the recorded downloads; remove nothing");
+    sub->add_flag("--dry-run", options->dry_run, "Show what would be removed; remove nothing")
+        ->excludes(list);
+    add_duration_option(*sub, "--older-than", options->older_than,
+                        "Only downloads started at least DURATION ago");
+    add_output_options(*sub, options->output, true);
+    sub->footer("The temp area is $NETTOOL_TMPDIR, else ${TMPDIR:-/tmp}/nettool-UID. "
+                "See nettool-clean(1).");
+    sub->callback([options, &action] { action = [options] { return run_clean(*options); }; });
+}
+
+} // namespace nettool::cli

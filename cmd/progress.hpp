@@ -1,0 +1,49 @@
+#pragma once
+// What `retrieve` shows on stderr while it downloads: a bar on a terminal (name, percent,
+// bytes, speed, ETA), redrawn at most 10 times a second and finished on its own line; or, when
+// asked with --progress, plain lines or JSON Lines (urlretrieve's reporthook as objects).
+#include "common_options.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <nettool/retrieve.hpp>
+#include <optional>
+#include <string>
+
+namespace nettool::cli {
+
+enum class ProgressStyle { none, bar, line, json };
+
+// --progress's choice, else a bar when stderr is a terminal, else nothing.
+ProgressStyle choose_progress_style(std::optional<ProgressStyle> requested,
+                                    const OutputOptions& output);
+
+class ProgressDisplay final : public RetrieveObserver {
+  public:
+    ProgressDisplay(ProgressStyle style, const OutputOptions& output);
+
+    void on_start(const std::string& name, std::optional<std::uint64_t> total,
+                  std::uint64_t offset) override;
+    void on_progress(std::uint64_t done, std::optional<std::uint64_t> total) override;
+    void on_note(const std::string& message) override;
+    void on_retry(int retry, int max, std::chrono::milliseconds delay, const Error& why) override;
+    void on_end(bool success) override;
+
+  private:
+    void draw(bool final);
+    void clear_line();
+    std::string bar_text(bool final) const;
+
+    ProgressStyle m_style;
+    const OutputOptions& m_output;
+    std::string m_name;
+    std::optional<std::uint64_t> m_total;
+    std::uint64_t m_done = 0;
+    std::uint64_t m_offset = 0; // bytes that were there before this transfer (speed excludes them)
+    std::chrono::steady_clock::time_point m_started;
+    std::chrono::steady_clock::time_point m_last_draw;
+    bool m_started_once = false;
+    bool m_line_dirty = false; // a bar is on screen without its newline
+};
+
+} // namespace nettool::cli

@@ -1,0 +1,178 @@
+// nettool retrieve URL [FILE]: urlretrieve from a shell (CLI.md "retrieve").
+#include "app.hpp"
+#include "common_options.hpp"
+#include "http_options.hpp"
+#include "messages.hpp"
+#include "progress.hpp"
+
+#include <cstdio>
+#include <fmt/format.h>
+#include <nettool/http/url.hpp>
+#include <nettool/retrieve.hpp>
+#include <nettool/temp_area.hpp>
+#include <nlohmann/json.hpp>
+
+namespace nettool::cli {
+namespace {
+
+struct RetrieveCliOptions {
+    RetrieveOptions core;
+    std::optional<std::string> file;
+    bool headers = false;
+    int retries = 3;
+    std::optional<ProgressStyle> progress;
+    OutputOptions output;
+};
+
+nlohmann::json headers_object(const http::ResponseHead& head) {
+    nlohmann::json headers = nlohmann::json::object();
+    for (const auto& header : head.headers) {
+        auto& slot = headers[header.name];
+        slot = slot.is_null() ? nlohmann::json(header.value)
+                              : nlohmann::json(slot.get<std::string>() + ", " + header.value);
+    }
+    return headers;
+}
+
+int print_result(const RetrieveCliOptions& options, const RetrieveResult& result) {
+    // With FILE '-' the data is all that goes to stdout; the rest moves to stderr.
+    FILE* out = options.file && *options.file == "-" ? stderr : stdout;
+    std::string text;
+    if (options.output.json) {
+        nlohmann::json j = {{"url", result.url},
+                            {"filename", result.path},
+                            {"status", result.head.status},
+                            {"headers", headers_object(result.head)},
+                            {"bytes", result.bytes},
+                            {"sha256", result.sha256},
+                            {"seconds", result.seconds}};
+        if (result.not_modified) j["not_modified"] = true;
+        text = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    } else {
+        if (out == stdout) text = result.path + "\n";
+        if (options.headers) text += result.head.raw;
+    }
+    std::fwrite(text.data(), 1, text.size(), out);
+    std::fflush(out);
+    if (result.not_modified && options.output.verbose) {
+        print_note(
+            fmt::format("{} is up to date; not downloaded", escape_for_terminal(result.path)));
+    }
+    return exit_status({});
+}
+
+int run_retrieve(RetrieveCliOptions& options) {
+    auto& core = options.core;
+    core.file = options.file;
+    core.retry.max_retries = options.retries;
+    core.temp_area = default_temp_area_path();
+    if (auto completed = complete_http_options(core.transfer, options.output.quiet); !completed) {
+        return exit_status(completed);
+    }
+    ProgressDisplay progress(choose_progress_style(options.progress, options.output),
+                             options.output);
+    auto engine = http::make_transfer_engine();
+    auto result = retrieve(core, *engine, progress);
+    if (!result) return report(result.error());
+    if (options.output.verbose) {
+        print_note(fmt::format("{} bytes from {} in {:.2f} s", result->bytes,
+                               escape_for_terminal(result->url), result->seconds));
+    }
+    return print_result(options, *result);
+}
+
+} // namespace
+
+void add_retrieve(CLI::App& app, Action& action) {
+    auto* sub = app.add_subcommand("retrieve",
+                                   "Save a URL to a file (urlretrieve): FILE, a remote-supplied "
+                                   "safe name (-O), or the private temp area");
+    auto options = std::make_shared<RetrieveCliOptions>();
+    auto& core = options->core;
+
+    sub->add_option_function<std::string>(
+           "URL",
+           [&core](const std::string& text) {
+               auto url = http::parse_url(text);
+               if (!url) throw CLI::ValidationError(url.error().message);
+               core.url = url->text;
+           },
+           "The URL; without a scheme it is http://")
+        ->required();
+    auto* file =
+        sub->add_option("FILE", options->file,
+                        "Save here ('-': stdout); without FILE or -O: the temp area (see clean)");
+    auto* remote =
+        sub->add_flag("-O,--remote-name", core.remote_name,
+                      "Name the file after Content-Disposition or the URL path (a safe base name)")
+            ->excludes(file);
+    sub->add_option_function<std::string>(
+           "--output-dir", [&core](const std::string& dir) { core.output_dir = dir; },
+           "With -O: save into DIR (default: the current directory)")
+        ->type_name("DIR")
+        ->needs(remote);
+    sub->add_flag("--force", core.force,
+                  "Replace an existing file (and start over an existing .part)");
+    auto* resume =
+        sub->add_flag("-c,--continue", core.resume,
+                      "Resume NAME.part with a range request (If-Range); starts over when the "
+                      "server cannot resume");
+    auto* newer = sub->add_flag(
+        "-N,--timestamping", core.timestamping,
+        "Download only when the server's copy is newer than FILE (If-Modified-Since)");
+    sub->add_option(
+           "--retry", options->retries,
+           "Retry transient failures up to N times (default 3), resuming from the bytes received")
+        ->type_name("N")
+        ->check(CLI::Range(0, 100));
+    sub->add_option_function<std::string>(
+           "--checksum",
+           [&core](const std::string& text) {
+               auto spec = parse_checksum(text);
+               if (!spec) throw CLI::ValidationError(spec.error().message);
+               core.checksum = *spec;
+           },
+           "Verify the download before naming it: sha256:HEX (or sha512, sha1, md5); mismatch: "
+           "exit 9")
+        ->type_name("ALGO:HEX");
+    add_size_option(*sub, "--limit-rate", core.transfer.limit_rate,
+                    "Receive at most SIZE bytes per second");
+    auto* json = sub->add_flag(
+        "--json", options->output.json,
+        "Print one JSON object: url, filename, status, headers, bytes, sha256, seconds");
+    sub->add_flag("--headers", options->headers, "Also print the response headers after the path")
+        ->excludes(json);
+    sub->add_option_function<std::string>(
+           "--progress",
+           [&progress = options->progress](const std::string& style) {
+               progress = style == "bar"    ? ProgressStyle::bar
+                          : style == "line" ? ProgressStyle::line
+                                            : ProgressStyle::json;
+           },
+           "Progress on stderr even when it is not a terminal: bar, line or json")
+        ->type_name("STYLE")
+        ->check(CLI::IsMember({"bar", "line", "json"}));
+    auto* quiet =
+        sub->add_flag("-q,--quiet", options->output.quiet, "Print nothing but errors and the path");
+    sub->add_flag("-v,--verbose", options->output.verbose, "Print more detail")->excludes(quiet);
+    add_http_options(*sub, core.transfer, HttpOptionStyle::retrieve);
+    sub->footer(
+        "Exit status: 0 saved (or up to date with -N), 2 usage, 3 file, 4 network, 5 TLS, 6 auth, "
+        "7 protocol, 8 HTTP error, 9 checksum mismatch, 130 interrupted (NAME.part kept). "
+        "See nettool-retrieve(1).");
+
+    sub->callback([options, resume, newer, &action] {
+        const bool named = options->file.has_value() || options->core.remote_name;
+        if (!named && resume->count() > 0) {
+            throw CLI::ValidationError(
+                "--continue", "needs FILE or -O: a temp-area download has no earlier part");
+        }
+        if (!named && newer->count() > 0) {
+            throw CLI::ValidationError("--timestamping",
+                                       "needs FILE or -O: there is no local copy to compare");
+        }
+        action = [options] { return run_retrieve(*options); };
+    });
+}
+
+} // namespace nettool::cli

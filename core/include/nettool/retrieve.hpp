@@ -1,0 +1,66 @@
+#pragma once
+// `retrieve` (urlretrieve): one URL saved to a file, to a remote-supplied safe name, or into
+// the private temp area (recorded for `clean`), through the shared HTTP engine. Bytes go to
+// NAME.part and are renamed only when complete and verified (atomic_output.hpp); transient
+// failures are retried with the http retry policy, each retry resuming from the bytes on disk
+// with Range + If-Range; --continue resumes an earlier NAME.part the same way.
+#include <chrono>
+#include <cstdint>
+#include <nettool/digest.hpp>
+#include <nettool/error.hpp>
+#include <nettool/http/retry_policy.hpp>
+#include <nettool/http/transfer.hpp>
+#include <optional>
+#include <string>
+
+namespace nettool {
+
+struct RetrieveOptions {
+    std::string url;
+    std::optional<std::string> file;       // FILE operand ("-" = stdout)
+    bool remote_name = false;              // -O: name from Content-Disposition or the URL path
+    std::optional<std::string> output_dir; // with -O
+    bool force = false;                    // replace an existing file
+    bool resume = false;                   // -c: continue NAME.part
+    bool timestamping = false;             // -N: only when newer than the local file
+    std::optional<ChecksumSpec> checksum;
+    http::RetryPolicy retry;        // max_retries = --retry
+    http::TransferOptions transfer; // auth, cookies, headers, TLS, proxy, timeouts, rate
+    std::string temp_area;          // default_temp_area_path()
+};
+
+struct RetrieveResult {
+    std::string url;  // the final URL (after redirects)
+    std::string path; // where it was saved ("-" for stdout)
+    http::ResponseHead head;
+    std::uint64_t bytes = 0; // the saved content's size
+    std::string sha256;
+    double seconds = 0;
+    bool not_modified = false; // -N and the local file is current: nothing was written
+};
+
+// What cmd/ shows while a download runs.
+class RetrieveObserver {
+  public:
+    virtual ~RetrieveObserver() = default;
+    // The body is about to arrive: `name` for display, `offset` bytes already there (resume).
+    virtual void on_start(const std::string& /*name*/, std::optional<std::uint64_t> /*total*/,
+                          std::uint64_t /*offset*/) {}
+    // Bytes of the file so far (offset included) and the whole size when known.
+    virtual void on_progress(std::uint64_t /*done*/, std::optional<std::uint64_t> /*total*/) {}
+    // Something the user should know that is not an error ("starting over: ...").
+    virtual void on_note(const std::string& /*message*/) {}
+    // Attempt `retry` of `max` follows after `delay`, because of `why`.
+    virtual void on_retry(int /*retry*/, int /*max*/, std::chrono::milliseconds /*delay*/,
+                          const Error& /*why*/) {}
+    // The transfer ended (successfully or not): a progress display can finish its line.
+    virtual void on_end(bool /*success*/) {}
+};
+
+Result<RetrieveResult> retrieve(const RetrieveOptions& options, http::TransferEngine& engine,
+                                RetrieveObserver& observer);
+
+// "bytes 100-999/1000" -> 1000; nullopt for "*" or garbage.
+std::optional<std::uint64_t> content_range_total(std::string_view value);
+
+} // namespace nettool

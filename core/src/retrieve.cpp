@@ -1,0 +1,101 @@
+#include "retrieve_sink.hpp"
+
+#include <charconv>
+#include <fmt/format.h>
+#include <nettool/http/url.hpp>
+#include <nettool/retrieve.hpp>
+#include <nettool/stop.hpp>
+
+namespace nettool {
+namespace {
+
+Error interrupted() {
+    return Error{ErrorKind::interrupted, "interrupted"};
+}
+
+} // namespace
+
+std::optional<std::uint64_t> content_range_total(std::string_view value) {
+    const auto slash = value.rfind('/');
+    if (slash == std::string_view::npos) return std::nullopt;
+    const std::string_view digits = value.substr(slash + 1);
+    std::uint64_t total = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), total);
+    if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty())
+        return std::nullopt;
+    return total;
+}
+
+Result<RetrieveResult> retrieve(const RetrieveOptions& options, http::TransferEngine& engine,
+                                RetrieveObserver& observer) {
+    auto url = http::parse_url(options.url);
+    if (!url) return tl::unexpected(url.error());
+    const auto started = std::chrono::steady_clock::now();
+    DownloadSink sink(options, observer, url->path);
+    if (auto prepared = sink.prepare(); !prepared) return tl::unexpected(prepared.error());
+
+    http::Request request;
+    request.url = url->text;
+    request.options = options.transfer;
+    int retry = 0;
+    bool restarted_after_416 = false;
+    for (;;) {
+        request.resume_from = sink.offset();
+        request.if_range = request.resume_from > 0 ? sink.validator() : std::nullopt;
+        request.if_modified_since = sink.local_time();
+        auto outcome = engine.perform(request, sink);
+        if (outcome) {
+            observer.on_end(true);
+            auto result = outcome->condition_unmet || sink.not_modified()
+                              ? sink.finish_not_modified(outcome->head)
+                              : sink.finish(outcome->head);
+            if (result) {
+                result->seconds =
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+                        .count();
+            }
+            return result;
+        }
+        const http::TransferError& failure = outcome.error();
+        if (stop_requested() || failure.cause == http::FailureCause::interrupted) {
+            observer.on_end(false);
+            return tl::unexpected(interrupted());
+        }
+        if (failure.http_status == 416 && request.resume_from > 0) {
+            // Nothing left to send from that offset: either we already have it all, or the
+            // .part is longer than the resource now is.
+            if (sink.total() && *sink.total() == request.resume_from) {
+                observer.on_end(true);
+                http::ResponseHead head;
+                head.status = 416;
+                head.url = url->text;
+                auto result = sink.finish(head);
+                if (result) result->seconds = 0;
+                return result;
+            }
+            if (!restarted_after_416) {
+                restarted_after_416 = true;
+                if (auto again = sink.restart(); !again) return tl::unexpected(again.error());
+                observer.on_note(
+                    fmt::format("{} cannot send the rest from byte {} (416); starting over",
+                                url->text, request.resume_from));
+                continue;
+            }
+        }
+        const auto delay =
+            http::retry_delay(options.retry, retry + 1, failure, std::chrono::system_clock::now(),
+                              http::random_jitter());
+        if (!delay) {
+            observer.on_end(false);
+            return tl::unexpected(failure.error);
+        }
+        ++retry;
+        observer.on_retry(retry, options.retry.max_retries, *delay, failure.error);
+        if (!http::sleep_unless_stopped(*delay)) {
+            observer.on_end(false);
+            return tl::unexpected(interrupted());
+        }
+    }
+}
+
+} // namespace nettool

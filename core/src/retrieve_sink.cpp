@@ -1,0 +1,289 @@
+#include "retrieve_sink.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <ctime>
+#include <fmt/format.h>
+#include <nettool/registry.hpp>
+#include <nettool/safe_name.hpp>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace nettool {
+namespace {
+
+bool is_strong_etag(std::string_view etag) {
+    return !etag.empty() && etag.rfind("W/", 0) != 0;
+}
+
+std::string join(const std::string& dir, const std::string& name) {
+    if (dir.empty()) return name;
+    return dir.back() == '/' ? dir + name : dir + "/" + name;
+}
+
+std::string base_of(const std::string& path) {
+    const auto slash = path.rfind('/');
+    return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// The path of the URL the final response came from (after redirects), for naming.
+std::string path_of(const std::string& url, const std::string& fallback) {
+    const auto scheme = url.find("://");
+    if (scheme == std::string::npos) return fallback;
+    const auto start = url.find('/', scheme + 3);
+    return start == std::string::npos ? "/" : url.substr(start);
+}
+
+} // namespace
+
+DownloadSink::DownloadSink(const RetrieveOptions& options, RetrieveObserver& observer,
+                           std::string url_path)
+    : m_options(options), m_observer(observer), m_url_path(std::move(url_path)),
+      m_sha256(Digest::create("sha256").value()) {
+    if (options.checksum && options.checksum->algorithm != "sha256") {
+        m_check = Digest::create(options.checksum->algorithm).value();
+    }
+    m_meta.url = options.url;
+    m_meta.started = std::time(nullptr);
+}
+
+// The name -c and -N look at before any response: FILE, or the URL's name in --output-dir.
+std::string DownloadSink::local_path_guess() const {
+    if (m_options.file) return *m_options.file;
+    return join(m_options.output_dir.value_or(""), remote_file_name(std::nullopt, m_url_path));
+}
+
+Status DownloadSink::prepare() {
+    if (!m_options.file && !m_options.remote_name) return {}; // temp area: a fresh name
+    const std::string path = local_path_guess();
+    struct stat st {};
+    const bool exists = ::stat(path.c_str(), &st) == 0;
+    if (m_options.timestamping && exists && S_ISREG(st.st_mode)) {
+        m_local_time =
+            std::chrono::system_clock::time_point(std::chrono::seconds(st.st_mtim.tv_sec));
+    }
+    if (m_options.resume) {
+        struct stat part {};
+        if (m_options.file || ::lstat((path + ".part").c_str(), &part) == 0) {
+            AtomicOutputOptions o;
+            o.force = m_options.force;
+            o.resume = true;
+            auto output = AtomicOutput::open(path, o);
+            if (!output) return tl::unexpected(output.error());
+            m_output.emplace(std::move(*output));
+            m_display_name = base_of(path);
+            if (!m_output->direct() && m_output->size() > 0) {
+                if (auto meta = read_part_meta(m_output->part_path());
+                    meta && meta->url == m_options.url) {
+                    m_meta = *meta;
+                    m_total = m_meta.content_length;
+                }
+                return rehash_existing();
+            }
+        }
+        return {};
+    }
+    if (m_options.file && exists && S_ISREG(st.st_mode) && !m_options.force &&
+        !m_options.timestamping) {
+        return fail(ErrorKind::file_io,
+                    fmt::format("{} already exists; use --force to overwrite it", path));
+    }
+    return {};
+}
+
+Status DownloadSink::rehash_existing() {
+    std::vector<char> buffer(256 * 1024);
+    std::uint64_t position = 0;
+    while (position < m_output->size()) {
+        const ssize_t n =
+            ::pread(m_output->fd(), buffer.data(), buffer.size(), static_cast<off_t>(position));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            return fail(
+                ErrorKind::file_io,
+                fmt::format("read {}: {}", m_output->part_path(),
+                            n == 0 ? std::string("unexpected end of file") : errno_text(errno)));
+        }
+        const std::span<const char> chunk(buffer.data(), static_cast<std::size_t>(n));
+        m_sha256.update(chunk);
+        if (m_check) m_check->update(chunk);
+        position += static_cast<std::uint64_t>(n);
+    }
+    return {};
+}
+
+std::optional<std::string> DownloadSink::validator() const {
+    if (is_strong_etag(m_meta.etag)) return m_meta.etag;
+    if (!m_meta.last_modified.empty()) return m_meta.last_modified;
+    return std::nullopt;
+}
+
+Status DownloadSink::open_in_temp_area(const http::ResponseHead& head) {
+    if (!m_area) {
+        auto area = TempArea::open(m_options.temp_area);
+        if (!area) return tl::unexpected(area.error());
+        m_area.emplace(std::move(*area));
+    }
+    const auto disposition = head.find("Content-Disposition");
+    auto output =
+        m_area->create_output(remote_file_name(disposition, path_of(head.url, m_url_path)));
+    if (!output) return tl::unexpected(output.error());
+    m_output.emplace(std::move(*output));
+    RegistryEntry entry{m_output->path(),
+                        static_cast<std::uint64_t>(m_output->device()),
+                        static_cast<std::uint64_t>(m_output->inode()),
+                        birth_time_ns(m_output->fd()),
+                        m_options.url,
+                        static_cast<std::int64_t>(std::time(nullptr)),
+                        DownloadState::in_progress,
+                        static_cast<int>(::getpid())};
+    if (auto added = Registry(*m_area).add(entry); !added) return added;
+    m_registered = true;
+    return {};
+}
+
+Status DownloadSink::open_output(const http::ResponseHead& head) {
+    if (!m_options.file && !m_options.remote_name) return open_in_temp_area(head);
+    AtomicOutputOptions o;
+    o.force = m_options.force || m_options.timestamping; // -N replaces an older copy
+    std::string path;
+    if (m_options.file) {
+        path = *m_options.file;
+    } else {
+        // The name the final response offers, else its URL's; reduced to a safe base name.
+        path =
+            join(m_options.output_dir.value_or(""),
+                 remote_file_name(head.find("Content-Disposition"), path_of(head.url, m_url_path)));
+    }
+    auto output = AtomicOutput::open(path, o);
+    if (!output) return tl::unexpected(output.error());
+    m_output.emplace(std::move(*output));
+    return {};
+}
+
+Status DownloadSink::on_response(const http::ResponseHead& head) {
+    if (head.status == 304) {
+        m_not_modified = true;
+        return {};
+    }
+    if (head.is_http() && head.status >= 400) {
+        // The engine fails the transfer; a 416 may still tell the resource's size.
+        if (head.status == 416) {
+            if (auto total = content_range_total(head.find("Content-Range").value_or("")))
+                m_total = total;
+        }
+        return {};
+    }
+    m_request_offset = offset();
+    if (!m_output) {
+        if (auto opened = open_output(head); !opened) return opened;
+        m_display_name = m_output->path() == "-" ? std::string("-") : base_of(m_output->path());
+    }
+    if (m_request_offset > 0 && !head.resumed) {
+        // A range request answered with the whole body: the server cannot resume, or the
+        // resource changed (If-Range). Never splice: start over.
+        if (auto restarted = restart(); !restarted) {
+            return fail(ErrorKind::protocol,
+                        fmt::format("{}: the server cannot resume the transfer and sent it whole "
+                                    "again; {}",
+                                    head.url, restarted.error().message));
+        }
+        m_observer.on_note(fmt::format("{} answered the range request with the whole file (it "
+                                       "cannot resume, or the file changed); starting over",
+                                       head.url));
+    }
+    // Validators and the full size, for the next retry and for --continue.
+    const std::string etag(head.find("ETag").value_or(""));
+    const std::string last_modified(head.find("Last-Modified").value_or(""));
+    if (!head.resumed) {
+        m_meta.etag = etag;
+        m_meta.last_modified = last_modified;
+        m_meta.content_length = head.content_length;
+    } else if (auto total = content_range_total(head.find("Content-Range").value_or(""))) {
+        m_meta.content_length = total;
+    }
+    m_total = m_meta.content_length;
+    if (head.last_modified) m_last_modified = head.last_modified;
+    if (!m_output->direct()) {
+        if (auto written = write_part_meta(m_output->part_path(), m_meta); !written) return written;
+    }
+    m_observer.on_start(m_display_name, m_total, offset());
+    return {};
+}
+
+Status DownloadSink::on_body(std::span<const char> chunk) {
+    if (!m_output) return fail(ErrorKind::protocol, "a response body arrived before its headers");
+    if (auto written = m_output->write(chunk); !written) return written;
+    m_sha256.update(chunk);
+    if (m_check) m_check->update(chunk);
+    return {};
+}
+
+void DownloadSink::on_progress(std::uint64_t done, std::optional<std::uint64_t> /*total*/) {
+    m_observer.on_progress(m_request_offset + done, m_total);
+}
+
+Status DownloadSink::restart() {
+    if (!m_output) return {};
+    if (auto restarted = m_output->restart(); !restarted) return restarted;
+    m_sha256.reset();
+    if (m_check) m_check->reset();
+    m_request_offset = 0;
+    return {};
+}
+
+Result<RetrieveResult> DownloadSink::finish(const http::ResponseHead& head) {
+    RetrieveResult result;
+    result.url = head.url.empty() ? m_options.url : head.url;
+    result.head = head;
+    if (!m_output) {
+        // A body-less success (an empty file: URL, say): still create the file.
+        if (auto opened = open_output(head); !opened) return tl::unexpected(opened.error());
+    }
+    result.sha256 = m_sha256.hex();
+    if (m_options.checksum) {
+        const std::string got = m_check ? m_check->hex() : result.sha256;
+        if (got != m_options.checksum->hex) {
+            m_output->discard();
+            return fail(
+                ErrorKind::checksum,
+                fmt::format("checksum mismatch for {}: expected {} {}, got {}; the download was "
+                            "removed",
+                            result.url, m_options.checksum->algorithm, m_options.checksum->hex,
+                            got));
+        }
+    }
+    if (auto committed = m_output->commit(m_last_modified); !committed)
+        return tl::unexpected(committed.error());
+    if (m_registered) {
+        if (auto marked = Registry(*m_area).mark_complete(m_output->path()); !marked) {
+            return tl::unexpected(marked.error());
+        }
+    }
+    result.path = m_output->path();
+    result.bytes = m_output->size();
+    return result;
+}
+
+Result<RetrieveResult> DownloadSink::finish_not_modified(const http::ResponseHead& head) {
+    RetrieveResult result;
+    result.url = head.url.empty() ? m_options.url : head.url;
+    result.head = head;
+    result.path = local_path_guess();
+    result.not_modified = true;
+    // The local copy is the result: hash it for --json.
+    FILE* file = std::fopen(result.path.c_str(), "rb");
+    if (file != nullptr) {
+        char buffer[65536];
+        std::size_t n = 0;
+        while ((n = std::fread(buffer, 1, sizeof buffer, file)) > 0) {
+            m_sha256.update({buffer, n});
+            result.bytes += n;
+        }
+        std::fclose(file);
+    }
+    result.sha256 = m_sha256.hex();
+    return result;
+}
+
+} // namespace nettool

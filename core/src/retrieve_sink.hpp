@@ -1,0 +1,67 @@
+#pragma once
+// The TransferSink of one retrieve: opens the output when the final response arrives (its name
+// may come from that response), writes and hashes the body, keeps the resume validators in the
+// .part sidecar, and starts over when a range request is answered with the whole body.
+#include <nettool/atomic_output.hpp>
+#include <nettool/digest.hpp>
+#include <nettool/part_meta.hpp>
+#include <nettool/retrieve.hpp>
+#include <nettool/temp_area.hpp>
+#include <optional>
+#include <string>
+
+namespace nettool {
+
+class DownloadSink final : public http::TransferSink {
+  public:
+    DownloadSink(const RetrieveOptions& options, RetrieveObserver& observer, std::string url_path);
+
+    // Before the first request: -c opens an existing NAME.part (and re-hashes it); -N finds
+    // the local file's time. Fails early when FILE exists and may not be replaced.
+    Status prepare();
+
+    Status on_response(const http::ResponseHead& head) override;
+    Status on_body(std::span<const char> chunk) override;
+    void on_progress(std::uint64_t done, std::optional<std::uint64_t> total) override;
+
+    // What the next request asks for.
+    std::uint64_t offset() const { return m_output ? m_output->size() : 0; }
+    std::optional<std::string> validator() const;
+    std::optional<std::chrono::system_clock::time_point> local_time() const { return m_local_time; }
+    // Throws away the bytes so far (a 416 that does not mean "complete").
+    Status restart();
+    bool not_modified() const { return m_not_modified; }
+    std::optional<std::uint64_t> total() const { return m_total; }
+
+    // Verify the checksum, set the time, rename into place, mark the temp-area entry complete.
+    Result<RetrieveResult> finish(const http::ResponseHead& head);
+    // -N and the local file is current.
+    Result<RetrieveResult> finish_not_modified(const http::ResponseHead& head);
+
+  private:
+    Status open_output(const http::ResponseHead& head);
+    Status open_in_temp_area(const http::ResponseHead& head);
+    Status rehash_existing();
+    std::string local_path_guess() const;
+
+    const RetrieveOptions& m_options;
+    RetrieveObserver& m_observer;
+    std::string m_url_path;
+    std::optional<AtomicOutput> m_output;
+    std::optional<TempArea> m_area;
+    Digest m_sha256;
+    std::optional<Digest> m_check;
+    PartMeta m_meta;
+    std::uint64_t m_request_offset = 0; // what the current request asked for
+    std::optional<std::uint64_t> m_total;
+    std::optional<std::chrono::system_clock::time_point> m_local_time;
+    std::optional<std::chrono::system_clock::time_point> m_last_modified;
+    bool m_not_modified = false;
+    bool m_registered = false;
+    std::string m_display_name;
+
+    friend Result<RetrieveResult> retrieve(const RetrieveOptions&, http::TransferEngine&,
+                                           RetrieveObserver&);
+};
+
+} // namespace nettool

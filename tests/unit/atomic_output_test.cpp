@@ -1,0 +1,268 @@
+#include "scratch_dir.hpp"
+
+#include <chrono>
+#include <csignal>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <nettool/atomic_output.hpp>
+#include <nettool/part_meta.hpp>
+#include <string_view>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+using nettool::AtomicOutput;
+using nettool::AtomicOutputOptions;
+using nettool::ErrorKind;
+using nettool::test::exists;
+using nettool::test::read_file;
+using nettool::test::ScratchDir;
+using nettool::test::write_file;
+
+namespace {
+std::span<const char> bytes(std::string_view text) {
+    return {text.data(), text.size()};
+}
+
+AtomicOutputOptions forced() {
+    AtomicOutputOptions options;
+    options.force = true;
+    return options;
+}
+
+AtomicOutputOptions resuming() {
+    AtomicOutputOptions options;
+    options.resume = true;
+    return options;
+}
+
+nettool::PartMeta meta_for(std::string url) {
+    nettool::PartMeta meta;
+    meta.url = std::move(url);
+    return meta;
+}
+
+mode_t mode_of(const std::string& path) {
+    struct stat st {};
+    EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
+    return st.st_mode & 07777;
+}
+} // namespace
+
+TEST(AtomicOutput, WritesThePartAndRenamesOnCommit) {
+    ScratchDir dir;
+    const std::string path = dir / "file.bin";
+    const mode_t old_mask = ::umask(022);
+    auto out = AtomicOutput::open(path);
+    ASSERT_TRUE(out) << out.error().message;
+    EXPECT_FALSE(out->direct());
+    EXPECT_EQ(out->part_path(), path + ".part");
+    EXPECT_EQ(mode_of(path + ".part"), 0600u); // private while incomplete
+    ASSERT_TRUE(out->write(bytes("hello ")));
+    ASSERT_TRUE(out->write(bytes("world")));
+    EXPECT_FALSE(exists(path)); // the final name never holds a partial file
+    const auto mtime = std::chrono::system_clock::time_point(std::chrono::seconds(1'000'000'000));
+    ASSERT_TRUE(out->commit(mtime));
+    ::umask(old_mask);
+    EXPECT_EQ(read_file(path), "hello world");
+    EXPECT_FALSE(exists(path + ".part"));
+    EXPECT_EQ(mode_of(path), 0644u); // like a normal new file under umask 022
+    struct stat st {};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mtim.tv_sec, 1'000'000'000);
+}
+
+TEST(AtomicOutput, RefusesToOverwriteAnExistingFileUnlessForced) {
+    ScratchDir dir;
+    const std::string path = dir / "keep.txt";
+    write_file(path, "precious");
+    auto refused = AtomicOutput::open(path);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().kind, ErrorKind::file_io);
+    EXPECT_EQ(refused.error().message, path + " already exists; use --force to overwrite it");
+    EXPECT_FALSE(exists(path + ".part"));
+
+    auto replaced = AtomicOutput::open(path, forced());
+    ASSERT_TRUE(replaced) << replaced.error().message;
+    ASSERT_TRUE(replaced->write(bytes("new")));
+    ASSERT_TRUE(replaced->commit());
+    EXPECT_EQ(read_file(path), "new");
+}
+
+TEST(AtomicOutput, CommitDoesNotReplaceAFileThatAppearedMeanwhile) {
+    ScratchDir dir;
+    const std::string path = dir / "race.txt";
+    auto out = AtomicOutput::open(path);
+    ASSERT_TRUE(out);
+    ASSERT_TRUE(out->write(bytes("downloaded")));
+    write_file(path, "someone else's"); // created while we downloaded
+    auto committed = out->commit();
+    ASSERT_FALSE(committed);
+    EXPECT_EQ(committed.error().kind, ErrorKind::file_io);
+    EXPECT_EQ(read_file(path), "someone else's");
+    EXPECT_EQ(read_file(path + ".part"), "downloaded"); // kept for --continue
+}
+
+TEST(AtomicOutput, AnAbandonedDownloadKeepsItsPartAndNoFinalFile) {
+    ScratchDir dir;
+    const std::string path = dir / "big.iso";
+    {
+        auto out = AtomicOutput::open(path);
+        ASSERT_TRUE(out);
+        ASSERT_TRUE(out->write(bytes("first half")));
+    }
+    EXPECT_FALSE(exists(path));
+    EXPECT_EQ(read_file(path + ".part"), "first half");
+
+    // Without --continue an existing .part is not silently clobbered.
+    auto again = AtomicOutput::open(path);
+    ASSERT_FALSE(again);
+    EXPECT_NE(again.error().message.find("--continue"), std::string::npos);
+
+    // --continue appends to it.
+    auto resumed = AtomicOutput::open(path, resuming());
+    ASSERT_TRUE(resumed) << resumed.error().message;
+    EXPECT_TRUE(resumed->resumed());
+    EXPECT_EQ(resumed->size(), 10u);
+    ASSERT_TRUE(resumed->write(bytes(", second half")));
+    ASSERT_TRUE(resumed->commit());
+    EXPECT_EQ(read_file(path), "first half, second half");
+}
+
+TEST(AtomicOutput, RestartThrowsAwayWhatWasWritten) {
+    ScratchDir dir;
+    const std::string path = dir / "r.txt";
+    write_file(path + ".part", "stale bytes");
+    auto out = AtomicOutput::open(path, resuming());
+    ASSERT_TRUE(out);
+    ASSERT_TRUE(out->restart());
+    EXPECT_EQ(out->size(), 0u);
+    ASSERT_TRUE(out->write(bytes("fresh")));
+    ASSERT_TRUE(out->commit());
+    EXPECT_EQ(read_file(path), "fresh");
+}
+
+TEST(AtomicOutput, ResumeRefusesASymlinkedPart) {
+    ScratchDir dir;
+    const std::string path = dir / "s.txt";
+    write_file(dir / "target", "outside");
+    ASSERT_EQ(::symlink((dir / "target").c_str(), (path + ".part").c_str()), 0);
+    auto out = AtomicOutput::open(path, resuming());
+    ASSERT_FALSE(out);
+    EXPECT_EQ(out.error().kind, ErrorKind::file_io);
+    EXPECT_NE(out.error().message.find("symbolic link"), std::string::npos) << out.error().message;
+    EXPECT_EQ(read_file(dir / "target"), "outside");
+    // Nor does a fresh download write through it.
+    auto fresh = AtomicOutput::open(path, forced());
+    ASSERT_TRUE(fresh) << fresh.error().message; // --force removes the link itself
+    ASSERT_TRUE(fresh->write(bytes("mine")));
+    EXPECT_EQ(read_file(dir / "target"), "outside");
+}
+
+TEST(AtomicOutput, ASecondWriterOfTheSamePartIsRefused) {
+    ScratchDir dir;
+    const std::string path = dir / "shared.bin";
+    auto first = AtomicOutput::open(path);
+    ASSERT_TRUE(first);
+    auto second = AtomicOutput::open(path, resuming());
+    ASSERT_FALSE(second);
+    EXPECT_NE(second.error().message.find("being written by another nettool process"),
+              std::string::npos)
+        << second.error().message;
+}
+
+TEST(AtomicOutput, AWriteErrorIsAFileErrorAndLeavesNoFinalFile) {
+    ScratchDir dir;
+    const std::string path = dir / "full.bin";
+    // A child with a 16-byte file size limit: write() fails with EFBIG like it would with ENOSPC.
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        std::signal(SIGXFSZ, SIG_IGN);
+        rlimit limit{16, 16};
+        ::setrlimit(RLIMIT_FSIZE, &limit);
+        auto out = AtomicOutput::open(path);
+        if (!out) ::_exit(10);
+        const std::string data(64, 'x');
+        auto written = out->write(bytes(data));
+        if (written) ::_exit(11);
+        if (written.error().kind != ErrorKind::file_io) ::_exit(12);
+        if (written.error().message.find("write to " + path + ".part: ") != 0) ::_exit(13);
+        ::_exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    EXPECT_FALSE(exists(path));
+    EXPECT_TRUE(exists(path + ".part"));
+}
+
+TEST(AtomicOutput, NonRegularFilesAreWrittenDirectly) {
+    ScratchDir dir;
+    auto null = AtomicOutput::open("/dev/null");
+    ASSERT_TRUE(null) << null.error().message;
+    EXPECT_TRUE(null->direct());
+    EXPECT_TRUE(null->part_path().empty());
+    ASSERT_TRUE(null->write(bytes("gone")));
+    EXPECT_EQ(null->size(), 4u);
+    ASSERT_TRUE(null->commit());
+    EXPECT_FALSE(exists("/dev/null.part"));
+
+    const std::string fifo = dir / "fifo";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    nettool::UniqueFd reader(::open(fifo.c_str(), O_RDONLY | O_NONBLOCK));
+    ASSERT_TRUE(reader);
+    auto out = AtomicOutput::open(fifo);
+    ASSERT_TRUE(out) << out.error().message;
+    EXPECT_TRUE(out->direct());
+    ASSERT_TRUE(out->write(bytes("through")));
+    char buffer[16] = {};
+    EXPECT_EQ(::read(reader.get(), buffer, sizeof buffer), 7);
+    EXPECT_EQ(std::string(buffer, 7), "through");
+    EXPECT_FALSE(exists(fifo + ".part"));
+    // What went through a FIFO cannot be taken back.
+    auto restarted = out->restart();
+    ASSERT_FALSE(restarted);
+    EXPECT_NE(restarted.error().message.find("not a regular file"), std::string::npos);
+
+    auto stdout_output = AtomicOutput::open("-");
+    ASSERT_TRUE(stdout_output);
+    EXPECT_TRUE(stdout_output->direct());
+    EXPECT_EQ(stdout_output->fd(), STDOUT_FILENO);
+
+    auto directory = AtomicOutput::open(dir.path());
+    ASSERT_FALSE(directory);
+    EXPECT_NE(directory.error().message.find("is a directory"), std::string::npos);
+}
+
+TEST(AtomicOutput, DiscardRemovesThePartAndItsSidecar) {
+    ScratchDir dir;
+    const std::string path = dir / "bad.bin";
+    auto out = AtomicOutput::open(path);
+    ASSERT_TRUE(out);
+    ASSERT_TRUE(nettool::write_part_meta(out->part_path(), meta_for("http://x/")));
+    out->discard();
+    EXPECT_FALSE(exists(path + ".part"));
+    EXPECT_FALSE(exists(path + ".part.meta"));
+    EXPECT_FALSE(exists(path));
+}
+
+TEST(PartMeta, RoundTripsAndIgnoresGarbage) {
+    ScratchDir dir;
+    const std::string part = dir / "x.part";
+    nettool::PartMeta meta{"http://h/x", "\"abc\"", "Wed, 21 Oct 2015 07:28:00 GMT", 1234, 42};
+    ASSERT_TRUE(nettool::write_part_meta(part, meta));
+    EXPECT_EQ(mode_of(part + ".meta"), 0600u);
+    auto back = nettool::read_part_meta(part);
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->url, meta.url);
+    EXPECT_EQ(back->etag, meta.etag);
+    EXPECT_EQ(back->last_modified, meta.last_modified);
+    EXPECT_EQ(back->content_length, std::optional<std::uint64_t>(1234));
+    EXPECT_EQ(back->started, 42);
+    write_file(part + ".meta", "{not json");
+    EXPECT_FALSE(nettool::read_part_meta(part));
+    EXPECT_FALSE(nettool::read_part_meta(dir / "none.part"));
+}
