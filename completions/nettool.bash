@@ -7,19 +7,46 @@ _nettool() {
     sub=
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "${COMP_WORDS[i]}" in
-            connect) sub="${COMP_WORDS[i]}"; break ;;
+            serve|connect|get|retrieve|clean) sub="${COMP_WORDS[i]}"; break ;;
         esac
     done
     if [[ -z "$sub" ]]; then
-        COMPREPLY=($(compgen -W "connect --help --help-all --version" -- "$cur"))
+        COMPREPLY=($(compgen -W "serve connect get retrieve clean --help --help-all --version" -- "$cur"))
         return
     fi
     case "$sub" in
+        serve)
+            case "$prev" in
+                --send-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+            esac
+            [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--help-all -u --udp -k --keep-open --max-conns --idle-timeout --grace --allow --deny --backlog --reuse-port --json -q --quiet -v --verbose --greet --echo --send-file --exec --sh-exec --help" -- "$cur"))
+            ;;
         connect)
             case "$prev" in
                 --hexdump) COMPREPLY=($(compgen -f -- "$cur")); return ;;
             esac
             [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--help-all -u --udp -4 -6 --source -w --timeout --idle-timeout --wait --send --max-bytes -C --crlf --hexdump -z --zero --json -q --quiet -v --verbose --help" -- "$cur"))
+            ;;
+        get)
+            case "$prev" in
+                --auth) COMPREPLY=($(compgen -W "basic digest any" -- "$cur")); return ;;
+                -D|--dump-header|--netrc-file|-c|--cookie-jar|--cacert) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+            esac
+            [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--help-all --ignore-status -i --include -I --head -D --dump-header -X --request -d --data --data-binary --retry -q --quiet -v --verbose -u --user --auth --bearer --netrc --netrc-file -b --cookie -c --cookie-jar -H --header -A --user-agent --max-redirs --no-follow --timeout --connect-timeout --cacert -k --insecure --proxy -4 -6 --help" -- "$cur"))
+            ;;
+        retrieve)
+            case "$prev" in
+                --progress) COMPREPLY=($(compgen -W "bar line json" -- "$cur")); return ;;
+                --auth) COMPREPLY=($(compgen -W "basic digest any" -- "$cur")); return ;;
+                --netrc-file|--cookie-jar|--cacert) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --output-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+            esac
+            [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--help-all -O --remote-name --output-dir --force -c --continue -N --timestamping --retry --checksum --limit-rate --json --headers --progress -q --quiet -v --verbose -u --user --auth --bearer --netrc --netrc-file -b --cookie --cookie-jar -H --header -A --user-agent --max-redirs --no-follow --timeout --connect-timeout --cacert -k --insecure --proxy -4 -6 --help" -- "$cur"))
+            ;;
+        clean)
+            case "$prev" in
+            esac
+            [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--help-all --list --dry-run --older-than --json -q --quiet -v --verbose --help" -- "$cur"))
             ;;
     esac
 }

@@ -44,7 +44,7 @@ def options(binary, sub):
     lines = help_text(binary, sub).splitlines()
     result = []
     for i, line in enumerate(lines):
-        if not re.match(r"^  -", line):
+        if not re.match(r"^ {2,6}-", line):
             continue
         parts = re.split(r"\s{2,}", line.strip(), maxsplit=1)
         head, desc = parts[0], (parts[1] if len(parts) > 1 else "")
