@@ -57,7 +57,7 @@ TransferError map_curl_error(CURLcode code, const FailureContext& context) {
             context.os_errno != 0 ? errno_text(context.os_errno) : detail(code, context);
         return make(
             ErrorKind::network, FailureCause::connect,
-            fmt::format("connect for {}: {}; is the server running and reachable?", url, why));
+            fmt::format("connect to {}: {}; is the server running and reachable?", url, why));
     }
     case CURLE_OPERATION_TIMEDOUT: {
         return make(
