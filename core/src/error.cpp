@@ -6,16 +6,19 @@
 
 namespace nettool {
 
+std::string lower_first(std::string text) {
+    if (text.size() > 1 && std::isupper(static_cast<unsigned char>(text[0])) &&
+        !std::isupper(static_cast<unsigned char>(text[1]))) {
+        text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
+    }
+    return text;
+}
+
 std::string errno_text(int err) {
     char buffer[256];
     // GNU strerror_r returns a pointer that may or may not be into buffer.
     const char* text = strerror_r(err, buffer, sizeof buffer);
-    std::string result = text != nullptr ? text : "unknown error";
-    if (!result.empty() && std::isupper(static_cast<unsigned char>(result[0])) &&
-        (result.size() < 2 || !std::isupper(static_cast<unsigned char>(result[1])))) {
-        result[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(result[0])));
-    }
-    return result;
+    return lower_first(text != nullptr ? text : "unknown error");
 }
 
 ErrorKind kind_of_socket_errno(int err) {

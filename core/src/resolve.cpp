@@ -13,14 +13,6 @@
 namespace nettool {
 namespace {
 
-std::string lower_first(std::string text) {
-    if (text.size() > 1 && std::isupper(static_cast<unsigned char>(text[0])) &&
-        !std::isupper(static_cast<unsigned char>(text[1]))) {
-        text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
-    }
-    return text;
-}
-
 std::string_view family_words(Family family) {
     switch (family) {
     case Family::ipv4:

@@ -38,6 +38,10 @@ constexpr int exit_code(ErrorKind kind) { return static_cast<int>(kind); }
 // strerror() in lower case and thread-safe: "connection refused", never a bare number.
 std::string errno_text(int err);
 
+// A library's message made to sit mid-sentence: "Name or service not known" -> "name or
+// service not known"; acronyms ("SSL ...") are left alone.
+std::string lower_first(std::string text);
+
 // The kind an errno from a socket operation belongs to: network for connection trouble,
 // file_io for local files and descriptors.
 ErrorKind kind_of_socket_errno(int err);
