@@ -59,6 +59,10 @@ std::optional<PartMeta> read_part_meta(const std::string& part_path) {
         if (n <= 0) return std::nullopt;
         got += static_cast<std::size_t>(n);
     }
+    return parse_part_meta(text);
+}
+
+std::optional<PartMeta> parse_part_meta(std::string_view text) {
     try {
         const auto j = nlohmann::json::parse(text);
         PartMeta meta;

@@ -37,7 +37,9 @@ nlohmann::json to_json(const RegistryEntry& e) {
             {"pid", e.pid}};
 }
 
-std::optional<RegistryEntry> from_json(const std::string& line) {
+} // namespace
+
+std::optional<RegistryEntry> parse_registry_line(std::string_view line) {
     try {
         const auto j = nlohmann::json::parse(line);
         RegistryEntry e;
@@ -56,6 +58,8 @@ std::optional<RegistryEntry> from_json(const std::string& line) {
         return std::nullopt; // a damaged line: it records nothing we could act on safely
     }
 }
+
+namespace {
 
 Result<std::vector<RegistryEntry>> read_entries(const std::string& path) {
     std::vector<RegistryEntry> entries;
@@ -84,7 +88,7 @@ Result<std::vector<RegistryEntry>> read_entries(const std::string& path) {
         auto end = text.find('\n', start);
         if (end == std::string::npos) end = text.size();
         if (end > start) {
-            if (auto entry = from_json(text.substr(start, end - start)))
+            if (auto entry = parse_registry_line(std::string_view(text).substr(start, end - start)))
                 entries.push_back(std::move(*entry));
         }
         start = end + 1;

@@ -6,6 +6,7 @@
 #include <nettool/error.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace nettool {
 
@@ -25,6 +26,9 @@ Status write_part_meta(const std::string& part_path, const PartMeta& meta);
 // nullopt when there is no sidecar, or it cannot be parsed (then resuming has no validator
 // and starts over).
 std::optional<PartMeta> read_part_meta(const std::string& part_path);
+
+// The sidecar's text (a JSON object); nullopt when it cannot be parsed.
+std::optional<PartMeta> parse_part_meta(std::string_view text);
 
 void remove_part_meta(const std::string& part_path);
 

@@ -6,9 +6,11 @@
 // written by one process is never lost to another's rewrite.
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <nettool/error.hpp>
 #include <nettool/temp_area.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace nettool {
@@ -27,6 +29,9 @@ struct RegistryEntry {
     DownloadState state = DownloadState::in_progress;
     int pid = 0;
 };
+
+// One line of the registry (a JSON object); nullopt when it is damaged or incomplete.
+std::optional<RegistryEntry> parse_registry_line(std::string_view line);
 
 // The birth time of an open file in ns since the epoch, or 0 when the file system has none.
 std::int64_t birth_time_ns(int fd);
