@@ -1,4 +1,5 @@
 #include "retrieve_sink.hpp"
+#include "util/time.hpp"
 
 #include <charconv>
 #include <fmt/format.h>
@@ -91,7 +92,7 @@ Result<RetrieveResult> retrieve(const RetrieveOptions& options, http::TransferEn
         }
         ++retry;
         observer.on_retry(retry, options.retry.max_retries, *delay, failure.error);
-        if (!http::sleep_unless_stopped(*delay)) {
+        if (!util::sleep_unless_stopped(*delay)) {
             observer.on_end(false);
             return tl::unexpected(interrupted());
         }

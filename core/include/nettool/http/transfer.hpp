@@ -1,10 +1,10 @@
 #pragma once
 // The HTTP transfer engine: one request in, a response head and a streamed body out, through
 // a sink the caller implements. Shared by `get` and `retrieve`. These types are nettool's own:
-// libcurl stays inside core/src/http/ (STYLE.md), created through make_transfer_engine() so
+// libcurl stays inside core/src/http/ (ARCHITECTURE.md), created through make_transfer_engine() so
 // that it can move into a lazily loaded module later.
 //
-// What the engine does for every transfer (the protocol policy of CLI.md):
+// What the engine does for every transfer (the protocol policy of nettool-get(1)):
 // - The URL typed may be http, https, ftp, ftps or file; a URL without a scheme is http.
 // - Redirects (when followed) may only lead to http or https; at most max_redirects of them.
 // - Compressed bodies (gzip, deflate, br where libcurl has it) are accepted and decoded.

@@ -1,6 +1,6 @@
 #pragma once
 // URLs as users type them, checked by libcurl's own parser (CURLU), so what nettool accepts is
-// exactly what the engine will fetch. A URL without a scheme is http (CLI.md).
+// exactly what the engine will fetch. A URL without a scheme is http (nettool-get(1)).
 #include <cstdint>
 #include <nettool/error.hpp>
 #include <optional>
