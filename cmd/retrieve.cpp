@@ -95,7 +95,7 @@ void add_retrieve(CLI::App& app, Action& action) {
            [&core](const std::string& text) {
                auto url = http::parse_url(text);
                if (!url) throw CLI::ValidationError(url.error().message);
-               core.url = url->text;
+               core.url = *url;
            },
            "The URL; without a scheme it is http://")
         ->required();

@@ -29,14 +29,13 @@ std::optional<std::uint64_t> content_range_total(std::string_view value) {
 
 Result<RetrieveResult> retrieve(const RetrieveOptions& options, http::TransferEngine& engine,
                                 RetrieveObserver& observer) {
-    auto url = http::parse_url(options.url);
-    if (!url) return tl::unexpected(url.error());
+    const http::Url* url = &options.url;
     const auto started = std::chrono::steady_clock::now();
-    DownloadSink sink(options, observer, url->path);
+    DownloadSink sink(options, observer);
     if (auto prepared = sink.prepare(); !prepared) return tl::unexpected(prepared.error());
 
     http::Request request;
-    request.url = url->text;
+    request.url = options.url;
     request.options = options.transfer;
     int retry = 0;
     bool restarted_after_416 = false;

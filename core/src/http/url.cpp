@@ -85,4 +85,15 @@ Result<Url> parse_url(std::string_view text) {
     return result;
 }
 
+std::string path_of_url(std::string_view text) {
+    ensure_curl_initialized();
+    UrlHandle url(curl_url());
+    const std::string copy(text);
+    if (!url ||
+        curl_url_set(url.get(), CURLUPART_URL, copy.c_str(), CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK)
+        return "/";
+    std::string path = part(url.get(), CURLUPART_PATH);
+    return path.empty() ? "/" : path;
+}
+
 } // namespace nettool::http

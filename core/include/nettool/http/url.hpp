@@ -23,4 +23,7 @@ struct Url {
 // the engine fetches (http, https, ftp, ftps, file).
 Result<Url> parse_url(std::string_view text);
 
+// The path of a URL libcurl itself produced (where a redirect led), "/" when it has none.
+std::string path_of_url(std::string_view url);
+
 } // namespace nettool::http
