@@ -1,4 +1,5 @@
 #include "duration_text.hpp"
+#include "util/check.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -172,6 +173,7 @@ void Race::finish_failed(bool timed_out) {
 }
 
 tl::expected<Connected, RaceFailure> Race::take() {
+    NETTOOL_CHECK(m_result.has_value()); // take() only once the race is done()
     auto result = std::move(*m_result);
     m_result.reset();
     return result;

@@ -1,3 +1,4 @@
+#include "util/check.hpp"
 #include "util/fd.hpp"
 
 #include <cerrno>
@@ -13,6 +14,7 @@ namespace nettool {
 Pump::Pump(int source_fd, int sink_fd, Options options)
     : m_source(source_fd), m_sink(sink_fd), m_options(std::move(options)),
       m_buffer(m_options.buffer_size > 0 ? m_options.buffer_size : 64 * 1024) {
+    NETTOOL_CHECK(m_source >= 0 && m_sink >= 0);
     if (m_options.limit && *m_options.limit == 0) {
         m_source_ended = true;
         finish_if_drained();
