@@ -49,34 +49,32 @@ std::optional<SocketAddress> SocketAddress::numeric(std::string_view text, std::
     return std::nullopt;
 }
 
-SocketAddress SocketAddress::any(int family, std::uint16_t port) {
+namespace {
+
+// An AF_INET6 address when asked for one, else AF_INET.
+SocketAddress ip_address(int family, std::uint16_t port, in_addr_t v4, const in6_addr& v6) {
     if (family == AF_INET6) {
-        sockaddr_in6 v6{};
-        v6.sin6_family = AF_INET6;
-        v6.sin6_addr = in6addr_any;
-        v6.sin6_port = htons(port);
-        return SocketAddress(reinterpret_cast<const sockaddr*>(&v6), sizeof v6);
+        sockaddr_in6 in6{};
+        in6.sin6_family = AF_INET6;
+        in6.sin6_addr = v6;
+        in6.sin6_port = htons(port);
+        return SocketAddress(reinterpret_cast<const sockaddr*>(&in6), sizeof in6);
     }
-    sockaddr_in v4{};
-    v4.sin_family = AF_INET;
-    v4.sin_addr.s_addr = htonl(INADDR_ANY);
-    v4.sin_port = htons(port);
-    return SocketAddress(reinterpret_cast<const sockaddr*>(&v4), sizeof v4);
+    sockaddr_in in{};
+    in.sin_family = AF_INET;
+    in.sin_addr.s_addr = htonl(v4);
+    in.sin_port = htons(port);
+    return SocketAddress(reinterpret_cast<const sockaddr*>(&in), sizeof in);
+}
+
+} // namespace
+
+SocketAddress SocketAddress::any(int family, std::uint16_t port) {
+    return ip_address(family, port, INADDR_ANY, in6addr_any);
 }
 
 SocketAddress SocketAddress::loopback(int family, std::uint16_t port) {
-    if (family == AF_INET6) {
-        sockaddr_in6 v6{};
-        v6.sin6_family = AF_INET6;
-        v6.sin6_addr = in6addr_loopback;
-        v6.sin6_port = htons(port);
-        return SocketAddress(reinterpret_cast<const sockaddr*>(&v6), sizeof v6);
-    }
-    sockaddr_in v4{};
-    v4.sin_family = AF_INET;
-    v4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    v4.sin_port = htons(port);
-    return SocketAddress(reinterpret_cast<const sockaddr*>(&v4), sizeof v4);
+    return ip_address(family, port, INADDR_LOOPBACK, in6addr_loopback);
 }
 
 SocketAddress SocketAddress::unix_socket(const Endpoint& endpoint) {
