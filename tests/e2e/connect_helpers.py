@@ -223,12 +223,13 @@ def send_file(conn, path):
         conn.sendfile(f)
 
 
-def live_processes(marker=None, pgid=None):
+def live_processes(marker=None, pgid=None, exclude=()):
     """Pids of live (not zombie) processes whose command line holds `marker` or whose process
-    group is `pgid`, from /proc."""
+    group is `pgid`, from /proc; pids in `exclude` (the server naming the marker in its own
+    arguments) are left out."""
     found = []
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+        if not entry.isdigit() or int(entry) in exclude:
             continue
         try:
             with open(f"/proc/{entry}/stat") as f:

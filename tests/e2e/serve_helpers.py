@@ -122,10 +122,14 @@ class RawServe:
         self.p = subprocess.Popen([NETTOOL, "serve", *args, "--json"], stdin=stdin,
                                   stdout=stdout, stderr=subprocess.PIPE, **kwargs)
         try:
-            self.port = port_of([read_json_line(self.p.stderr)])
+            self.listening = read_json_line(self.p.stderr)
         except Exception:
             self.stop()
             raise
+
+    @property
+    def port(self):
+        return port_of([self.listening])
 
     def wait(self, timeout=DEADLINE):
         return self.p.wait(timeout=timeout)
