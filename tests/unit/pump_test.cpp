@@ -11,6 +11,8 @@
 #include <nettool/pump.hpp>
 #include <nettool/unique_fd.hpp>
 
+#include "tcp_pair.hpp"
+
 using namespace nettool;
 
 namespace {
@@ -114,4 +116,34 @@ TEST(Pump, WriteErrorIsReportedNotFatal) {
     ASSERT_FALSE(status);
     EXPECT_EQ(status.error().kind, ErrorKind::network);
     EXPECT_TRUE(pump.finished());
+}
+
+TEST(Pump, ResetReadIsAFailureWithItsErrnoNotAnEndOfStream) {
+    nettool::testing::TcpPair tcp;
+    SocketPair out;
+    ASSERT_EQ(::send(tcp.peer.get(), "abc", 3, 0), 3);
+    Pump pump(tcp.ours.get(), out.a.get());
+    Status status;
+    for (int i = 0; i < 1000 && status && pump.bytes_out() < 3; ++i) {
+        pollfd p{tcp.ours.get(), POLLIN, 0};
+        ASSERT_GE(::poll(&p, 1, 1000), 0);
+        status = pump.step();
+    }
+    ASSERT_TRUE(status);
+    tcp.reset_peer();
+    for (int i = 0; i < 1000 && status; ++i) {
+        pollfd p{tcp.ours.get(), POLLIN, 0};
+        ASSERT_GE(::poll(&p, 1, 1000), 0);
+        status = pump.step();
+    }
+    ASSERT_FALSE(status);
+    EXPECT_EQ(pump.failed_side(), Pump::Side::source);
+    EXPECT_EQ(pump.failed_errno(), ECONNRESET);
+    EXPECT_EQ(status.error().sys_errno, ECONNRESET);
+    EXPECT_EQ(status.error().kind, ErrorKind::network);
+    EXPECT_FALSE(pump.source_ended());
+    char buffer[8];
+    const ssize_t n = ::read(out.b.get(), buffer, sizeof buffer);
+    ASSERT_EQ(n, 3);
+    EXPECT_EQ(std::string(buffer, 3), "abc"); // what came before the reset was delivered
 }
