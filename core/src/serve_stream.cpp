@@ -172,7 +172,7 @@ void StreamServer::finish(std::uint64_t id) {
     const auto it = m_connections.find(id);
     if (it == m_connections.end()) return;
     m_context.observer.closed(it->second->info());
-    report(it->second->outcome());
+    Status outcome = it->second->outcome();
     // Whatever the child started ends with its connection (SIGTERM now, SIGKILL after the
     // grace period); its --max-conns slot is free at once.
     if (auto child = it->second->take_child()) {
@@ -180,18 +180,23 @@ void StreamServer::finish(std::uint64_t id) {
         m_groups_due = m_groups.poll();
     }
     m_connections.erase(it);
+    report(std::move(outcome));
 }
 
 // With -k a connection's failure is an event and the server goes on; without -k the one
 // connection is the whole job, so its failure (a reset that cut the data short) is the exit
-// status, said once.
+// status, said once. The relay's stdin and stdout are shared by every client: once writing
+// or reading them failed (the reader of stdout is gone), no later client can be served, so
+// that ends the server too.
 void StreamServer::report(Status outcome) {
     if (outcome) return;
-    if (m_context.options.keep_open) {
+    const bool local = outcome.error().kind == ErrorKind::file_io;
+    if (m_context.options.keep_open && !(local && m_context.options.mode == ServeMode::relay)) {
         m_context.observer.error(outcome.error());
-    } else if (m_result) {
-        m_result = std::move(outcome);
+        return;
     }
+    if (m_result) m_result = std::move(outcome);
+    if (m_context.options.keep_open && !m_stopping) begin_stop();
 }
 
 void StreamServer::begin_stop() {

@@ -646,6 +646,25 @@ def test_closed_stdout_is_refused_before_listening():
     assert b"standard output is closed" in r.stderr and b"listening" not in r.stderr
 
 
+def test_keep_open_relay_stops_when_stdout_is_gone():
+    # stdout is shared by every client: once its reader has left, nobody can be served.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        with RawServe("-k", "127.0.0.1:0", stdout=write_end) as serve:
+            with connect_tcp("127.0.0.1", serve.port) as s:
+                try:
+                    s.sendall(b"x" * 65536)
+                    s.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass  # reset by the server on its way out
+                assert serve.wait() == 3
+                err = serve.stderr_text()
+    finally:
+        os.close(write_end)
+    assert "standard output" in err and "broken pipe" in err
+
+
 def test_echo_client_that_never_reads_holds_up_nobody(procs):
     _, events = start_serve(procs, "--echo", "-k", "127.0.0.1:0")
     port = port_of(events)
