@@ -262,7 +262,15 @@ Status StreamServer::run() {
         const bool finished = m_connections.empty() && (m_stopping || (!o.keep_open && m_served));
         if (finished) break;
         auto s = m_loop.run_once(next_timeout());
-        if (!s) return s;
+        if (!s) {
+            // The loop itself failed: end every connection, and its group with the rest.
+            for (auto& [id, c] : m_connections) {
+                c->abort();
+                if (auto child = c->take_child()) m_groups.add(std::move(*child), o.grace);
+            }
+            m_groups.end_all(k_exit_grace);
+            return s;
+        }
         on_deadlines();
         const bool had_finished = !m_finished.empty();
         for (const auto id : std::exchange(m_finished, {}))

@@ -1,17 +1,15 @@
-#include <gtest/gtest.h>
+#include "tcp_pair.hpp"
 
 #include <csignal>
 #include <functional>
+#include <gtest/gtest.h>
+#include <nettool/pump.hpp>
+#include <nettool/unique_fd.hpp>
 #include <poll.h>
 #include <string>
 #include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
-
-#include <nettool/pump.hpp>
-#include <nettool/unique_fd.hpp>
-
-#include "tcp_pair.hpp"
 
 using namespace nettool;
 
@@ -43,7 +41,9 @@ std::string read_all(int fd) {
     std::string out;
     char buffer[4096];
     for (int i = 0; i < 100000; ++i) {
-        struct pollfd p{fd, POLLIN, 0};
+        struct pollfd p {
+            fd, POLLIN, 0
+        };
         if (::poll(&p, 1, 2000) <= 0) break;
         const ssize_t n = ::read(fd, buffer, sizeof buffer);
         if (n <= 0) break;
@@ -59,7 +59,9 @@ TEST(Pump, CopiesEverythingAndHalfClosesTheSink) {
     std::thread writer([&] {
         std::size_t done = 0;
         while (done < payload.size()) {
-            struct pollfd p{in.b.get(), POLLOUT, 0};
+            struct pollfd p {
+                in.b.get(), POLLOUT, 0
+            };
             ::poll(&p, 1, 1000);
             const ssize_t n = ::write(in.b.get(), payload.data() + done, payload.size() - done);
             if (n > 0) done += static_cast<std::size_t>(n);

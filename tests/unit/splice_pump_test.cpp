@@ -1,3 +1,5 @@
+#include "tcp_pair.hpp"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <nettool/splice_pump.hpp>
@@ -7,8 +9,6 @@
 #include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
-
-#include "tcp_pair.hpp"
 
 using namespace nettool;
 

@@ -2,8 +2,8 @@
 // A connected TCP pair on loopback (a reset needs TCP: Unix sockets have no RST) and the
 // ways to end one side, for the pump and relay tests.
 #include <gtest/gtest.h>
-#include <nettool/unique_fd.hpp>
 #include <netinet/in.h>
+#include <nettool/unique_fd.hpp>
 #include <sys/socket.h>
 
 namespace nettool::testing {
@@ -20,8 +20,7 @@ struct TcpPair {
         socklen_t length = sizeof address;
         EXPECT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&address), length), 0);
         EXPECT_EQ(::listen(listener.get(), 1), 0);
-        EXPECT_EQ(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&address), &length),
-                  0);
+        EXPECT_EQ(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&address), &length), 0);
         peer.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
         EXPECT_EQ(::connect(peer.get(), reinterpret_cast<sockaddr*>(&address), length), 0);
         ours.reset(::accept4(listener.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
