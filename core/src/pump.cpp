@@ -75,16 +75,12 @@ Status Pump::read_some() {
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) return {};
         const int err = errno;
-        // A reset often follows a complete reply (the peer closed with our data unread):
-        // deliver what was read and end the stream, as for EOF.
-        if (err == ECONNRESET) {
-            m_source_ended = true;
-            return {};
-        }
+        // A reset is not an end of stream: whether it cut the data short is the caller's
+        // call (the relay's reset rule), made from failed_errno(), never from the message.
         m_failed_side = Side::source;
         m_failed_errno = err;
-        return fail(kind_of_socket_errno(err),
-                    fmt::format("read from {}: {}", m_options.source_name, errno_text(err)));
+        return fail_errno(kind_of_socket_errno(err), err,
+                          fmt::format("read from {}: {}", m_options.source_name, errno_text(err)));
     }
     if (n == 0) {
         m_source_ended = true;
@@ -118,9 +114,9 @@ Status Pump::write_some() {
         const int err = errno;
         m_failed_side = Side::sink;
         m_failed_errno = err;
-        return fail(err == EPIPE || err == ECONNRESET ? ErrorKind::network
-                                                      : kind_of_socket_errno(err),
-                    fmt::format("write to {}: {}", m_options.sink_name, errno_text(err)));
+        return fail_errno(
+            err == EPIPE || err == ECONNRESET ? ErrorKind::network : kind_of_socket_errno(err), err,
+            fmt::format("write to {}: {}", m_options.sink_name, errno_text(err)));
     }
     const auto put = static_cast<std::size_t>(n);
     m_bytes_out += put;

@@ -2,6 +2,7 @@
 `listening` events; small socket clients with deadlines."""
 import json
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -110,3 +111,44 @@ def read_json_line(f, timeout=DEADLINE):
             raise EOFError(f"pipe closed; so far {data!r}")
         data += chunk
     return json.loads(data)
+
+
+class RawServe:
+    """`nettool serve ARGS --json` with standard input and output of the caller's choosing
+    (files, pipes, a terminal), the port learnt from the first `listening` event. Stopped by
+    pid on exit from the `with` block."""
+
+    def __init__(self, *args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, **kwargs):
+        self.p = subprocess.Popen([NETTOOL, "serve", *args, "--json"], stdin=stdin,
+                                  stdout=stdout, stderr=subprocess.PIPE, **kwargs)
+        try:
+            self.listening = read_json_line(self.p.stderr)
+        except Exception:
+            self.stop()
+            raise
+
+    @property
+    def port(self):
+        return port_of([self.listening])
+
+    def wait(self, timeout=DEADLINE):
+        return self.p.wait(timeout=timeout)
+
+    def stderr_text(self):
+        """What is left on stderr once the process has exited."""
+        self.p.wait(timeout=DEADLINE)
+        return self.p.stderr.read().decode(errors="replace")
+
+    def stop(self):
+        if self.p.poll() is None:
+            os.kill(self.p.pid, signal.SIGKILL)
+            self.p.wait(timeout=DEADLINE)
+        for f in (self.p.stdin, self.p.stdout, self.p.stderr):
+            if f:
+                f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()

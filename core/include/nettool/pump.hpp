@@ -54,7 +54,9 @@ class Pump {
     bool source_ended() const { return m_source_ended; }
 
     // After step() failed: which descriptor failed and the errno, so callers can tell "the
-    // peer went away" (EPIPE on the sink) from a local problem without parsing messages.
+    // peer went away" (EPIPE on the sink) from a local problem without parsing messages. A
+    // reset read from the source (ECONNRESET) is such a failure, not an end of stream: the
+    // relay decides whether it cut the data short (see core/src/relay.hpp).
     enum class Side { none, source, sink };
     Side failed_side() const { return m_failed_side; }
     int failed_errno() const { return m_failed_errno; }
