@@ -1,4 +1,5 @@
-// The stream (TCP, Unix) server: one epoll loop accepts and serves every connection.
+// The stream (TCP, Unix) server: one epoll loop accepts and serves every connection (one
+// such loop per --workers thread, each with its own listening sockets).
 #include "serve_connection.hpp"
 
 #include <algorithm>
@@ -61,8 +62,9 @@ bool StreamServer::may_accept() const {
     if (m_accept_paused_until) return false;
     // Relay: stdin is one stream, so clients take turns (the next waits in the backlog).
     if (o.mode == ServeMode::relay && !m_connections.empty()) return false;
-    // --max-conns: stop accepting; further clients wait in the kernel's backlog.
-    if (o.max_conns && m_connections.size() >= *o.max_conns) return false;
+    // --max-conns (counted over all workers): stop accepting; further clients wait in the
+    // kernel's backlog.
+    if (m_context.shared.full()) return false;
     return true;
 }
 
@@ -85,12 +87,14 @@ void StreamServer::update_listeners() {
 
 void StreamServer::on_acceptable(Listener& listener) {
     for (int i = 0; i < 64 && may_accept(); ++i) {
+        if (!m_context.shared.take_slot()) return; // another worker took the last one
         SocketAddress peer;
         socklen_t length = peer.capacity();
         const int fd =
             ::accept4(listener.fd(), peer.get_mutable(), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             const int err = errno;
+            m_context.shared.give_slot();
             if (err == EAGAIN || err == EWOULDBLOCK) return;
             if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
             if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
@@ -144,6 +148,7 @@ void StreamServer::admit(UniqueFd socket, const SocketAddress& peer, const Liste
     }
     if (!m_context.options.access.permits(peer)) {
         m_context.observer.denied(info); // closed at once
+        m_context.shared.give_slot();
         return;
     }
     m_context.observer.connection(info);
@@ -180,6 +185,7 @@ void StreamServer::finish(std::uint64_t id) {
         m_groups_due = m_groups.poll();
     }
     m_connections.erase(it);
+    m_context.shared.give_slot();
     report(std::move(outcome));
 }
 
@@ -200,6 +206,7 @@ void StreamServer::report(Status outcome) {
 }
 
 void StreamServer::begin_stop() {
+    if (m_stopping) return;
     m_stopping = true;
     m_loop.remove(stop_fd());
     m_grace_end = Clock::now() + m_context.options.grace;
@@ -248,6 +255,15 @@ Status StreamServer::run() {
         auto s = m_loop.add(stop_fd(), io::readable, [this](std::uint32_t) { begin_stop(); });
         if (!s) return s;
     }
+    if (m_context.wake_fd >= 0) {
+        // Another worker freed a --max-conns slot, or failed and all stop.
+        auto s = m_loop.add(m_context.wake_fd, io::readable, [this](std::uint32_t) {
+            SharedState::drain(m_context.wake_fd);
+            if (m_context.shared.stopping() && !m_stopping) begin_stop();
+            update_listeners();
+        });
+        if (!s) return s;
+    }
     for (auto& l : m_context.listeners) {
         Listener* listener = &l;
         auto s = m_loop.add(l.fd(), io::readable, [this, listener](std::uint32_t) {
@@ -263,7 +279,9 @@ Status StreamServer::run() {
         if (finished) break;
         auto s = m_loop.run_once(next_timeout());
         if (!s) {
-            // The loop itself failed: end every connection, and its group with the rest.
+            // The loop itself failed: end every connection, and its group with the rest; the
+            // other workers stop too.
+            m_context.shared.stop_all();
             for (auto& [id, c] : m_connections) {
                 c->abort();
                 if (auto child = c->take_child()) m_groups.add(std::move(*child), o.grace);
