@@ -54,7 +54,7 @@ Status Connection::start() {
         settings.peer_name = peer_name(m_info);
         settings.from_peer = std::move(*channel);
         settings.output_at_end = Relay::OutputAtEnd::channel;
-        m_relay = std::make_unique<Relay>(m_loop, std::move(settings), [this] { m_changed(); });
+        m_relay = std::make_unique<Relay>(m_loop, std::move(settings), [this] { changed(); });
         m_relay->start();
         return {};
     }
@@ -68,7 +68,7 @@ Status Connection::start() {
     if (done()) return {};
     auto watched = m_loop.add(m_socket.get(), 0, [this](std::uint32_t) {
         on_writer_ready();
-        m_changed();
+        changed();
     });
     if (!watched) return watched;
     m_writer_watching = true;
@@ -104,7 +104,7 @@ Status Connection::start_relay() {
     settings.output_at_end =
         options.keep_open ? Relay::OutputAtEnd::keep : Relay::OutputAtEnd::release;
     settings.output_guard = &m_context.output_guard;
-    m_relay = std::make_unique<Relay>(m_loop, std::move(settings), [this] { m_changed(); });
+    m_relay = std::make_unique<Relay>(m_loop, std::move(settings), [this] { changed(); });
     m_relay->start();
     return {};
 }
@@ -148,7 +148,7 @@ Status Connection::start_exec() {
     settings.output_at_end = Relay::OutputAtEnd::close;
     // A child that stops reading its stdin is its own business, not an error worth a line.
     settings.output_may_leave = true;
-    m_relay = std::make_unique<Relay>(m_loop, std::move(settings), [this] { m_changed(); });
+    m_relay = std::make_unique<Relay>(m_loop, std::move(settings), [this] { changed(); });
     m_relay->start();
     return {};
 }
@@ -257,6 +257,17 @@ std::optional<Clock::time_point> Connection::deadline() const {
         if (!when || idle_at < *when) when = idle_at;
     }
     return when;
+}
+
+// After every event: the idle timeout counts from the last byte moved.
+void Connection::changed() {
+    if (m_context.options.idle_timeout) {
+        if (const auto total = moved(); total != m_moved) {
+            m_moved = total;
+            m_last_activity = Clock::now();
+        }
+    }
+    m_changed();
 }
 
 void Connection::on_deadline(Clock::time_point now) {

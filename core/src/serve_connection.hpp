@@ -43,6 +43,7 @@ class Connection {
   private:
     Status start_relay();
     Status start_exec();
+    void changed();
     void on_writer_ready();
     void step_writer();
     bool discard_input();

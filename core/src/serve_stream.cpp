@@ -10,8 +10,10 @@
 #include <memory>
 #include <nettool/stop.hpp>
 #include <poll.h>
+#include <queue>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <unordered_map>
 
 namespace nettool::serve_detail {
 namespace {
@@ -33,6 +35,7 @@ class StreamServer {
     void shed(Listener& listener, int err);
     void admit(UniqueFd socket, const SocketAddress& peer, const Listener& listener);
     void on_connection_changed(std::uint64_t id);
+    void schedule(std::uint64_t id, Connection& c);
     void finish(std::uint64_t id);
     void begin_stop();
     void on_deadlines();
@@ -42,6 +45,13 @@ class StreamServer {
     ServeContext& m_context;
     EventLoop m_loop;
     std::map<std::uint64_t, std::unique_ptr<Connection>> m_connections;
+    // Connection deadlines (idle timeout, linger), earliest first, so that a turn of the loop
+    // never walks every connection. Activity only moves a deadline later, so nothing is queued
+    // for it: the entry comes up, finds the connection not yet due, and queues its new
+    // deadline. m_scheduled is each connection's queued entry; others are stale, skipped.
+    using Timer = std::pair<Clock::time_point, std::uint64_t>;
+    std::priority_queue<Timer, std::vector<Timer>, std::greater<>> m_timers;
+    std::unordered_map<std::uint64_t, Clock::time_point> m_scheduled;
     std::vector<std::uint64_t> m_finished; // destroyed after the handlers of a turn ran
     std::uint64_t m_next_id = 1;
     GroupReaper m_groups; // the process groups of --exec children whose connection ended
@@ -168,9 +178,22 @@ void StreamServer::admit(UniqueFd socket, const SocketAddress& peer, const Liste
 
 void StreamServer::on_connection_changed(std::uint64_t id) {
     const auto it = m_connections.find(id);
-    if (it == m_connections.end() || !it->second->done()) return;
+    if (it == m_connections.end()) return;
+    if (!it->second->done()) {
+        schedule(id, *it->second);
+        return;
+    }
     if (std::find(m_finished.begin(), m_finished.end(), id) == m_finished.end())
         m_finished.push_back(id);
+}
+
+void StreamServer::schedule(std::uint64_t id, Connection& c) {
+    const auto when = c.deadline();
+    if (!when) return;
+    const auto [it, added] = m_scheduled.try_emplace(id, *when);
+    if (!added && it->second <= *when) return; // the queued entry comes first
+    it->second = *when;
+    m_timers.emplace(*when, id);
 }
 
 void StreamServer::finish(std::uint64_t id) {
@@ -185,6 +208,7 @@ void StreamServer::finish(std::uint64_t id) {
         m_groups_due = m_groups.poll();
     }
     m_connections.erase(it);
+    m_scheduled.erase(id);
     m_context.shared.give_slot();
     report(std::move(outcome));
 }
@@ -224,8 +248,7 @@ std::optional<std::chrono::milliseconds> StreamServer::next_timeout() const {
     const auto earliest = [&](std::optional<Clock::time_point> t) {
         if (t && (!when || *t < *when)) when = t;
     };
-    for (const auto& [id, c] : m_connections)
-        earliest(c->deadline());
+    if (!m_timers.empty()) earliest(m_timers.top().first);
     if (m_stopping) earliest(m_grace_end);
     earliest(m_accept_paused_until);
     earliest(m_groups_due);
@@ -236,10 +259,23 @@ std::optional<std::chrono::milliseconds> StreamServer::next_timeout() const {
 
 void StreamServer::on_deadlines() {
     const auto now = Clock::now();
-    for (auto& [id, c] : m_connections) {
-        c->on_deadline(now);
-        if (m_stopping && now >= m_grace_end) c->abort();
-        if (c->done()) on_connection_changed(id);
+    while (!m_timers.empty() && m_timers.top().first <= now) {
+        const auto [when, id] = m_timers.top();
+        m_timers.pop();
+        const auto it = m_connections.find(id);
+        const auto queued = m_scheduled.find(id);
+        if (it == m_connections.end() || queued == m_scheduled.end() || queued->second != when)
+            continue; // gone, or its deadline moved (a later entry stands for it)
+        m_scheduled.erase(queued);
+        if (const auto due = it->second->deadline(); due && *due <= now)
+            it->second->on_deadline(now);
+        on_connection_changed(id); // finished, or queued again for its next deadline
+    }
+    if (m_stopping && now >= m_grace_end) {
+        for (auto& [id, c] : m_connections) {
+            c->abort();
+            on_connection_changed(id);
+        }
     }
     if (m_groups_due && now >= *m_groups_due) m_groups_due = m_groups.poll();
     if (m_accept_paused_until && now >= *m_accept_paused_until) {

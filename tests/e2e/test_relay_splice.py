@@ -1,0 +1,134 @@
+"""The relay moves bytes with splice(2) wherever both ends allow it (connect and serve, both
+directions): byte-exact with pipes, regular files and sockets at either end, checked with
+SHA-256. Each case runs a real `serve` and a real `connect` against each other."""
+import hashlib
+import os
+import socket
+import subprocess
+import threading
+
+from conftest import DEADLINE, NETTOOL
+from connect_helpers import PipeReader, big_payload_file, file_sha256
+from serve_helpers import RawServe, port_of, start_serve
+
+SIZE = 24 << 20
+
+
+def feed_pipe(f, data):
+    """Writes data into a pipe in a thread, then closes it."""
+    def run():
+        try:
+            f.write(data)
+        finally:
+            f.close()
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def test_file_to_file_through_serve_and_connect_both_ways(tmp_path):
+    # client stdin: a file (file -> socket), serve stdout: a file (socket -> file), and the
+    # reply the other way: serve stdin a file, connect stdout a file.
+    up, up_sha = big_payload_file(tmp_path, "up.bin", SIZE)
+    down, down_sha = big_payload_file(tmp_path, "down.bin", SIZE // 2)
+    got_up, got_down = tmp_path / "got_up.bin", tmp_path / "got_down.bin"
+    with open(down, "rb") as serve_in, open(got_up, "wb") as serve_out, \
+            RawServe("127.0.0.1:0", stdin=serve_in, stdout=serve_out) as serve:
+        with open(up, "rb") as client_in, open(got_down, "wb") as client_out:
+            client = subprocess.run([NETTOOL, "connect", "-q", f"127.0.0.1:{serve.port}"],
+                                    stdin=client_in, stdout=client_out, stderr=subprocess.PIPE,
+                                    timeout=DEADLINE)
+        assert client.returncode == 0, client.stderr
+        assert serve.wait() == 0
+    assert file_sha256(got_up) == up_sha
+    assert file_sha256(got_down) == down_sha
+
+
+def test_pipe_to_pipe_through_serve_and_connect_both_ways(procs):
+    up = os.urandom(SIZE)
+    down = os.urandom(SIZE // 3)
+    serve = RawServe("127.0.0.1:0", stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    with serve:
+        client = subprocess.Popen([NETTOOL, "connect", "-q", f"127.0.0.1:{serve.port}"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+        try:
+            at_serve = PipeReader(serve.p.stdout)
+            at_client = PipeReader(client.stdout)
+            feeders = [feed_pipe(client.stdin, up), feed_pipe(serve.p.stdin, down)]
+            assert at_serve.join() == hashlib.sha256(up).hexdigest()
+            assert at_client.join() == hashlib.sha256(down).hexdigest()
+            for t in feeders:
+                t.join(DEADLINE)
+            assert client.wait(timeout=DEADLINE) == 0
+            assert serve.wait() == 0
+        finally:
+            if client.poll() is None:
+                client.kill()
+                client.wait()
+            client.stderr.close()
+
+
+def test_socket_ends_socket_to_socket_both_ways():
+    # connect's stdin and stdout are sockets (as under inetd): socket -> socket through the
+    # relay's private pipes, each way, while serve's ends are pipes.
+    up = os.urandom(SIZE)
+    down = os.urandom(SIZE // 2)
+    ours, theirs = socket.socketpair()
+    serve = RawServe("127.0.0.1:0", stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    with serve:
+        client = subprocess.Popen([NETTOOL, "connect", "-q", f"127.0.0.1:{serve.port}"],
+                                  stdin=theirs.fileno(), stdout=theirs.fileno(),
+                                  stderr=subprocess.PIPE)
+        theirs.close()
+        try:
+            at_serve = PipeReader(serve.p.stdout)
+            feeder = feed_pipe(serve.p.stdin, down)
+            got = bytearray()
+            ours.settimeout(DEADLINE)
+
+            def send_up():
+                ours.sendall(up)
+                ours.shutdown(socket.SHUT_WR)
+            sender = threading.Thread(target=send_up, daemon=True)
+            sender.start()
+            while True:
+                chunk = ours.recv(1 << 20)
+                if not chunk:
+                    break
+                got += chunk
+            sender.join(DEADLINE)
+            feeder.join(DEADLINE)
+            assert hashlib.sha256(got).hexdigest() == hashlib.sha256(down).hexdigest()
+            assert at_serve.join() == hashlib.sha256(up).hexdigest()
+            assert client.wait(timeout=DEADLINE) == 0
+            assert serve.wait() == 0
+        finally:
+            ours.close()
+            if client.poll() is None:
+                client.kill()
+                client.wait()
+            client.stderr.close()
+
+
+def test_exec_child_pipes_splice_both_ways(procs):
+    # --exec: the child's stdin and stdout are pipes, both directions spliced straight.
+    up = os.urandom(SIZE)
+    _, events = start_serve(procs, "--exec", "cat", "127.0.0.1:0")
+    with socket.create_connection(("127.0.0.1", port_of(events)), timeout=DEADLINE) as s:
+        def send_up():
+            s.sendall(up)
+            s.shutdown(socket.SHUT_WR)
+        sender = threading.Thread(target=send_up, daemon=True)
+        sender.start()
+        back = hashlib.sha256()
+        size = 0
+        while True:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            back.update(chunk)
+            size += len(chunk)
+        sender.join(DEADLINE)
+    assert size == len(up)
+    assert back.hexdigest() == hashlib.sha256(up).hexdigest()
