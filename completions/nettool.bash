@@ -19,7 +19,7 @@ _nettool() {
             case "$prev" in
                 --send-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
             esac
-            [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--help-all -u --udp -k --keep-open --max-conns --idle-timeout --grace --allow --deny --backlog --reuse-port --json -q --quiet -v --verbose --greet --echo --send-file --exec --sh-exec --help" -- "$cur"))
+            [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--help-all -u --udp -k --keep-open --max-conns --workers --idle-timeout --grace --allow --deny --backlog --reuse-port --json -q --quiet -v --verbose --greet --echo --send-file --exec --sh-exec --help" -- "$cur"))
             ;;
         connect)
             case "$prev" in

@@ -11,6 +11,7 @@ complete -c nettool -n '__fish_seen_subcommand_from serve' -l help-all -d 'Show 
 complete -c nettool -n '__fish_seen_subcommand_from serve' -s u -l udp -d 'Use UDP (datagrams) for an endpoint without a scheme'
 complete -c nettool -n '__fish_seen_subcommand_from serve' -s k -l keep-open -d 'Keep accepting after the first client (otherwise serve one and exit)'
 complete -c nettool -n '__fish_seen_subcommand_from serve' -l max-conns -x -d 'At most N connections at once; further clients wait in the backlog until one closes'
+complete -c nettool -n '__fish_seen_subcommand_from serve' -l workers -x -d 'Run N event loops (threads), each with its own SO_REUSEPORT listener (default 1; needs -k and a mode other than the relay)'
 complete -c nettool -n '__fish_seen_subcommand_from serve' -l idle-timeout -x -d 'Close a connection (UDP: forget a peer) after DURATION without data'
 complete -c nettool -n '__fish_seen_subcommand_from serve' -l grace -x -d 'After SIGTERM/SIGINT, let open connections finish for DURATION (default 5s)'
 complete -c nettool -n '__fish_seen_subcommand_from serve' -l allow -x -d 'Accept only peers in CIDR (repeatable; IPv4 or IPv6)'
