@@ -21,6 +21,14 @@ bool is_pipe(int fd) {
     return ::fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
 }
 
+// A pipe's size when it is smaller than what a transfer may grow it to; 0 otherwise.
+std::size_t growable(int fd) {
+    if (!is_pipe(fd)) return 0;
+    const int size = ::fcntl(fd, F_GETPIPE_SZ);
+    return size > 0 && static_cast<std::size_t>(size) < k_chunk ? static_cast<std::size_t>(size)
+                                                                : 0;
+}
+
 bool is_stream_socket(int fd) {
     int type = 0;
     socklen_t length = sizeof type;
@@ -54,7 +62,11 @@ Result<SplicePump> SplicePump::create(int source_fd, int sink_fd, Pump::Options 
                   !options.transform);
     SplicePump pump(source_fd, sink_fd, std::move(options));
     pump.m_direct = is_pipe(source_fd) || is_pipe(sink_fd);
-    if (pump.m_direct) return pump;
+    if (pump.m_direct) {
+        pump.m_source_size = growable(source_fd);
+        pump.m_sink_size = growable(sink_fd);
+        return pump;
+    }
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
         const int err = errno;
@@ -93,6 +105,11 @@ Status SplicePump::step_direct() {
             m_bytes_in += static_cast<std::uint64_t>(n);
             m_bytes_out += static_cast<std::uint64_t>(n);
             m_sink_full = false;
+            // A full source pipe: its writer is ahead of us.
+            if (m_source_size > 0 && static_cast<std::size_t>(n) >= m_source_size) {
+                grow(m_source);
+                m_source_size = 0;
+            }
             continue;
         }
         if (n == 0) {
@@ -112,6 +129,11 @@ Status SplicePump::step_direct() {
         pollfd fds[2] = {{m_source, POLLIN, 0}, {m_sink, POLLOUT, 0}};
         if (::poll(fds, 2, 0) < 0) continue;
         if ((fds[1].revents & (POLLOUT | POLLERR | POLLHUP)) == 0) {
+            if (m_sink_size > 0) { // a full sink pipe: its reader is behind, give it room
+                grow(m_sink);
+                m_sink_size = 0;
+                continue;
+            }
             m_sink_full = true;
             return {};
         }
@@ -157,19 +179,20 @@ Status SplicePump::step_through_pipe() {
         }
         m_pending += static_cast<std::size_t>(n);
         m_bytes_in += static_cast<std::uint64_t>(n);
-        if (m_pending >= m_pipe_size) grow_pipe();
+        if (m_pending >= m_pipe_size && m_pipe_size < k_chunk) {
+            grow(m_pipe_write.get());
+            m_pipe_size = k_chunk; // asked once, granted or not
+        }
     }
     return {};
 }
 
 // A transfer filled the pipe: fewer, larger splices from now on. Idle and small connections
 // keep the default size (and the per-user pipe quota, fs.pipe-user-pages-soft, is spared);
-// when the kernel refuses (quota reached), the pipe simply stays as it is.
-void SplicePump::grow_pipe() {
-    if (m_pipe_size >= k_chunk) return;
-    const int size = ::fcntl(m_pipe_write.get(), F_SETPIPE_SZ, static_cast<int>(k_chunk));
-    // Refused: not asked again (the size only decides whether to ask).
-    m_pipe_size = size > 0 ? static_cast<std::size_t>(size) : k_chunk;
+// when the kernel refuses (quota reached, or a pipe-max-size below 1 MiB) the pipe simply
+// stays as it is.
+void SplicePump::grow(int pipe_fd) {
+    ::fcntl(pipe_fd, F_SETPIPE_SZ, static_cast<int>(k_chunk));
 }
 
 void SplicePump::finish() {

@@ -7,6 +7,8 @@ import socket
 import subprocess
 import threading
 
+import pytest
+
 from conftest import DEADLINE, NETTOOL
 from connect_helpers import PipeReader, big_payload_file, file_sha256
 from serve_helpers import RawServe, port_of, start_serve
@@ -26,16 +28,30 @@ def feed_pipe(f, data):
     return t
 
 
-def test_file_to_file_through_serve_and_connect_both_ways(tmp_path):
-    # client stdin: a file (file -> socket), serve stdout: a file (socket -> file), and the
-    # reply the other way: serve stdin a file, connect stdout a file.
-    up, up_sha = big_payload_file(tmp_path, "up.bin", SIZE)
-    down, down_sha = big_payload_file(tmp_path, "down.bin", SIZE // 2)
+def endpoints(transport, tmp_path):
+    """(serve's listening operand, a function of the server giving connect's operand)."""
+    if transport == "unix":
+        path = tmp_path / "relay.sock"
+        return f"unix:{path}", lambda serve: f"unix:{path}"
+    return "127.0.0.1:0", lambda serve: f"127.0.0.1:{serve.port}"
+
+
+@pytest.mark.parametrize("transport", ["tcp", "unix"])
+@pytest.mark.parametrize("first_to_end", ["client", "server"])
+def test_files_through_serve_and_connect_both_ways(tmp_path, transport, first_to_end):
+    # connect's stdin a file (file -> socket), serve's stdout a file (socket -> file), and
+    # the other way serve's stdin and connect's stdout; the shorter side half-closes first
+    # while the other still sends.
+    longer, shorter = SIZE + (8 << 20), SIZE
+    up_size, down_size = (shorter, longer) if first_to_end == "client" else (longer, shorter)
+    up, up_sha = big_payload_file(tmp_path, "up.bin", up_size)
+    down, down_sha = big_payload_file(tmp_path, "down.bin", down_size)
     got_up, got_down = tmp_path / "got_up.bin", tmp_path / "got_down.bin"
+    listen, target = endpoints(transport, tmp_path)
     with open(down, "rb") as serve_in, open(got_up, "wb") as serve_out, \
-            RawServe("127.0.0.1:0", stdin=serve_in, stdout=serve_out) as serve:
+            RawServe(listen, stdin=serve_in, stdout=serve_out) as serve:
         with open(up, "rb") as client_in, open(got_down, "wb") as client_out:
-            client = subprocess.run([NETTOOL, "connect", "-q", f"127.0.0.1:{serve.port}"],
+            client = subprocess.run([NETTOOL, "connect", "-q", target(serve)],
                                     stdin=client_in, stdout=client_out, stderr=subprocess.PIPE,
                                     timeout=DEADLINE)
         assert client.returncode == 0, client.stderr
@@ -44,21 +60,38 @@ def test_file_to_file_through_serve_and_connect_both_ways(tmp_path):
     assert file_sha256(got_down) == down_sha
 
 
-def test_pipe_to_pipe_through_serve_and_connect_both_ways(procs):
+@pytest.mark.parametrize("transport", ["tcp", "unix"])
+@pytest.mark.parametrize("first_to_end", ["client", "server"])
+def test_pipes_through_serve_and_connect_half_close_from_either_side(tmp_path, transport,
+                                                                     first_to_end):
+    # Pipes at all four ends (spliced straight). One side sends everything and closes; the
+    # other has sent half of its bytes, waits until that end-of-file has come out of the far
+    # end (the half-close went through), and only then sends the rest.
     up = os.urandom(SIZE)
-    down = os.urandom(SIZE // 3)
-    serve = RawServe("127.0.0.1:0", stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    down = os.urandom(SIZE)
+    listen, target = endpoints(transport, tmp_path)
+    serve = RawServe(listen, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     with serve:
-        client = subprocess.Popen([NETTOOL, "connect", "-q", f"127.0.0.1:{serve.port}"],
+        client = subprocess.Popen([NETTOOL, "connect", "-q", target(serve)],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE)
         try:
             at_serve = PipeReader(serve.p.stdout)
             at_client = PipeReader(client.stdout)
-            feeders = [feed_pipe(client.stdin, up), feed_pipe(serve.p.stdin, down)]
+            if first_to_end == "client":
+                first, first_data, first_reader = client.stdin, up, at_serve
+                later, later_data = serve.p.stdin, down
+            else:
+                first, first_data, first_reader = serve.p.stdin, down, at_client
+                later, later_data = client.stdin, up
+            done = feed_pipe(first, first_data)
+            later.write(later_data[:SIZE // 2])
+            later.flush()
+            first_reader.join()  # the first side's end-of-file arrived
+            rest = feed_pipe(later, later_data[SIZE // 2:])
             assert at_serve.join() == hashlib.sha256(up).hexdigest()
             assert at_client.join() == hashlib.sha256(down).hexdigest()
-            for t in feeders:
+            for t in (done, rest):
                 t.join(DEADLINE)
             assert client.wait(timeout=DEADLINE) == 0
             assert serve.wait() == 0

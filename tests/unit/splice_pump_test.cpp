@@ -177,6 +177,29 @@ TEST(SplicePump, PipeIntoASocketHalfClosesItAtTheEnd) {
     EXPECT_TRUE(pump->source_ended());
 }
 
+TEST(SplicePump, AFullSourcePipeIsGrownAndAnIdleOneIsNot) {
+    SocketPair s;
+    Pipe in(0), quiet;
+    ::fcntl(in.read_end.get(), F_SETFL, O_NONBLOCK);
+    auto busy = SplicePump::create(in.read_end.get(), s.ours.get(), named());
+    auto idle = SplicePump::create(quiet.read_end.get(), s.ours.get(), named());
+    ASSERT_TRUE(busy && idle);
+    const std::string fill(static_cast<std::size_t>(::fcntl(in.write_end.get(), F_GETPIPE_SZ)),
+                           'x');
+    ASSERT_EQ(::write(in.write_end.get(), fill.data(), fill.size()),
+              static_cast<ssize_t>(fill.size()));
+    ASSERT_EQ(::write(quiet.write_end.get(), "a little", 8), 8);
+    std::string received;
+    auto collect = collector(s.theirs.get(), received);
+    ASSERT_TRUE(busy->step());
+    ASSERT_TRUE(idle->step());
+    EXPECT_EQ(::fcntl(in.read_end.get(), F_GETPIPE_SZ), 1 << 20); // its writer is ahead
+    EXPECT_EQ(::fcntl(quiet.read_end.get(), F_GETPIPE_SZ), 64 << 10);
+    ::shutdown(s.ours.get(), SHUT_WR);
+    collect.join();
+    EXPECT_EQ(received.size(), fill.size() + 8);
+}
+
 TEST(SplicePump, FileIntoASocketFromItsCurrentOffset) {
     TempFile file;
     const std::string payload = pattern(2 << 20);
@@ -233,22 +256,26 @@ TEST(SplicePump, WaitsForTheSinkWhenItIsFullAndForTheSourceWhenItIsEmpty) {
     Pipe out;
     auto pump = SplicePump::create(s.ours.get(), out.write_end.get(), named());
     ASSERT_TRUE(pump);
-    const std::string payload = pattern(1 << 20); // more than the pipe holds
+    // More than the pipe holds, grown or not: a grown pipe is 256 slots, and a socket's
+    // pages can be 32 KiB compound pages, so it may hold 8 MiB of them.
+    const std::string payload = pattern(12 << 20);
     auto feed = feeder(s.theirs.get(), payload, [] {});
     std::string received;
     for (int i = 0; i < 1000 && !pump->wants_write(); ++i) {
         pollfd p{s.ours.get(), POLLIN, 0};
-        ::poll(&p, 1, 1000);
+        ::poll(&p, 1, 100);
         ASSERT_TRUE(pump->step());
     }
     EXPECT_TRUE(pump->wants_write()); // the pipe is full: wait for room, not for the socket
     EXPECT_FALSE(pump->wants_read());
+    // It filled at the default size first, and was grown for the rest of the transfer.
+    EXPECT_EQ(::fcntl(out.write_end.get(), F_GETPIPE_SZ), 1 << 20);
     char buffer[65536];
-    for (int i = 0; i < 10000 && received.size() < payload.size(); ++i) {
+    for (int i = 0; i < 100000 && received.size() < payload.size(); ++i) {
         const ssize_t n = ::read(out.read_end.get(), buffer, sizeof buffer);
         if (n > 0) received.append(buffer, static_cast<std::size_t>(n));
         pollfd p{s.ours.get(), POLLIN, 0};
-        ::poll(&p, 1, 10);
+        ::poll(&p, 1, n > 0 ? 0 : 10);
         ASSERT_TRUE(pump->step());
     }
     feed.join();
