@@ -15,14 +15,18 @@ std::string part_meta_path(const std::string& part_path) {
     return part_path + ".meta";
 }
 
-Status write_part_meta(const std::string& part_path, const PartMeta& meta) {
+std::string format_part_meta(const PartMeta& meta) {
     nlohmann::json j = {{"url", meta.url},
                         {"etag", meta.etag},
                         {"last_modified", meta.last_modified},
                         {"started", meta.started}};
     j["content_length"] =
         meta.content_length ? nlohmann::json(*meta.content_length) : nlohmann::json();
-    const std::string text = j.dump() + "\n";
+    return j.dump() + "\n";
+}
+
+Status write_part_meta(const std::string& part_path, const PartMeta& meta) {
+    const std::string text = format_part_meta(meta);
     const std::string path = part_meta_path(part_path);
     const std::string temp = path + ".tmp";
     ::unlink(temp.c_str());

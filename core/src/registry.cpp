@@ -26,18 +26,20 @@ Result<UniqueFd> take_lock(const std::string& lock_path, int operation) {
     return fd;
 }
 
-nlohmann::json to_json(const RegistryEntry& e) {
-    return {{"path", e.path},
-            {"device", e.device},
-            {"inode", e.inode},
-            {"birth_ns", e.birth_ns},
-            {"url", e.url},
-            {"time", e.time},
-            {"state", e.state == DownloadState::complete ? "complete" : "in_progress"},
-            {"pid", e.pid}};
-}
-
 } // namespace
+
+std::string format_registry_line(const RegistryEntry& e) {
+    const nlohmann::json j = {
+        {"path", e.path},
+        {"device", e.device},
+        {"inode", e.inode},
+        {"birth_ns", e.birth_ns},
+        {"url", e.url},
+        {"time", e.time},
+        {"state", e.state == DownloadState::complete ? "complete" : "in_progress"},
+        {"pid", e.pid}};
+    return j.dump();
+}
 
 std::optional<RegistryEntry> parse_registry_line(std::string_view line) {
     try {
@@ -99,7 +101,7 @@ Result<std::vector<RegistryEntry>> read_entries(const std::string& path) {
 Status write_entries(const std::string& path, const std::vector<RegistryEntry>& entries) {
     std::string text;
     for (const auto& e : entries)
-        text += to_json(e).dump() + "\n";
+        text += format_registry_line(e) + "\n";
     // Under the exclusive lock only one writer exists, so a fixed temp name is safe.
     const std::string temp = path + ".tmp";
     ::unlink(temp.c_str());
