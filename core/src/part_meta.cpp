@@ -1,4 +1,5 @@
 #include "file_util.hpp"
+#include "util/json_integer.hpp"
 
 #include <cerrno>
 #include <fcntl.h>
@@ -73,7 +74,8 @@ std::optional<PartMeta> parse_part_meta(std::string_view text) {
         meta.url = j.value("url", "");
         meta.etag = j.value("etag", "");
         meta.last_modified = j.value("last_modified", "");
-        meta.started = j.value("started", std::int64_t{0});
+        if (detail::json_integer(j, "started", meta.started) == detail::JsonInteger::invalid)
+            return std::nullopt;
         if (j.contains("content_length") && j["content_length"].is_number_unsigned()) {
             meta.content_length = j["content_length"].get<std::uint64_t>();
         }
