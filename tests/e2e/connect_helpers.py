@@ -1,7 +1,6 @@
 """Peers for the connect tests: small Python servers in threads (the essay's socket module),
 each on port 0 of loopback, each bounded by a deadline."""
 import hashlib
-import os
 import socket
 import threading
 import time
