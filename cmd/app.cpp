@@ -80,10 +80,12 @@ int run(int argc, char** argv) {
     add_clean(app, action);
     // An empty value is a usage error everywhere, except where it has a meaning of its own
     // (nettool(1), "EMPTY VALUES"): --send '' sends nothing, -d '' and --data-binary '' send an
-    // empty body, --proxy '' uses no proxy at all (curl's habit); connect's operands get
-    // connect's own sentences.
-    for (CLI::App* sub : app.get_subcommands({}))
-        forbid_empty_values(*sub, {"--send", "--data", "--data-binary", "--proxy", "target"});
+    // empty body, --proxy '' uses no proxy at all (curl's habit). URLs, endpoints and -A are
+    // refused by their own checks, with their own sentences.
+    for (CLI::App* sub : app.get_subcommands({})) {
+        forbid_empty_values(*sub, {"--send", "--data", "--data-binary", "--proxy", "--user-agent",
+                                   "URL", "endpoint", "target"});
+    }
 
     if (auto empty = empty_attached_value(argc, argv)) {
         return report(Error{ErrorKind::usage,

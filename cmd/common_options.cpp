@@ -62,8 +62,8 @@ void add_output_options(CLI::App& app, OutputOptions& output, bool with_json) {
     app.add_flag("-v,--verbose", output.verbose, "Print more detail")->excludes(quiet);
 }
 
-void forbid_empty_values(CLI::App& app, std::initializer_list<std::string_view> may_be_empty) {
-    const std::set<std::string_view> allowed(may_be_empty);
+void forbid_empty_values(CLI::App& app, std::initializer_list<std::string_view> except) {
+    const std::set<std::string_view> allowed(except);
     std::vector<CLI::App*> apps{&app};
     for (std::size_t i = 0; i < apps.size(); ++i) {
         for (CLI::App* group : apps[i]->get_subcommands([](CLI::App* sub) {
@@ -79,7 +79,9 @@ void forbid_empty_values(CLI::App& app, std::initializer_list<std::string_view> 
             if (allowed.count(name) > 0) continue;
             std::string what = option->get_type_name();
             if (what.empty() || what == "TEXT") what = option->get_positional() ? name : "a value";
-            option->check(CLI::Validator(
+            // A transform runs before the option's other checks: '' gets this sentence, not
+            // "'' is not in {bar,line,json}".
+            option->transform(CLI::Validator(
                 [what](std::string& value) -> std::string {
                     return value.empty() ? fmt::format("the value is empty; give {}", what)
                                          : std::string();

@@ -41,9 +41,10 @@ struct OutputOptions {
 void add_output_options(CLI::App& app, OutputOptions& output, bool with_json);
 
 // Makes an empty value a usage error for every option and operand of `app` (its option groups
-// included) that takes a value, except those named in `may_be_empty` (by CLI11's name:
-// "--send", "FILE"). Without it, '' would silently fall back to a default or another mode.
-void forbid_empty_values(CLI::App& app, std::initializer_list<std::string_view> may_be_empty);
+// included) that takes a value, except those named in `except` (by CLI11's name: "--send",
+// "URL"), where '' means something or the option's own check words it better. Without it, ''
+// would silently fall back to a default or another mode.
+void forbid_empty_values(CLI::App& app, std::initializer_list<std::string_view> except);
 
 // `--name=` with nothing after '=' gives no value, and CLI11 would then take the next argument
 // as the value (`--sh-exec= 9000` would run "9000"): returns the usage error's sentence for the

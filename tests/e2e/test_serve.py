@@ -286,7 +286,7 @@ def test_allow_admits_only_its_block(procs):
     assert exchange("::1", port, b"in") == b"in"
     try:
         assert exchange("127.0.0.1", port, b"out") == b""
-    except ConnectionResetError:
+    except (ConnectionResetError, OSError):  # ENOTCONN when the reset beats our shutdown()
         pass
     assert proc.wait_event("denied")["peer"]["address"] == "127.0.0.1"
 
