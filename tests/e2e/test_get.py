@@ -1,5 +1,5 @@
 """nettool get: streams a URL to stdout, with the protocol policy, exit codes, auth and cookies
-of CLI.md — against Python's http.server in a thread of this process (127.0.0.1, port 0)."""
+that nettool-get(1) documents — against Python's http.server in a thread of this process (127.0.0.1, port 0)."""
 import base64
 import gzip
 import hashlib
