@@ -66,7 +66,7 @@ void add_get(CLI::App& app, Action& action) {
            [&request](const std::string& text) {
                auto url = http::parse_url(text);
                if (!url) throw CLI::ValidationError(url.error().message);
-               request.request.url = url->text;
+               request.request.url = *url;
            },
            "The URL; without a scheme it is http://")
         ->required();

@@ -127,7 +127,7 @@ int run_retrieve(RetrieveCliOptions& options) {
         return exit_status(completed);
     }
     ProgressDisplay progress(choose_progress_style(options.progress, options.output),
-                             options.output, core.url);
+                             options.output, core.url.text);
     auto engine = http::make_transfer_engine();
     auto result = retrieve(core, *engine, progress);
     if (!result) return report(result.error());
@@ -152,7 +152,7 @@ void add_retrieve(CLI::App& app, Action& action) {
            [&core](const std::string& text) {
                auto url = http::parse_url(text);
                if (!url) throw CLI::ValidationError(url.error().message);
-               core.url = url->text;
+               core.url = *url;
            },
            "The URL; without a scheme it is http://")
         ->required();

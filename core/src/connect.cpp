@@ -1,5 +1,7 @@
 #include "connect_relay.hpp"
 #include "duration_text.hpp"
+#include "util/fd.hpp"
+#include "util/time.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -9,7 +11,6 @@
 #include <nettool/hexdump.hpp>
 #include <nettool/pump.hpp>
 #include <nettool/stop.hpp>
-#include <poll.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -18,56 +19,27 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr milliseconds k_first_backoff{100};
-constexpr milliseconds k_max_backoff{1000};
-
-Result<std::vector<SockAddr>> candidates_for(const ConnectOptions& options) {
+Result<std::vector<SocketAddress>> candidates_for(const ConnectOptions& options) {
     const Endpoint& ep = options.endpoint;
-    if (ep.transport == Transport::unix_stream) return std::vector<SockAddr>{unix_sockaddr(ep)};
+    if (ep.transport == Transport::unix_stream)
+        return std::vector<SocketAddress>{SocketAddress::unix_socket(ep)};
     auto resolved = resolve(ep.host, ep.port, ep.transport, options.family);
     if (!resolved) return resolved;
-    std::vector<SockAddr> list = interleave_families(*resolved);
+    std::vector<SocketAddress> list = interleave_families(*resolved);
     if (options.source && options.source->address) {
         const int family = options.source->address->family();
-        std::erase_if(list, [&](const SockAddr& a) { return a.family() != family; });
+        std::erase_if(list, [&](const SocketAddress& a) { return a.family() != family; });
         if (list.empty()) {
             return fail(
                 ErrorKind::network,
                 fmt::format("'{}' has no {} address to match the source address {}; choose a "
                             "source of the other family",
                             ep.host, family == AF_INET ? "IPv4" : "IPv6",
-                            format_address(*options.source->address)));
+                            options.source->address->host()));
         }
     }
     return list;
 }
-
-// Waits `delay` unless a stop is requested first; false when stopped.
-bool pause_unless_stopped(milliseconds delay) {
-    pollfd p{stop_fd(), POLLIN, 0};
-    const int rc = ::poll(&p, 1, static_cast<int>(delay.count()));
-    return !(rc > 0 || stop_requested());
-}
-
-milliseconds left_until(Clock::time_point deadline) {
-    return std::max(milliseconds{0}, std::chrono::ceil<milliseconds>(deadline - Clock::now()));
-}
-
-// Restores a shared descriptor's file-status flags (stdin/stdout belong to the shell too).
-class FlagsGuard {
-  public:
-    FlagsGuard() = default;
-    FlagsGuard(int fd, int flags) : m_fd(fd), m_flags(flags) {}
-    FlagsGuard(const FlagsGuard&) = delete;
-    FlagsGuard& operator=(const FlagsGuard&) = delete;
-    ~FlagsGuard() {
-        if (m_fd >= 0) restore_flags(m_fd, m_flags);
-    }
-
-  private:
-    int m_fd = -1;
-    int m_flags = 0;
-};
 
 // --send TEXT becomes a memory file: always readable, ends where the text ends, and the
 // relay treats it like any other input.
@@ -78,17 +50,8 @@ Result<UniqueFd> text_as_fd(const std::string& text) {
         return fail(ErrorKind::generic,
                     fmt::format("cannot hold the --send text: {}", errno_text(err)));
     }
-    std::size_t done = 0;
-    while (done < text.size()) {
-        const ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            const int err = n < 0 ? errno : ENOSPC;
-            return fail(ErrorKind::generic,
-                        fmt::format("cannot hold the --send text: {}", errno_text(err)));
-        }
-        done += static_cast<std::size_t>(n);
-    }
+    if (auto written = util::write_all(fd.get(), text, "the --send text"); !written)
+        return tl::unexpected(written.error());
     ::lseek(fd.get(), 0, SEEK_SET);
     return fd;
 }
@@ -98,7 +61,6 @@ Result<UniqueFd> text_as_fd(const std::string& text) {
 Result<Connected> open_connection(const ConnectOptions& options, ConnectObserver& observer) {
     const auto started = Clock::now();
     const auto give_up = options.wait ? started + *options.wait : started;
-    milliseconds backoff = k_first_backoff;
     for (int attempt = 1;; ++attempt) {
         auto candidates = candidates_for(options);
         if (!candidates) return tl::unexpected(candidates.error());
@@ -107,7 +69,8 @@ Result<Connected> open_connection(const ConnectOptions& options, ConnectObserver
         if (options.endpoint.transport != Transport::unix_stream) settings.source = options.source;
         settings.timeout = options.timeout;
         if (options.wait)
-            settings.timeout = std::clamp(left_until(give_up), milliseconds{1}, options.timeout);
+            settings.timeout =
+                std::clamp(util::time_left(give_up), milliseconds{1}, options.timeout);
         settings.deadline = Clock::now() + settings.timeout;
         settings.name = options.endpoint.transport == Transport::unix_stream
                             ? options.endpoint.display()
@@ -118,16 +81,16 @@ Result<Connected> open_connection(const ConnectOptions& options, ConnectObserver
         if (failure.error.kind == ErrorKind::interrupted || !options.wait || !failure.transient) {
             return tl::unexpected(std::move(failure.error));
         }
-        const milliseconds left = left_until(give_up);
+        const milliseconds left = util::time_left(give_up);
         if (left.count() == 0) {
             failure.error.message += fmt::format(" (kept trying for {}, {} attempts)",
                                                  duration_text(*options.wait), attempt);
             return tl::unexpected(std::move(failure.error));
         }
-        const milliseconds delay = std::min(backoff, left);
+        const milliseconds delay = std::min(
+            util::exponential_backoff(k_wait_first_backoff, k_wait_max_backoff, attempt), left);
         observer.retrying(failure.error, delay, left);
-        if (!pause_unless_stopped(delay)) return fail(ErrorKind::interrupted, "");
-        backoff = std::min(backoff * 2, k_max_backoff);
+        if (!util::sleep_unless_stopped(delay)) return fail(ErrorKind::interrupted, "");
     }
 }
 
@@ -160,23 +123,23 @@ Status connect(const ConnectOptions& options, ConnectObserver& observer) {
 
     auto connection = open_connection(options, observer);
     if (!connection) return tl::unexpected(connection.error());
-    SockAddr peer;
-    peer.length = sizeof peer.storage;
-    if (::getpeername(connection->fd.get(), peer.get(), &peer.length) != 0) peer = connection->peer;
-    std::string peer_name = format_sockaddr(peer);
-    if (options.endpoint.transport == Transport::unix_stream)
-        peer_name = options.endpoint.display();
+    SocketAddress peer = SocketAddress::peer_of(connection->fd.get());
+    if (peer.empty()) peer = connection->peer;
+    // A unix peer is named as the user wrote it (getpeername of an abstract socket is binary).
+    const std::string peer_name = options.endpoint.transport == Transport::unix_stream
+                                      ? options.endpoint.display()
+                                      : peer.display();
     observer.connected(peer_name);
 
-    std::optional<FlagsGuard> input_guard;
+    std::optional<util::FlagsGuard> input_guard;
     if (input_fd >= 0 && !text_fd) {
-        auto set = set_nonblocking(input_fd);
+        auto set = util::set_nonblocking(input_fd);
         if (!set) return tl::unexpected(set.error());
         input_guard.emplace(input_fd, input_flags);
     }
-    std::optional<FlagsGuard> output_guard;
+    std::optional<util::FlagsGuard> output_guard;
     {
-        auto set = set_nonblocking(options.output_fd);
+        auto set = util::set_nonblocking(options.output_fd);
         if (!set) return tl::unexpected(set.error());
         output_guard.emplace(options.output_fd, output_flags);
     }

@@ -1,4 +1,5 @@
 #include "serve_internal.hpp"
+#include "util/fd.hpp"
 
 #include <cerrno>
 #include <fcntl.h>
@@ -32,21 +33,11 @@ Result<UniqueFd> open_file_to_send(const std::string& path) {
 
 // Relay reads stdin and writes stdout without blocking the loop; the flags are shared with
 // the shell that started us, so they are put back on the way out.
-class NonBlockingGuard {
-  public:
-    explicit NonBlockingGuard(int fd) : m_fd(fd) {
-        if (auto flags = set_nonblocking(fd)) m_flags = *flags;
-    }
-    ~NonBlockingGuard() {
-        if (m_flags >= 0) restore_flags(m_fd, m_flags);
-    }
-    NonBlockingGuard(const NonBlockingGuard&) = delete;
-    NonBlockingGuard& operator=(const NonBlockingGuard&) = delete;
-
-  private:
-    int m_fd;
-    int m_flags = -1;
-};
+std::optional<util::FlagsGuard> make_nonblocking(int fd) {
+    auto flags = util::set_nonblocking(fd);
+    if (!flags) return std::nullopt; // a closed stdin: the relay then sees EOF or an error
+    return std::optional<util::FlagsGuard>(std::in_place, fd, *flags);
+}
 
 } // namespace
 
@@ -84,11 +75,11 @@ Status serve(const ServeOptions& options, ServeObserver& observer) {
     for (const auto& l : context.listeners)
         observer.listening(l.transport(), l.local());
 
-    std::optional<NonBlockingGuard> input_guard;
-    std::optional<NonBlockingGuard> output_guard;
+    std::optional<util::FlagsGuard> input_guard;
+    std::optional<util::FlagsGuard> output_guard;
     if (options.mode == ServeMode::relay) {
-        input_guard.emplace(options.input_fd);
-        output_guard.emplace(options.output_fd);
+        input_guard = make_nonblocking(options.input_fd);
+        output_guard = make_nonblocking(options.output_fd);
     }
     return datagrams ? serve_detail::serve_datagrams(context)
                      : serve_detail::serve_streams(context);

@@ -1,5 +1,5 @@
 #pragma once
-// nettool connect: the client (CLI.md "connect"). Resolves, connects happy-eyeballs style
+// nettool connect: the client (nettool-connect(1)). Resolves, connects happy-eyeballs style
 // (optionally retrying until a service is up), then relays between the connection and a pair
 // of descriptors (stdin/stdout) with correct half-close, or sends a fixed text.
 #include <chrono>

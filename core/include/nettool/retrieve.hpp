@@ -16,7 +16,7 @@
 namespace nettool {
 
 struct RetrieveOptions {
-    std::string url;
+    http::Url url;
     std::optional<std::string> file;       // FILE operand ("-" = stdout)
     bool remote_name = false;              // -O: name from Content-Disposition or the URL path
     std::optional<std::string> output_dir; // with -O
