@@ -1,4 +1,4 @@
-// nettool get URL: urlopen from a shell (CLI.md "get").
+// nettool get URL: urlopen from a shell (nettool-get(1)).
 #include "app.hpp"
 #include "common_options.hpp"
 #include "http_options.hpp"
@@ -24,14 +24,13 @@ class TextObserver final : public GetObserver {
 
     void on_redirect(const http::ResponseHead& head) override {
         if (!m_output.verbose) return;
-        print_note(fmt::format(
-            "{} {} {} -> {}", head.protocol, head.status, escape_for_terminal(head.reason),
-            escape_for_terminal(head.find("Location").value_or("(no Location)"))));
+        print_note(fmt::format("{} {} {} -> {}", head.protocol, head.status, head.reason,
+                               head.find("Location").value_or("(no Location)")));
     }
     void on_response(const http::ResponseHead& head) override {
         if (!m_output.verbose || !head.is_http()) return;
-        print_note(fmt::format("{} {} {} from {}", head.protocol, head.status,
-                               escape_for_terminal(head.reason), escape_for_terminal(head.url)));
+        print_note(
+            fmt::format("{} {} {} from {}", head.protocol, head.status, head.reason, head.url));
     }
     void on_retry(int retry, int max_retries, std::chrono::milliseconds delay,
                   const Error& error) override {

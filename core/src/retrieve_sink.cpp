@@ -21,11 +21,6 @@ std::string join(const std::string& dir, const std::string& name) {
     return dir.back() == '/' ? dir + name : dir + "/" + name;
 }
 
-std::string base_of(const std::string& path) {
-    const auto slash = path.rfind('/');
-    return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
 // The path the final response came from (after redirects), for naming; the request's own
 // when the response has none (a fake engine, a body-less success).
 const std::string& path_of(const http::ResponseHead& head, const http::Url& requested) {
@@ -68,7 +63,7 @@ Status DownloadSink::prepare() {
             auto output = AtomicOutput::open(path, o);
             if (!output) return tl::unexpected(output.error());
             m_output.emplace(std::move(*output));
-            m_display_name = base_of(path);
+            m_display_name = path;
             if (!m_output->direct() && m_output->size() > 0) {
                 if (auto meta = read_part_meta(m_output->part_path());
                     meta && meta->url == m_options.url.text) {
@@ -174,7 +169,7 @@ Status DownloadSink::on_response(const http::ResponseHead& head) {
     m_request_offset = offset();
     if (!m_output) {
         if (auto opened = open_output(head); !opened) return opened;
-        m_display_name = m_output->path() == "-" ? std::string("-") : base_of(m_output->path());
+        m_display_name = m_output->path();
     }
     if (m_request_offset > 0 && !head.resumed) {
         // A range request answered with the whole body: the server cannot resume, or the
