@@ -18,9 +18,9 @@ struct GetOptions {
 };
 
 // Human notes on stderr: retries always (unless -q), the redirect chain and summary with -v.
-class TextObserver final : public GetObserver {
+class GetTextObserver final : public GetObserver {
   public:
-    explicit TextObserver(const OutputOptions& output) : m_output(output) {}
+    explicit GetTextObserver(const OutputOptions& output) : m_output(output) {}
 
     void on_redirect(const http::ResponseHead& head) override {
         if (!m_output.verbose) return;
@@ -139,7 +139,7 @@ void add_get(CLI::App& app, Action& action) {
             if (auto st = complete_http_options(transfer_options, options->output.quiet); !st) {
                 return exit_status(st);
             }
-            TextObserver observer(options->output);
+            GetTextObserver observer(options->output);
             auto engine = http::make_transfer_engine();
             return exit_status(get(options->request, *engine, observer));
         };

@@ -64,9 +64,9 @@ void emit_line(const std::string& line) {
     std::fflush(stderr);
 }
 
-class TextObserver final : public ServeObserver {
+class ServeTextObserver final : public ServeObserver {
   public:
-    explicit TextObserver(const OutputOptions& output) : m_output(output) {}
+    explicit ServeTextObserver(const OutputOptions& output) : m_output(output) {}
     void listening(Transport t, const SocketAddress& local) override {
         if (!m_output.quiet) emit_line("listening on " + shown(t, local));
     }
@@ -93,7 +93,7 @@ class TextObserver final : public ServeObserver {
 };
 
 // JSON Lines on stderr: listening, connection, close, denied, warning, note (nettool(1)).
-class JsonObserver final : public ServeObserver {
+class ServeJsonObserver final : public ServeObserver {
   public:
     void listening(Transport t, const SocketAddress& local) override {
         emit({{"event", "listening"},
@@ -186,9 +186,9 @@ int run_serve(const ServeArgs& args) {
     options.access = args.access;
     std::unique_ptr<ServeObserver> observer;
     if (args.output.json)
-        observer = std::make_unique<JsonObserver>();
+        observer = std::make_unique<ServeJsonObserver>();
     else
-        observer = std::make_unique<TextObserver>(args.output);
+        observer = std::make_unique<ServeTextObserver>(args.output);
     return exit_status(serve(options, *observer));
 }
 
