@@ -1,4 +1,4 @@
-// nettool get URL: urlopen from a shell (CLI.md "get").
+// nettool get URL: urlopen from a shell (nettool-get(1)).
 #include "app.hpp"
 #include "common_options.hpp"
 #include "http_options.hpp"
@@ -18,20 +18,19 @@ struct GetOptions {
 };
 
 // Human notes on stderr: retries always (unless -q), the redirect chain and summary with -v.
-class TextObserver final : public GetObserver {
+class GetTextObserver final : public GetObserver {
   public:
-    explicit TextObserver(const OutputOptions& output) : m_output(output) {}
+    explicit GetTextObserver(const OutputOptions& output) : m_output(output) {}
 
     void on_redirect(const http::ResponseHead& head) override {
         if (!m_output.verbose) return;
-        print_note(fmt::format(
-            "{} {} {} -> {}", head.protocol, head.status, escape_for_terminal(head.reason),
-            escape_for_terminal(head.find("Location").value_or("(no Location)"))));
+        print_note(fmt::format("{} {} {} -> {}", head.protocol, head.status, head.reason,
+                               head.find("Location").value_or("(no Location)")));
     }
     void on_response(const http::ResponseHead& head) override {
         if (!m_output.verbose || !head.is_http()) return;
-        print_note(fmt::format("{} {} {} from {}", head.protocol, head.status,
-                               escape_for_terminal(head.reason), escape_for_terminal(head.url)));
+        print_note(
+            fmt::format("{} {} {} from {}", head.protocol, head.status, head.reason, head.url));
     }
     void on_retry(int retry, int max_retries, std::chrono::milliseconds delay,
                   const Error& error) override {
@@ -67,7 +66,7 @@ void add_get(CLI::App& app, Action& action) {
            [&request](const std::string& text) {
                auto url = http::parse_url(text);
                if (!url) throw CLI::ValidationError(url.error().message);
-               request.request.url = url->text;
+               request.request.url = *url;
            },
            "The URL; without a scheme it is http://")
         ->required();
@@ -140,7 +139,7 @@ void add_get(CLI::App& app, Action& action) {
             if (auto st = complete_http_options(transfer_options, options->output.quiet); !st) {
                 return exit_status(st);
             }
-            TextObserver observer(options->output);
+            GetTextObserver observer(options->output);
             auto engine = http::make_transfer_engine();
             return exit_status(get(options->request, *engine, observer));
         };

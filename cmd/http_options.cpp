@@ -3,8 +3,12 @@
 #include "common_options.hpp"
 #include "messages.hpp"
 
+#include <algorithm>
+#include <array>
+#include <cctype>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <nettool/http/url.hpp>
 #include <nettool/stop.hpp>
 #include <nettool/unique_fd.hpp>
 #include <termios.h>
@@ -41,6 +45,7 @@ class EchoOff {
 };
 
 Result<std::string> prompt_password(int tty, const std::string& user) {
+    // Written to the terminal directly, not through print_note(): escaped here.
     const std::string prompt = fmt::format("Password for '{}': ", escape_for_terminal(user));
     std::string password;
     {
@@ -62,6 +67,33 @@ Result<std::string> prompt_password(int tty, const std::string& user) {
     }
     [[maybe_unused]] auto ignored = ::write(tty, "\n", 1);
     return password;
+}
+
+// A proxy as libcurl takes it, [SCHEME://][USER:PASS@]HOST[:PORT], checked at parse time so that
+// a typo is a usage error (exit 2) rather than a failed transfer; the host part goes through the
+// same URL parser as every URL. '' means no proxy at all (curl's habit).
+std::string proxy_problem(const std::string& text) {
+    if (text.empty()) return {};
+    std::string rest = text;
+    if (const auto separator = text.find("://"); separator != std::string::npos) {
+        std::string scheme = text.substr(0, separator);
+        std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        static constexpr std::array<std::string_view, 6> k_schemes = {
+            "http", "https", "socks4", "socks4a", "socks5", "socks5h"};
+        if (std::find(k_schemes.begin(), k_schemes.end(), scheme) == k_schemes.end()) {
+            return fmt::format("'{}' has the scheme '{}'; a proxy is http, https, socks4, "
+                               "socks4a, socks5 or socks5h",
+                               text, scheme);
+        }
+        rest = text.substr(separator + 3);
+    }
+    if (!http::parse_url("http://" + rest)) {
+        return fmt::format("'{}' is not a proxy address; write it like http://HOST:PORT or "
+                           "socks5h://HOST:PORT",
+                           text);
+    }
+    return {};
 }
 
 } // namespace
@@ -153,6 +185,13 @@ void add_http_options(CLI::App& app, http::TransferOptions& o, HttpOptionStyle s
     app.add_option("-A,--user-agent", o.user_agent,
                    "The User-Agent header (default nettool/VERSION)")
         ->type_name("TEXT")
+        ->check(CLI::Validator(
+            [](std::string& text) -> std::string {
+                return text.empty() ? "the value is empty; to send no User-Agent, write "
+                                      "-H 'User-Agent:'"
+                                    : std::string();
+            },
+            ""))
         ->group(k_group);
 
     auto* max_redirs =
@@ -166,10 +205,11 @@ void add_http_options(CLI::App& app, http::TransferOptions& o, HttpOptionStyle s
         ->excludes(max_redirs)
         ->group(k_group);
 
-    add_duration_option(app, "--timeout", o.timeout, "Give up when the whole transfer takes longer")
+    add_duration_option(app, "--timeout", o.timeout,
+                        "Give up when the whole transfer takes longer (0: no limit)")
         ->group(k_group);
     add_duration_option(app, "--connect-timeout", o.connect_timeout,
-                        "Give up when connecting takes longer")
+                        "Give up when connecting takes longer (0: the system's limit)")
         ->group(k_group);
 
     app.add_option_function<std::string>(
@@ -181,10 +221,10 @@ void add_http_options(CLI::App& app, http::TransferOptions& o, HttpOptionStyle s
         ->group(k_group);
     app.add_option_function<std::string>(
            "--proxy", [&o](const std::string& url) { o.proxy = url; },
-           "Use this proxy (http://, https://, socks5h:// ...); without it http_proxy, "
-           "https_proxy, "
-           "all_proxy and no_proxy apply")
+           "Use this proxy (http://, https://, socks5h:// ...; '': none); without it "
+           "http_proxy, https_proxy, all_proxy and no_proxy apply")
         ->type_name("URL")
+        ->check(CLI::Validator(proxy_problem, ""))
         ->group(k_group);
     auto* v4 = app.add_flag_callback(
                       "-4", [&o] { o.ip_family = http::IpFamily::v4; }, "Use IPv4 addresses only")
@@ -200,10 +240,10 @@ Status complete_http_options(http::TransferOptions& options, bool quiet) {
     UniqueFd tty(::open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC));
     if (!tty) {
         if (!quiet) {
-            print_warning(fmt::format(
-                "no terminal to ask the password of '{}' on; sending an empty password "
-                "(write --user '{}:' to say so, or --user USER:PASSWORD)",
-                escape_for_terminal(*options.user), escape_for_terminal(*options.user)));
+            print_warning(
+                fmt::format("no terminal to ask the password of '{}' on; sending an empty password "
+                            "(write --user '{}:' to say so, or --user USER:PASSWORD)",
+                            *options.user, *options.user));
         }
         options.password = std::string();
         return {};

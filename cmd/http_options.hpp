@@ -1,6 +1,6 @@
 #pragma once
-// The option group `get` and `retrieve` share (CLI.md: auth, cookie, header, TLS, proxy,
-// timeout options are the same), declared once. The styles differ in one letter: in `get`
+// The option group `get` and `retrieve` share (auth, cookie, header, TLS, proxy and timeout
+// options are the same in both), declared once. The styles differ in one letter: in `get`
 // -c is the cookie jar (curl's habit); in `retrieve` -c is --continue (wget's), so the jar is
 // only the long --cookie-jar there.
 #include <CLI/CLI.hpp>

@@ -1,13 +1,13 @@
 // nettool serve: the options, the event lines on stderr (text or JSON Lines), one core call.
 #include "app.hpp"
 #include "common_options.hpp"
+#include "json_lines.hpp"
 #include "messages.hpp"
 
 #include <cstdio>
 #include <fmt/format.h>
 #include <memory>
 #include <nettool/serve.hpp>
-#include <nlohmann/json.hpp>
 
 namespace nettool::cli {
 namespace {
@@ -56,15 +56,17 @@ std::string peer_text(const ConnectionInfo& info) {
                              : "unix:" + info.where;
 }
 
+// One human line on stderr, escaped (a Unix peer's path comes from the file system), in one
+// write so that lines never interleave.
 void emit_line(const std::string& line) {
-    const std::string with_newline = line + "\n"; // one write: lines never interleave
+    const std::string with_newline = escape_for_terminal(line) + "\n";
     std::fwrite(with_newline.data(), 1, with_newline.size(), stderr);
     std::fflush(stderr);
 }
 
-class TextObserver final : public ServeObserver {
+class ServeTextObserver final : public ServeObserver {
   public:
-    explicit TextObserver(const OutputOptions& output) : m_output(output) {}
+    explicit ServeTextObserver(const OutputOptions& output) : m_output(output) {}
     void listening(Transport t, const SocketAddress& local) override {
         if (!m_output.quiet) emit_line("listening on " + shown(t, local));
     }
@@ -81,7 +83,7 @@ class TextObserver final : public ServeObserver {
         if (!m_output.quiet)
             emit_line(fmt::format("denied connection from {} (--allow/--deny)", peer_text(info)));
     }
-    void error(const Error& error) override { print_warning(escape_for_terminal(error.message)); }
+    void error(const Error& error) override { print_warning(error.message); }
     void note(std::string_view message) override {
         if (m_output.verbose) print_note(message);
     }
@@ -90,13 +92,13 @@ class TextObserver final : public ServeObserver {
     const OutputOptions& m_output;
 };
 
-class JsonObserver final : public ServeObserver {
+// JSON Lines on stderr: listening, connection, close, denied, warning, note (nettool(1)).
+class ServeJsonObserver final : public ServeObserver {
   public:
     void listening(Transport t, const SocketAddress& local) override {
-        nlohmann::json j{
-            {"event", "listening"}, {"address", local.host()}, {"transport", transport_name(t)}};
-        if (t != Transport::unix_stream) j["port"] = local.port();
-        emit(j);
+        emit({{"event", "listening"},
+              {"transport", transport_name(t)},
+              {"local", address_json(local)}});
     }
     void connection(const ConnectionInfo& info) override { emit(peer_json("connection", info)); }
     void closed(const ConnectionInfo& info) override {
@@ -107,28 +109,30 @@ class JsonObserver final : public ServeObserver {
         emit(j);
     }
     void denied(const ConnectionInfo& info) override { emit(peer_json("denied", info)); }
+    // A problem that ends one connection, not the server: a warning (a failure of the server
+    // itself is the "error" event, with its exit status).
     void error(const Error& error) override {
-        emit({{"event", "error"}, {"message", error.message}});
+        emit({{"event", "warning"}, {"message", error.message}});
     }
     void note(std::string_view message) override {
         emit({{"event", "note"}, {"message", message}});
     }
 
   private:
-    static nlohmann::json peer_json(const char* event, const ConnectionInfo& info) {
-        nlohmann::json j{{"event", event}, {"transport", transport_name(info.transport)}};
+    static Json peer_json(const char* event, const ConnectionInfo& info) {
+        Json j{{"event", event}, {"transport", transport_name(info.transport)}};
         if (info.transport == Transport::unix_stream) {
-            j["address"] = info.where;
-            if (info.peer_pid > 0) j["pid"] = info.peer_pid;
+            // The listener's own name is what tells Unix connections apart; the peer is
+            // usually unnamed, its process id is known.
+            j["local"] = {{"path", info.where}};
+            j["peer"] = {{"path", info.peer.host()}};
+            if (info.peer_pid > 0) j["peer"]["pid"] = info.peer_pid;
         } else {
-            j["address"] = info.peer.host();
-            j["port"] = info.peer.port();
+            j["peer"] = address_json(info.peer);
         }
         return j;
     }
-    static void emit(const nlohmann::json& j) {
-        emit_line(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-    }
+    static void emit(const Json& j) { write_json_line(stderr, j); }
 };
 
 // --greet's "{default}" (how CLI11 lets a flag take an optional =VALUE without swallowing
@@ -182,9 +186,9 @@ int run_serve(const ServeArgs& args) {
     options.access = args.access;
     std::unique_ptr<ServeObserver> observer;
     if (args.output.json)
-        observer = std::make_unique<JsonObserver>();
+        observer = std::make_unique<ServeJsonObserver>();
     else
-        observer = std::make_unique<TextObserver>(args.output);
+        observer = std::make_unique<ServeTextObserver>(args.output);
     return exit_status(serve(options, *observer));
 }
 
@@ -221,16 +225,26 @@ void add_serve(CLI::App& app, Action& action) {
     modes->add_flag("--echo", args->echo, "Send back what arrives");
     modes->add_option("--send-file", args->send_file, "Send FILE (zero-copy, sendfile) and close")
         ->type_name("FILE");
+    // A blank command names no program: a usage error, never a fallback to relaying stdin.
+    const auto not_blank = CLI::Validator(
+        [](std::string& command) -> std::string {
+            return command.find_first_not_of(" \t\n") == std::string::npos
+                       ? "the command is blank; give the program to run"
+                       : std::string();
+        },
+        "");
     modes
         ->add_option(
             "--exec", args->exec,
             "Run PROGRAM ARGS (split on whitespace, no shell) per connection, its stdin and stdout "
             "wired to the connection")
-        ->type_name("'PROGRAM ARGS'");
+        ->type_name("'PROGRAM ARGS'")
+        ->check(not_blank);
     modes
         ->add_option("--sh-exec", args->sh_exec,
                      "Run COMMAND with /bin/sh -c per connection, wired like --exec")
-        ->type_name("COMMAND");
+        ->type_name("COMMAND")
+        ->check(not_blank);
 
     sub->add_flag("-k,--keep-open", args->keep_open,
                   "Keep accepting after the first client (otherwise serve one and exit)");
@@ -250,10 +264,11 @@ void add_serve(CLI::App& app, Action& action) {
                        : fmt::format("'{}' is not a number from 1 to 1000000", text);
         });
     add_duration_option(*sub, "--idle-timeout", args->idle_timeout,
-                        "Close a connection (UDP: forget a peer) after DURATION without data");
-    add_duration_option(
-        *sub, "--grace", args->grace,
-        "After SIGTERM/SIGINT, let open connections finish for DURATION (default 5s)");
+                        "Close a connection (UDP: forget a peer) after DURATION without data (0: "
+                        "never)");
+    add_duration_option(*sub, "--grace", args->grace,
+                        "After SIGTERM/SIGINT, let open connections finish for DURATION (default "
+                        "5s; 0: end them at once)");
     add_cidr_option(*sub, "--allow", args->access.allow,
                     "Accept only peers in CIDR (repeatable; IPv4 or IPv6)");
     add_cidr_option(*sub, "--deny", args->access.deny,

@@ -12,7 +12,8 @@ packages=(
   libcli11-dev libfmt-dev libcurl4-openssl-dev libssl-dev libexpected-dev
   nlohmann-json3-dev libmnl-dev libgtest-dev libgmock-dev
   # tests: runner and real peers on loopback
-  python3 python3-pytest python3-pytest-timeout netcat-openbsd curl wget openssl mount util-linux
+  python3 python3-pytest python3-pytest-timeout python3-jsonschema netcat-openbsd curl wget openssl
+  mount util-linux
   iproute2 time groff-base
   # docs test: syntax checks of the zsh and fish completions
   zsh fish

@@ -1,4 +1,5 @@
-#include "file_util.hpp"
+#include "util/fd.hpp"
+#include "util/file.hpp"
 
 #include <cerrno>
 #include <cstdio>
@@ -57,15 +58,6 @@ mode_t current_umask() {
     const mode_t mask = ::umask(022); // not thread-safe; only when /proc is missing
     ::umask(mask);
     return mask;
-}
-
-Status sync_parent_directory(const std::string& path) {
-    const std::string dir = detail::parent_directory(path);
-    UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!fd) return tl::unexpected(io_error("open directory", dir, errno));
-    if (::fsync(fd.get()) != 0 && errno != EINVAL)
-        return tl::unexpected(io_error("sync directory", dir, errno));
-    return {};
 }
 
 Result<AtomicOutput> AtomicOutput::open(std::string path, AtomicOutputOptions options) {
@@ -164,12 +156,13 @@ Status AtomicOutput::open_part(const AtomicOutputOptions& options) {
 }
 
 Status AtomicOutput::write(std::span<const char> data) {
-    const int err = detail::write_all(fd(), data.data(), data.size());
-    if (err != 0) {
-        if (err == EPIPE && m_borrowed_fd >= 0) {
-            return fail(ErrorKind::file_io, "write to standard output: the reader has gone away");
-        }
-        return tl::unexpected(io_error("write to", m_direct ? m_path : m_part_path, err));
+    const std::string& name = m_borrowed_fd >= 0 ? "standard output"
+                              : m_direct         ? m_path
+                                                 : m_part_path;
+    if (auto written = util::write_all(fd(), data, name); !written) {
+        if (written.error().sys_errno == EPIPE && m_borrowed_fd >= 0)
+            written.error().message = "write to standard output: the reader has gone away";
+        return written;
     }
     m_size += data.size();
     return {};
@@ -243,7 +236,7 @@ Status AtomicOutput::commit(std::optional<std::chrono::system_clock::time_point>
     if (auto renamed = rename_into_place(); !renamed) return renamed;
     m_committed = true;
     remove_part_meta(m_part_path);
-    return sync_parent_directory(m_path);
+    return util::sync_parent_directory(m_path);
 }
 
 void AtomicOutput::discard() {

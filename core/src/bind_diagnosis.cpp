@@ -11,6 +11,7 @@
 #include <fstream>
 #include <netinet/in.h>
 #include <nettool/bind_diagnosis.hpp>
+#include <nettool/socket_address.hpp>
 #include <sys/un.h>
 
 namespace nettool {
@@ -132,39 +133,18 @@ PortHolders find_port_holders(Transport transport, const sockaddr* addr, socklen
 
 namespace {
 
+// The one address type does the text: "127.0.0.1", "[::1]:80", "unix:/run/x.sock".
+SocketAddress address_of(const sockaddr* addr, socklen_t length) {
+    return addr != nullptr ? SocketAddress(addr, length) : SocketAddress();
+}
 std::string address_text(const sockaddr* addr, socklen_t length) {
-    if (addr == nullptr) return "?";
-    char text[INET6_ADDRSTRLEN] = "?";
-    if (addr->sa_family == AF_INET && length >= static_cast<socklen_t>(sizeof(sockaddr_in))) {
-        sockaddr_in in{};
-        std::memcpy(&in, addr, sizeof in);
-        ::inet_ntop(AF_INET, &in.sin_addr, text, sizeof text);
-    } else if (addr->sa_family == AF_INET6 &&
-               length >= static_cast<socklen_t>(sizeof(sockaddr_in6))) {
-        sockaddr_in6 in6{};
-        std::memcpy(&in6, addr, sizeof in6);
-        ::inet_ntop(AF_INET6, &in6.sin6_addr, text, sizeof text);
-    }
-    return text;
+    return address_of(addr, length).host();
 }
-
 std::uint16_t port_of(const sockaddr* addr, socklen_t length) {
-    return detail::from_sockaddr(addr, length).port;
+    return address_of(addr, length).port();
 }
-
-// "127.0.0.1:80", "[::1]:80", "unix:/run/x.sock", "unix:@name".
 std::string endpoint_text(const sockaddr* addr, socklen_t length) {
-    if (addr != nullptr && addr->sa_family == AF_UNIX) {
-        sockaddr_un un{};
-        std::memcpy(&un, addr, std::min(static_cast<std::size_t>(length), sizeof un));
-        const std::size_t offset = offsetof(sockaddr_un, sun_path);
-        const std::size_t size =
-            length > offset ? std::min(length - offset, sizeof un.sun_path) : 0;
-        if (size > 0 && un.sun_path[0] == '\0')
-            return "unix:@" + std::string(un.sun_path + 1, size - 1);
-        return "unix:" + std::string(un.sun_path, strnlen(un.sun_path, size));
-    }
-    return format_host_port(address_text(addr, length), port_of(addr, length));
+    return address_of(addr, length).display();
 }
 
 // "pid 4242 (python3)", "pid 1 (a), pid 2 (b) and 3 more".

@@ -1,15 +1,18 @@
-#include "connect_relay.hpp"
 #include "duration_text.hpp"
+#include "relay.hpp"
+#include "util/fd.hpp"
+#include "util/time.hpp"
 
 #include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <nettool/connect.hpp>
+#include <nettool/crlf.hpp>
+#include <nettool/event_loop.hpp>
 #include <nettool/hexdump.hpp>
 #include <nettool/pump.hpp>
 #include <nettool/stop.hpp>
-#include <poll.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -18,56 +21,27 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr milliseconds k_first_backoff{100};
-constexpr milliseconds k_max_backoff{1000};
-
-Result<std::vector<SockAddr>> candidates_for(const ConnectOptions& options) {
+Result<std::vector<SocketAddress>> candidates_for(const ConnectOptions& options) {
     const Endpoint& ep = options.endpoint;
-    if (ep.transport == Transport::unix_stream) return std::vector<SockAddr>{unix_sockaddr(ep)};
+    if (ep.transport == Transport::unix_stream)
+        return std::vector<SocketAddress>{SocketAddress::unix_socket(ep)};
     auto resolved = resolve(ep.host, ep.port, ep.transport, options.family);
     if (!resolved) return resolved;
-    std::vector<SockAddr> list = interleave_families(*resolved);
+    std::vector<SocketAddress> list = interleave_families(*resolved);
     if (options.source && options.source->address) {
         const int family = options.source->address->family();
-        std::erase_if(list, [&](const SockAddr& a) { return a.family() != family; });
+        std::erase_if(list, [&](const SocketAddress& a) { return a.family() != family; });
         if (list.empty()) {
             return fail(
                 ErrorKind::network,
                 fmt::format("'{}' has no {} address to match the source address {}; choose a "
                             "source of the other family",
                             ep.host, family == AF_INET ? "IPv4" : "IPv6",
-                            format_address(*options.source->address)));
+                            options.source->address->host()));
         }
     }
     return list;
 }
-
-// Waits `delay` unless a stop is requested first; false when stopped.
-bool pause_unless_stopped(milliseconds delay) {
-    pollfd p{stop_fd(), POLLIN, 0};
-    const int rc = ::poll(&p, 1, static_cast<int>(delay.count()));
-    return !(rc > 0 || stop_requested());
-}
-
-milliseconds left_until(Clock::time_point deadline) {
-    return std::max(milliseconds{0}, std::chrono::ceil<milliseconds>(deadline - Clock::now()));
-}
-
-// Restores a shared descriptor's file-status flags (stdin/stdout belong to the shell too).
-class FlagsGuard {
-  public:
-    FlagsGuard() = default;
-    FlagsGuard(int fd, int flags) : m_fd(fd), m_flags(flags) {}
-    FlagsGuard(const FlagsGuard&) = delete;
-    FlagsGuard& operator=(const FlagsGuard&) = delete;
-    ~FlagsGuard() {
-        if (m_fd >= 0) restore_flags(m_fd, m_flags);
-    }
-
-  private:
-    int m_fd = -1;
-    int m_flags = 0;
-};
 
 // --send TEXT becomes a memory file: always readable, ends where the text ends, and the
 // relay treats it like any other input.
@@ -78,19 +52,128 @@ Result<UniqueFd> text_as_fd(const std::string& text) {
         return fail(ErrorKind::generic,
                     fmt::format("cannot hold the --send text: {}", errno_text(err)));
     }
-    std::size_t done = 0;
-    while (done < text.size()) {
-        const ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            const int err = n < 0 ? errno : ENOSPC;
-            return fail(ErrorKind::generic,
-                        fmt::format("cannot hold the --send text: {}", errno_text(err)));
-        }
-        done += static_cast<std::size_t>(n);
-    }
+    if (auto written = util::write_all(fd.get(), text, "the --send text"); !written)
+        return tl::unexpected(written.error());
     ::lseek(fd.get(), 0, SEEK_SET);
     return fd;
+}
+
+// The largest payload of one UDP datagram over IPv4/IPv6 without jumbograms.
+constexpr std::size_t k_max_datagram = 65507;
+
+struct RelayPlan {
+    int socket_fd = -1;
+    int input_fd = -1; // -1: nothing to send (the write side is shut down at once)
+    int output_fd = 1;
+    std::optional<util::FlagsGuard>* output_guard = nullptr;
+    bool datagram = false;
+    std::optional<milliseconds> idle_timeout;
+    std::optional<std::uint64_t> max_bytes;
+    bool crlf = false;
+    HexDump* hexdump = nullptr;
+    std::string peer_name;
+};
+
+Pump::Options input_options(const RelayPlan& plan) {
+    HexDump* const dump = plan.hexdump;
+    Pump::Options o;
+    o.buffer_size = plan.datagram ? k_max_datagram : 256 * 1024;
+    if (dump != nullptr) o.observe = [dump](std::span<const char> chunk) { dump->sent(chunk); };
+    if (plan.crlf) {
+        // Dumped after the transform, so the dump shows what went on the wire.
+        o.observe = nullptr;
+        o.transform = [dump, previous = '\0'](std::span<const char> in, std::string& out) mutable {
+            const std::size_t before = out.size();
+            crlf_transform(in, out, previous);
+            if (dump != nullptr)
+                dump->sent(std::span<const char>(out.data() + before, out.size() - before));
+        };
+    }
+    o.at_end =
+        plan.datagram ? Pump::Options::AtEnd::nothing : Pump::Options::AtEnd::half_close_socket;
+    o.source_name = "standard input";
+    o.sink_name = plan.peer_name;
+    return o;
+}
+
+// Runs the shared relay (core/src/relay.hpp) on its own loop, with connect's timing rules:
+// --idle-timeout, and for UDP the wait for replies once the input has ended.
+Status run_relay(const RelayPlan& plan) {
+    auto loop = EventLoop::create();
+    if (!loop) return tl::unexpected(loop.error());
+    HexDump* const dump = plan.hexdump;
+
+    Relay::Settings settings;
+    settings.peer_fd = plan.socket_fd;
+    settings.peer_name = plan.peer_name;
+    settings.datagram = plan.datagram;
+    Pump::Options down;
+    down.limit = plan.max_bytes;
+    if (dump != nullptr)
+        down.observe = [dump](std::span<const char> chunk) { dump->received(chunk); };
+    down.at_end = Pump::Options::AtEnd::nothing; // the relay releases standard output
+    down.source_name = plan.peer_name;
+    down.sink_name = "standard output";
+    if (plan.datagram) {
+        settings.from_peer = make_channel(Pump(plan.socket_fd, plan.output_fd, std::move(down)));
+    } else {
+        auto channel = channel_from_socket(plan.socket_fd, plan.output_fd, std::move(down));
+        if (!channel) return tl::unexpected(channel.error());
+        settings.from_peer = std::move(*channel);
+    }
+    if (plan.input_fd >= 0) {
+        settings.to_peer = make_channel(Pump(plan.input_fd, plan.socket_fd, input_options(plan)));
+    } else if (!plan.datagram) {
+        ::shutdown(plan.socket_fd, SHUT_WR);
+    }
+    settings.output_at_end = Relay::OutputAtEnd::release;
+    settings.output_guard = plan.output_guard;
+    // A person at a terminal is done when the server is (nc's habit); --max-bytes is the
+    // essay's recv(N)-then-close: either way the peer's end ends the connection.
+    // UDP has no FIN: an empty datagram is the only end the peer can signal.
+    settings.peer_end_ends_relay = (plan.input_fd >= 0 && ::isatty(plan.input_fd) == 1) ||
+                                   plan.max_bytes.has_value() || plan.datagram;
+    Relay relay(*loop, std::move(settings), nullptr);
+    if (stop_fd() >= 0) {
+        auto watched = loop->add(stop_fd(), io::readable, [](std::uint32_t) {});
+        if (!watched) return watched;
+    }
+    relay.start();
+
+    auto last_activity = Clock::now();
+    std::uint64_t moved = relay.moved();
+    while (!relay.done()) {
+        // UDP has no end of stream: once the input is done, replies are awaited for a while.
+        std::optional<milliseconds> quiet_limit = plan.idle_timeout;
+        const bool awaiting_replies = plan.datagram && !relay.sending();
+        if (awaiting_replies && !quiet_limit) quiet_limit = k_udp_reply_wait;
+        std::optional<milliseconds> timeout;
+        if (quiet_limit) {
+            const auto left =
+                std::chrono::ceil<milliseconds>(last_activity + *quiet_limit - Clock::now());
+            if (left.count() <= 0) {
+                if (awaiting_replies) break;
+                relay.abort();
+                return fail(ErrorKind::network,
+                            fmt::format("connection to {} was idle for {}; closed it",
+                                        plan.peer_name, duration_text(*quiet_limit)));
+            }
+            timeout = std::min(left, milliseconds(60'000));
+        }
+        if (auto s = loop->run_once(timeout); !s) return s;
+        if (stop_requested()) {
+            relay.abort();
+            return {}; // cmd/ turns a SIGINT into exit 130
+        }
+        if (dump != nullptr && !dump->status()) return dump->status();
+        if (relay.moved() != moved) {
+            moved = relay.moved();
+            last_activity = Clock::now();
+        }
+    }
+    relay.abort();
+    if (dump != nullptr && !dump->status()) return dump->status();
+    return relay.result();
 }
 
 } // namespace
@@ -98,7 +181,6 @@ Result<UniqueFd> text_as_fd(const std::string& text) {
 Result<Connected> open_connection(const ConnectOptions& options, ConnectObserver& observer) {
     const auto started = Clock::now();
     const auto give_up = options.wait ? started + *options.wait : started;
-    milliseconds backoff = k_first_backoff;
     for (int attempt = 1;; ++attempt) {
         auto candidates = candidates_for(options);
         if (!candidates) return tl::unexpected(candidates.error());
@@ -107,7 +189,8 @@ Result<Connected> open_connection(const ConnectOptions& options, ConnectObserver
         if (options.endpoint.transport != Transport::unix_stream) settings.source = options.source;
         settings.timeout = options.timeout;
         if (options.wait)
-            settings.timeout = std::clamp(left_until(give_up), milliseconds{1}, options.timeout);
+            settings.timeout =
+                std::clamp(util::time_left(give_up), milliseconds{1}, options.timeout);
         settings.deadline = Clock::now() + settings.timeout;
         settings.name = options.endpoint.transport == Transport::unix_stream
                             ? options.endpoint.display()
@@ -118,16 +201,16 @@ Result<Connected> open_connection(const ConnectOptions& options, ConnectObserver
         if (failure.error.kind == ErrorKind::interrupted || !options.wait || !failure.transient) {
             return tl::unexpected(std::move(failure.error));
         }
-        const milliseconds left = left_until(give_up);
+        const milliseconds left = util::time_left(give_up);
         if (left.count() == 0) {
             failure.error.message += fmt::format(" (kept trying for {}, {} attempts)",
                                                  duration_text(*options.wait), attempt);
             return tl::unexpected(std::move(failure.error));
         }
-        const milliseconds delay = std::min(backoff, left);
+        const milliseconds delay = std::min(
+            util::exponential_backoff(k_wait_first_backoff, k_wait_max_backoff, attempt), left);
         observer.retrying(failure.error, delay, left);
-        if (!pause_unless_stopped(delay)) return fail(ErrorKind::interrupted, "");
-        backoff = std::min(backoff * 2, k_max_backoff);
+        if (!util::sleep_unless_stopped(delay)) return fail(ErrorKind::interrupted, "");
     }
 }
 
@@ -150,47 +233,50 @@ Status connect(const ConnectOptions& options, ConnectObserver& observer) {
     // Read both descriptors' flags before changing either: stdin and stdout are often one
     // terminal (one open file description), and the guards restore in reverse order.
     const int input_flags = input_fd >= 0 ? ::fcntl(input_fd, F_GETFL) : -1;
-    if (input_flags < 0) input_fd = -1; // stdin closed: behave as if it were empty
+    // stdin closed (or open for writing only): behave as if it were empty
+    if (input_flags < 0 || (input_flags & O_ACCMODE) == O_WRONLY) input_fd = -1;
     const int output_flags = ::fcntl(options.output_fd, F_GETFL);
-    if (output_flags < 0) {
-        const int err = errno;
+    if (output_flags < 0 || (output_flags & O_ACCMODE) == O_RDONLY) {
         return fail(ErrorKind::file_io,
-                    fmt::format("standard output is not usable: {}", errno_text(err)));
+                    "standard output is closed or not writable; the connection's data goes "
+                    "there (redirect it, e.g. to a file or /dev/null)");
     }
 
     auto connection = open_connection(options, observer);
     if (!connection) return tl::unexpected(connection.error());
-    SockAddr peer;
-    peer.length = sizeof peer.storage;
-    if (::getpeername(connection->fd.get(), peer.get(), &peer.length) != 0) peer = connection->peer;
-    std::string peer_name = format_sockaddr(peer);
-    if (options.endpoint.transport == Transport::unix_stream)
-        peer_name = options.endpoint.display();
+    SocketAddress peer = SocketAddress::peer_of(connection->fd.get());
+    if (peer.empty()) peer = connection->peer;
+    // A unix peer is named as the user wrote it (getpeername of an abstract socket is binary).
+    const std::string peer_name = options.endpoint.transport == Transport::unix_stream
+                                      ? options.endpoint.display()
+                                      : peer.display();
     observer.connected(peer_name);
 
-    std::optional<FlagsGuard> input_guard;
+    std::optional<util::FlagsGuard> input_guard;
     if (input_fd >= 0 && !text_fd) {
-        auto set = set_nonblocking(input_fd);
+        auto set = util::set_nonblocking(input_fd);
         if (!set) return tl::unexpected(set.error());
         input_guard.emplace(input_fd, input_flags);
     }
-    std::optional<FlagsGuard> output_guard;
+    std::optional<util::FlagsGuard> output_guard;
     {
-        auto set = set_nonblocking(options.output_fd);
+        auto set = util::set_nonblocking(options.output_fd);
         if (!set) return tl::unexpected(set.error());
         output_guard.emplace(options.output_fd, output_flags);
     }
 
-    RelaySettings relay;
-    relay.input_fd = input_fd;
-    relay.output_fd = options.output_fd;
-    relay.datagram = options.endpoint.transport == Transport::udp;
-    relay.idle_timeout = options.idle_timeout;
-    relay.max_bytes = options.max_bytes;
-    relay.crlf = options.crlf;
-    relay.hexdump = hexdump ? &*hexdump : nullptr;
-    relay.peer_name = peer_name;
-    return relay_connection(connection->fd.get(), relay);
+    RelayPlan plan;
+    plan.socket_fd = connection->fd.get();
+    plan.input_fd = input_fd;
+    plan.output_fd = options.output_fd;
+    plan.output_guard = &output_guard;
+    plan.datagram = options.endpoint.transport == Transport::udp;
+    plan.idle_timeout = options.idle_timeout;
+    plan.max_bytes = options.max_bytes;
+    plan.crlf = options.crlf;
+    plan.hexdump = hexdump ? &*hexdump : nullptr;
+    plan.peer_name = peer_name;
+    return run_relay(plan);
 }
 
 } // namespace nettool

@@ -1,3 +1,6 @@
+#include "util/fd.hpp"
+#include "util/time.hpp"
+
 #include <cerrno>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -5,37 +8,9 @@
 #include <nettool/http/retry_policy.hpp>
 #include <nettool/stop.hpp>
 #include <nettool/unique_fd.hpp>
-#include <poll.h>
 
 namespace nettool {
 namespace {
-
-// Writes everything or fails: partial writes continue, EINTR retries (unless a stop was
-// requested), a non-blocking descriptor inherited from the shell is waited on with poll().
-Status write_all(int fd, std::string_view data, std::string_view name,
-                 bool* broken_pipe = nullptr) {
-    while (!data.empty()) {
-        const ssize_t n = ::write(fd, data.data(), data.size());
-        if (n >= 0) {
-            data.remove_prefix(static_cast<std::size_t>(n));
-            continue;
-        }
-        if (errno == EINTR) {
-            if (stop_requested()) return fail(ErrorKind::interrupted, "interrupted");
-            continue;
-        }
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            struct pollfd fds[2] = {{fd, POLLOUT, 0}, {stop_fd(), POLLIN, 0}};
-            ::poll(fds, 2, -1);
-            if (stop_requested()) return fail(ErrorKind::interrupted, "interrupted");
-            continue;
-        }
-        const int err = errno;
-        if (err == EPIPE && broken_pipe != nullptr) *broken_pipe = true;
-        return fail(ErrorKind::file_io, fmt::format("write to {}: {}", name, errno_text(err)));
-    }
-    return {};
-}
 
 class GetSink final : public http::TransferSink {
   public:
@@ -57,7 +32,7 @@ class GetSink final : public http::TransferSink {
         if (m_header_fd == m_request.output_fd) {
             if (auto st = output(all); !st) return st;
         } else if (m_header_fd >= 0) {
-            if (auto st = write_all(m_header_fd, all, m_header_name); !st) return st;
+            if (auto st = util::write_all(m_header_fd, all, m_header_name); !st) return st;
         }
         const bool error_status = head.status >= 400 && !m_request.request.options.ignore_status;
         // On an error status nothing goes to the output: a script sees an empty stdout.
@@ -79,7 +54,9 @@ class GetSink final : public http::TransferSink {
     Status output(std::string_view data) {
         m_written = true;
         // A closed reader (`| head -1`) stops the transfer; get() then reports success.
-        return write_all(m_request.output_fd, data, "standard output", &m_output_closed);
+        auto written = util::write_all(m_request.output_fd, data, "standard output");
+        if (!written && written.error().sys_errno == EPIPE) m_output_closed = true;
+        return written;
     }
 
     const GetRequest& m_request;
@@ -134,7 +111,7 @@ Status get(const GetRequest& request, http::TransferEngine& engine, GetObserver&
             policy, attempt + 1, failure, std::chrono::system_clock::now(), http::random_jitter());
         if (!delay) return tl::unexpected(failure.error);
         observer.on_retry(attempt + 1, policy.max_retries, *delay, failure.error);
-        if (!http::sleep_unless_stopped(*delay)) return fail(ErrorKind::interrupted, "interrupted");
+        if (!util::sleep_unless_stopped(*delay)) return fail(ErrorKind::interrupted, "interrupted");
     }
 }
 

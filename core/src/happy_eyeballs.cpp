@@ -1,4 +1,5 @@
 #include "duration_text.hpp"
+#include "util/check.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -25,7 +26,7 @@ bool is_transient_connect_errno(int err) {
     }
 }
 
-Race::Race(std::vector<SockAddr> candidates, Settings settings)
+Race::Race(std::vector<SocketAddress> candidates, Settings settings)
     : m_candidates(std::move(candidates)), m_settings(std::move(settings)),
       m_errors(m_candidates.size(), 0) {}
 
@@ -42,7 +43,7 @@ void Race::start_next(Clock::time_point now) {
     while (m_next < m_candidates.size() && !done()) {
         const std::size_t index = m_next++;
         m_last_start = now;
-        const SockAddr& target = m_candidates[index];
+        const SocketAddress& target = m_candidates[index];
         UniqueFd fd(
             ::socket(target.family(), m_settings.socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
         if (!fd) {
@@ -61,14 +62,14 @@ void Race::start_next(Clock::time_point now) {
                 const int one = 1;
                 ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
             }
-            if (::bind(fd.get(), local->get(), local->length) != 0) {
+            if (::bind(fd.get(), local->get(), local->length()) != 0) {
                 record_failure(index, errno);
                 continue;
             }
         }
         int rc;
         do {
-            rc = ::connect(fd.get(), target.get(), target.length);
+            rc = ::connect(fd.get(), target.get(), target.length());
         } while (rc != 0 && errno == EINTR);
         if (rc == 0) {
             m_attempts.clear(); // the others lose the race
@@ -136,18 +137,17 @@ void Race::finish_failed(bool timed_out) {
     bool transient = true;
     for (std::size_t i = 0; i < m_candidates.size(); ++i) {
         if (m_errors[i] == 0) continue;
-        tried.push_back(format_address(m_candidates[i]));
+        tried.push_back(m_candidates[i].host());
         if (std::find(distinct.begin(), distinct.end(), m_errors[i]) == distinct.end())
             distinct.push_back(m_errors[i]);
         transient = transient && is_transient_connect_errno(m_errors[i]);
     }
     std::string target = m_settings.name;
-    const bool literal =
-        m_candidates.size() == 1 && format_sockaddr(m_candidates[0]) == m_settings.name;
+    const bool literal = m_candidates.size() == 1 && m_candidates[0].display() == m_settings.name;
     if (!literal && !m_candidates.empty()) {
         std::vector<std::string> all;
         for (const auto& c : m_candidates)
-            all.push_back(format_address(c));
+            all.push_back(c.host());
         target += fmt::format(" ({})", fmt::join(all, ", "));
     }
     std::string reason;
@@ -160,23 +160,26 @@ void Race::finish_failed(bool timed_out) {
         std::vector<std::string> parts;
         for (std::size_t i = 0; i < m_candidates.size(); ++i) {
             if (m_errors[i] != 0)
-                parts.push_back(format_address(m_candidates[i]) + ": " + errno_text(m_errors[i]));
+                parts.push_back(m_candidates[i].host() + ": " + errno_text(m_errors[i]));
         }
         reason = fmt::format("{}", fmt::join(parts, "; "));
     }
     const ErrorKind kind =
         distinct.size() == 1 && !timed_out ? kind_of_socket_errno(distinct[0]) : ErrorKind::network;
+    const int cause = timed_out ? ETIMEDOUT : distinct.size() == 1 ? distinct[0] : 0;
     m_result = tl::unexpected(
-        RaceFailure{Error{kind, fmt::format("connect to {}: {}", target, reason)}, transient});
+        RaceFailure{Error{kind, fmt::format("connect to {}: {}", target, reason), cause, 0},
+                    transient, reason});
 }
 
 tl::expected<Connected, RaceFailure> Race::take() {
+    NETTOOL_CHECK(m_result.has_value()); // take() only once the race is done()
     auto result = std::move(*m_result);
     m_result.reset();
     return result;
 }
 
-tl::expected<Connected, RaceFailure> run_race(std::vector<SockAddr> candidates,
+tl::expected<Connected, RaceFailure> run_race(std::vector<SocketAddress> candidates,
                                               Race::Settings settings) {
     Race race(std::move(candidates), std::move(settings));
     std::vector<pollfd> fds;

@@ -1,3 +1,5 @@
+#include "util/fd.hpp"
+
 #include <cerrno>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -43,18 +45,7 @@ void HexDump::write(char direction, std::uint64_t& offset, std::span<const char>
     if (!m_status || data.empty()) return;
     const std::string text = hexdump_lines(direction, offset, data);
     offset += data.size();
-    std::size_t done = 0;
-    while (done < text.size()) {
-        const ssize_t n = ::write(m_fd.get(), text.data() + done, text.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            const int err = n < 0 ? errno : ENOSPC;
-            m_status = fail(ErrorKind::file_io, fmt::format("write to hex dump file '{}': {}",
-                                                            m_path, errno_text(err)));
-            return;
-        }
-        done += static_cast<std::size_t>(n);
-    }
+    m_status = util::write_all(m_fd.get(), text, fmt::format("hex dump file '{}'", m_path));
 }
 
 } // namespace nettool

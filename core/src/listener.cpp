@@ -1,9 +1,9 @@
 #include <cerrno>
 #include <fmt/format.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <nettool/bind_diagnosis.hpp>
 #include <nettool/listener.hpp>
+#include <nettool/resolve.hpp>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -44,63 +44,6 @@ namespace {
 
 std::string transport_word(Transport t) {
     return t == Transport::udp ? "udp" : "tcp";
-}
-
-Result<std::vector<SocketAddress>> resolve_passive(const Endpoint& endpoint) {
-    std::vector<SocketAddress> out;
-    if (endpoint.host == "*") {
-        // One IPv6 socket with IPV6_V6ONLY off serves both families (see bind_one); an
-        // IPv4-only host falls back to 0.0.0.0 there.
-        sockaddr_in6 any{};
-        any.sin6_family = AF_INET6;
-        any.sin6_addr = in6addr_any;
-        any.sin6_port = htons(endpoint.port);
-        out.emplace_back(reinterpret_cast<const sockaddr*>(&any), sizeof any);
-        return out;
-    }
-    if (endpoint.host == "localhost") {
-        // RFC 6761: localhost is the loopback, both families, whatever /etc/hosts says (many
-        // list only 127.0.0.1); ::1 is skipped later where IPv6 is off.
-        sockaddr_in v4{};
-        v4.sin_family = AF_INET;
-        v4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        v4.sin_port = htons(endpoint.port);
-        sockaddr_in6 v6{};
-        v6.sin6_family = AF_INET6;
-        v6.sin6_addr = in6addr_loopback;
-        v6.sin6_port = htons(endpoint.port);
-        out.emplace_back(reinterpret_cast<const sockaddr*>(&v4), sizeof v4);
-        out.emplace_back(reinterpret_cast<const sockaddr*>(&v6), sizeof v6);
-        return out;
-    }
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = endpoint.transport == Transport::udp ? SOCK_DGRAM : SOCK_STREAM;
-    // No AI_ADDRCONFIG: loopback-only hosts must still get ::1 for "localhost".
-    addrinfo* result = nullptr;
-    const int rc = ::getaddrinfo(endpoint.host.c_str(), nullptr, &hints, &result);
-    if (rc != 0) {
-        const std::string why = rc == EAI_SYSTEM ? errno_text(errno) : ::gai_strerror(rc);
-        return fail(ErrorKind::network,
-                    fmt::format("cannot resolve '{}' to listen on: {}; check the host "
-                                "name or give an address",
-                                endpoint.host, why));
-    }
-    for (const addrinfo* ai = result; ai != nullptr; ai = ai->ai_next) {
-        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
-        SocketAddress address(ai->ai_addr, ai->ai_addrlen);
-        address.set_port(endpoint.port);
-        bool seen = false;
-        for (const auto& a : out)
-            seen = seen || a == address;
-        if (!seen) out.push_back(address);
-    }
-    ::freeaddrinfo(result);
-    if (out.empty()) {
-        return fail(ErrorKind::network,
-                    fmt::format("'{}' has no IPv4 or IPv6 address to listen on", endpoint.host));
-    }
-    return out;
 }
 
 // Errors that mean "this address family or address does not exist here" (IPv6 disabled):
@@ -161,7 +104,8 @@ Result<std::vector<Listener>> open_listeners(const Endpoint& endpoint,
         out.push_back(std::move(*listener));
         return out;
     }
-    auto addresses = resolve_passive(endpoint);
+    auto addresses = resolve(endpoint.host, endpoint.port, endpoint.transport, Family::any,
+                             ResolveFor::listening);
     if (!addresses) return tl::unexpected(addresses.error());
     const bool dual_stack = endpoint.host == "*";
 
@@ -177,13 +121,9 @@ Result<std::vector<Listener>> open_listeners(const Endpoint& endpoint,
             address.set_port(port);
             auto listener = bind_one(address, endpoint.transport, dual_stack, options);
             if (!listener && i == 0 && dual_stack && address_unavailable(listener.error().err)) {
-                sockaddr_in any{}; // no IPv6 on this host: all IPv4 interfaces
-                any.sin_family = AF_INET;
-                any.sin_addr.s_addr = htonl(INADDR_ANY);
-                any.sin_port = htons(port);
+                // No IPv6 on this host: all IPv4 interfaces.
                 listener =
-                    bind_one(SocketAddress(reinterpret_cast<const sockaddr*>(&any), sizeof any),
-                             endpoint.transport, false, options);
+                    bind_one(SocketAddress::any(AF_INET, port), endpoint.transport, false, options);
             }
             if (!listener) {
                 const int err = listener.error().err;

@@ -13,18 +13,6 @@
 namespace nettool {
 namespace {
 
-SocketAddress unix_address(const Endpoint& endpoint) {
-    sockaddr_un un{};
-    un.sun_family = AF_UNIX;
-    std::size_t offset = 0;
-    if (endpoint.abstract) offset = 1; // the leading NUL of an abstract name
-    std::memcpy(un.sun_path + offset, endpoint.unix_path.data(), endpoint.unix_path.size());
-    auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + offset +
-                                         endpoint.unix_path.size());
-    if (!endpoint.abstract) length += 1; // the terminator
-    return SocketAddress(reinterpret_cast<const sockaddr*>(&un), length);
-}
-
 enum class Probe { stale, live, failed };
 
 // Whether a server listens on the socket file: a non-blocking connect() is refused at once
@@ -46,7 +34,7 @@ Probe probe(const SocketAddress& address, int& err) {
 
 Result<Listener> open_unix_listener(const Endpoint& endpoint, const ListenOptions& options) {
     const std::string shown = endpoint.display();
-    const SocketAddress address = unix_address(endpoint);
+    const SocketAddress address = SocketAddress::unix_socket(endpoint);
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd) {
         const int err = errno;

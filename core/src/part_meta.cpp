@@ -1,4 +1,4 @@
-#include "file_util.hpp"
+#include "util/file.hpp"
 #include "util/json_integer.hpp"
 
 #include <cerrno>
@@ -27,44 +27,14 @@ std::string format_part_meta(const PartMeta& meta) {
 }
 
 Status write_part_meta(const std::string& part_path, const PartMeta& meta) {
-    const std::string text = format_part_meta(meta);
-    const std::string path = part_meta_path(part_path);
-    const std::string temp = path + ".tmp";
-    ::unlink(temp.c_str());
-    UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-    if (!fd) return fail(ErrorKind::file_io, fmt::format("create {}: {}", temp, errno_text(errno)));
-    if (const int err = detail::write_all(fd.get(), text.data(), text.size()); err != 0) {
-        ::unlink(temp.c_str());
-        return fail(ErrorKind::file_io, fmt::format("write to {}: {}", temp, errno_text(err)));
-    }
-    fd.reset();
-    if (::rename(temp.c_str(), path.c_str()) != 0) {
-        const int err = errno;
-        ::unlink(temp.c_str());
-        return fail(ErrorKind::file_io,
-                    fmt::format("rename {} to {}: {}", temp, path, errno_text(err)));
-    }
-    return {};
+    return util::write_file_atomically(part_meta_path(part_path), format_part_meta(meta));
 }
 
 std::optional<PartMeta> read_part_meta(const std::string& part_path) {
-    const std::string path = part_meta_path(part_path);
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (!fd) return std::nullopt;
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid() ||
-        st.st_size > 64 * 1024) {
-        return std::nullopt;
-    }
-    std::string text(static_cast<std::size_t>(st.st_size), '\0');
-    std::size_t got = 0;
-    while (got < text.size()) {
-        const ssize_t n = ::read(fd.get(), text.data() + got, text.size() - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return std::nullopt;
-        got += static_cast<std::size_t>(n);
-    }
-    return parse_part_meta(text);
+    // A damaged or foreign sidecar only means there is no validator: resuming starts over.
+    auto text = util::read_own_file(part_meta_path(part_path), 64 * 1024);
+    if (!text || !*text) return std::nullopt;
+    return parse_part_meta(**text);
 }
 
 std::optional<PartMeta> parse_part_meta(std::string_view text) {

@@ -1,3 +1,5 @@
+#include "util/time.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <fmt/format.h>
@@ -16,14 +18,8 @@ struct Probe {
     Race race;
 };
 
-// "connect to 127.0.0.1:23: connection refused" -> "connection refused".
-std::string reason_of(const std::string& message) {
-    const auto colon = message.rfind(": ");
-    return colon == std::string::npos ? message : message.substr(colon + 2);
-}
-
 // Tests `ports` (bounded concurrency), calling `done` for each in the order given.
-Status scan_round(const ScanOptions& options, const std::vector<SockAddr>& candidates,
+Status scan_round(const ScanOptions& options, const std::vector<SocketAddress>& candidates,
                   const std::vector<std::uint16_t>& ports,
                   const std::function<void(const PortState&)>& done) {
     const std::size_t count = ports.size();
@@ -37,13 +33,12 @@ Status scan_round(const ScanOptions& options, const std::vector<SockAddr>& candi
 
     const auto finish = [&](Probe& probe) {
         auto outcome = probe.race.take();
-        PortState state{
-            options.host, format_address(candidates.front()), ports[probe.index], false, {}};
+        PortState state{options.host, candidates.front().host(), ports[probe.index], false, {}};
         if (outcome) {
             state.open = true;
-            state.address = format_address(outcome->peer);
+            state.address = outcome->peer.host();
         } else {
-            state.error = reason_of(outcome.error().error.message);
+            state.error = outcome.error().reason;
         }
         results[probe.index] = std::move(state);
     };
@@ -51,10 +46,10 @@ Status scan_round(const ScanOptions& options, const std::vector<SockAddr>& candi
     while (reported < count) {
         const auto now = Clock::now();
         while (active.size() < concurrency && next < count) {
-            std::vector<SockAddr> targets = candidates;
+            std::vector<SocketAddress> targets = candidates;
             const std::uint16_t port = ports[next];
             for (auto& t : targets)
-                set_port(t, port);
+                t.set_port(port);
             Race::Settings settings;
             settings.source = options.source;
             settings.deadline = now + options.timeout;
@@ -108,14 +103,14 @@ Status scan_round(const ScanOptions& options, const std::vector<SockAddr>& candi
 Result<ScanSummary> scan_ports(const ScanOptions& options, ScanObserver& observer) {
     auto resolved = resolve(options.host, options.ports.first, Transport::tcp, options.family);
     if (!resolved) return tl::unexpected(resolved.error());
-    std::vector<SockAddr> candidates = interleave_families(*resolved);
+    std::vector<SocketAddress> candidates = interleave_families(*resolved);
     if (options.source && options.source->address) {
         const int family = options.source->address->family();
-        std::erase_if(candidates, [&](const SockAddr& a) { return a.family() != family; });
+        std::erase_if(candidates, [&](const SocketAddress& a) { return a.family() != family; });
         if (candidates.empty()) {
             return fail(ErrorKind::network,
                         fmt::format("'{}' has no address of the source address's family ({})",
-                                    options.host, format_address(*options.source->address)));
+                                    options.host, options.source->address->host()));
         }
     }
     std::vector<std::uint16_t> ports;
@@ -137,22 +132,19 @@ Result<ScanSummary> scan_ports(const ScanOptions& options, ScanObserver& observe
     // --wait: test again the ports that are not open yet, until all are or the time is up.
     const auto give_up = Clock::now() + *options.wait;
     std::map<std::uint16_t, PortState> latest;
-    std::chrono::milliseconds backoff{100};
-    for (;;) {
+    for (int round = 1;; ++round) {
         std::vector<std::uint16_t> again;
         auto status = scan_round(options, candidates, ports, [&](const PortState& s) {
             latest[s.port] = s;
             if (!s.open) again.push_back(s.port);
         });
         if (!status) return tl::unexpected(status.error());
-        const auto left = std::chrono::ceil<std::chrono::milliseconds>(give_up - Clock::now());
-        if (again.empty() || left.count() <= 0) break;
-        pollfd p{stop_fd(), POLLIN, 0};
-        if (::poll(&p, 1, static_cast<int>(std::min(backoff, left).count())) > 0 ||
-            stop_requested()) {
+        const auto left = util::time_left(give_up);
+        if (again.empty() || left.count() == 0) break;
+        const auto delay =
+            util::exponential_backoff(k_wait_first_backoff, k_wait_max_backoff, round);
+        if (!util::sleep_unless_stopped(std::min(delay, left)))
             return fail(ErrorKind::interrupted, "");
-        }
-        backoff = std::min(backoff * 2, std::chrono::milliseconds{1000});
         ports = std::move(again);
     }
     for (const auto& [port, state] : latest) {

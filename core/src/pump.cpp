@@ -1,8 +1,10 @@
-#include <nettool/pump.hpp>
+#include "util/check.hpp"
+#include "util/fd.hpp"
 
 #include <cerrno>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <nettool/pump.hpp>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,6 +14,7 @@ namespace nettool {
 Pump::Pump(int source_fd, int sink_fd, Options options)
     : m_source(source_fd), m_sink(sink_fd), m_options(std::move(options)),
       m_buffer(m_options.buffer_size > 0 ? m_options.buffer_size : 64 * 1024) {
+    NETTOOL_CHECK(m_source >= 0 && m_sink >= 0);
     if (m_options.limit && *m_options.limit == 0) {
         m_source_ended = true;
         finish_if_drained();
@@ -22,7 +25,9 @@ bool Pump::wants_read() const {
     return !m_finished && !m_source_ended && m_begin == m_end && m_transformed.empty();
 }
 
-bool Pump::wants_write() const { return !m_finished && (m_begin < m_end || !m_transformed.empty()); }
+bool Pump::wants_write() const {
+    return !m_finished && (m_begin < m_end || !m_transformed.empty());
+}
 
 void Pump::stop_reading() {
     m_source_ended = true;
@@ -60,7 +65,9 @@ Status Pump::step() {
 
 Status Pump::read_some() {
     std::size_t room = m_buffer.size();
-    if (m_options.limit) room = static_cast<std::size_t>(std::min<std::uint64_t>(room, *m_options.limit - m_bytes_in));
+    if (m_options.limit)
+        room =
+            static_cast<std::size_t>(std::min<std::uint64_t>(room, *m_options.limit - m_bytes_in));
     ssize_t n;
     do {
         n = ::read(m_source, m_buffer.data(), room);
@@ -68,15 +75,12 @@ Status Pump::read_some() {
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) return {};
         const int err = errno;
-        // A reset often follows a complete reply (the peer closed with our data unread):
-        // deliver what was read and end the stream, as for EOF.
-        if (err == ECONNRESET) {
-            m_source_ended = true;
-            return {};
-        }
+        // A reset is not an end of stream: whether it cut the data short is the caller's
+        // call (the relay's reset rule), made from failed_errno(), never from the message.
         m_failed_side = Side::source;
         m_failed_errno = err;
-        return fail(kind_of_socket_errno(err), fmt::format("read from {}: {}", m_options.source_name, errno_text(err)));
+        return fail_errno(kind_of_socket_errno(err), err,
+                          fmt::format("read from {}: {}", m_options.source_name, errno_text(err)));
     }
     if (n == 0) {
         m_source_ended = true;
@@ -110,13 +114,16 @@ Status Pump::write_some() {
         const int err = errno;
         m_failed_side = Side::sink;
         m_failed_errno = err;
-        return fail(err == EPIPE || err == ECONNRESET ? ErrorKind::network : kind_of_socket_errno(err),
-                    fmt::format("write to {}: {}", m_options.sink_name, errno_text(err)));
+        return fail_errno(
+            err == EPIPE || err == ECONNRESET ? ErrorKind::network : kind_of_socket_errno(err), err,
+            fmt::format("write to {}: {}", m_options.sink_name, errno_text(err)));
     }
     const auto put = static_cast<std::size_t>(n);
     m_bytes_out += put;
-    if (m_transformed.empty()) m_begin += put;
-    else m_transformed.erase(0, put);
+    if (m_transformed.empty())
+        m_begin += put;
+    else
+        m_transformed.erase(0, put);
     if (m_begin == m_end) m_begin = m_end = 0;
     return {};
 }
@@ -126,7 +133,7 @@ void Pump::finish_if_drained() {
     m_finished = true;
     switch (m_options.at_end) {
     case Options::AtEnd::half_close_socket:
-        half_close_socket(m_sink);
+        util::half_close_socket(m_sink);
         break;
     case Options::AtEnd::close_sink:
         ::close(m_sink);
@@ -136,23 +143,5 @@ void Pump::finish_if_drained() {
         break;
     }
 }
-
-bool half_close_socket(int fd) {
-    struct stat st {};
-    if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) return false;
-    ::shutdown(fd, SHUT_WR);
-    return true;
-}
-
-Result<int> set_nonblocking(int fd) {
-    const int flags = ::fcntl(fd, F_GETFL);
-    if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-        const int err = errno;
-        return fail(ErrorKind::file_io, fmt::format("cannot make descriptor {} non-blocking: {}", fd, errno_text(err)));
-    }
-    return flags;
-}
-
-void restore_flags(int fd, int flags) { ::fcntl(fd, F_SETFL, flags); }
 
 } // namespace nettool

@@ -1,4 +1,4 @@
-#include "file_util.hpp"
+#include "util/file.hpp"
 #include "util/json_integer.hpp"
 
 #include <cerrno>
@@ -73,34 +73,21 @@ std::optional<RegistryEntry> parse_registry_line(std::string_view line) {
 
 namespace {
 
+// The registry is small (one line per download); a huge one is not ours.
+constexpr std::size_t k_max_registry_size = 64 * 1024 * 1024;
+
 Result<std::vector<RegistryEntry>> read_entries(const std::string& path) {
     std::vector<RegistryEntry> entries;
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (!fd) {
-        if (errno == ENOENT) return entries;
-        return tl::unexpected(io_error("open", path, errno));
-    }
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) return tl::unexpected(io_error("stat", path, errno));
-    if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) {
-        return fail(ErrorKind::file_io,
-                    fmt::format("{} is not a regular file owned by you; remove it", path));
-    }
-    std::string text;
-    char buffer[65536];
-    for (;;) {
-        const ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return tl::unexpected(io_error("read", path, errno));
-        if (n == 0) break;
-        text.append(buffer, static_cast<std::size_t>(n));
-    }
+    auto text = util::read_own_file(path, k_max_registry_size);
+    if (!text) return tl::unexpected(text.error());
+    if (!*text) return entries;
+    const std::string_view all(**text);
     std::size_t start = 0;
-    while (start < text.size()) {
-        auto end = text.find('\n', start);
-        if (end == std::string::npos) end = text.size();
+    while (start < all.size()) {
+        auto end = all.find('\n', start);
+        if (end == std::string_view::npos) end = all.size();
         if (end > start) {
-            if (auto entry = parse_registry_line(std::string_view(text).substr(start, end - start)))
+            if (auto entry = parse_registry_line(all.substr(start, end - start)))
                 entries.push_back(std::move(*entry));
         }
         start = end + 1;
@@ -112,27 +99,7 @@ Status write_entries(const std::string& path, const std::vector<RegistryEntry>& 
     std::string text;
     for (const auto& e : entries)
         text += format_registry_line(e) + "\n";
-    // Under the exclusive lock only one writer exists, so a fixed temp name is safe.
-    const std::string temp = path + ".tmp";
-    ::unlink(temp.c_str());
-    UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-    if (!fd) return tl::unexpected(io_error("create", temp, errno));
-    if (const int err = detail::write_all(fd.get(), text.data(), text.size()); err != 0) {
-        ::unlink(temp.c_str());
-        return tl::unexpected(io_error("write to", temp, err));
-    }
-    if (::fsync(fd.get()) != 0) {
-        const int err = errno;
-        ::unlink(temp.c_str());
-        return tl::unexpected(io_error("sync", temp, err));
-    }
-    fd.reset();
-    if (::rename(temp.c_str(), path.c_str()) != 0) {
-        const int err = errno;
-        ::unlink(temp.c_str());
-        return tl::unexpected(io_error("rename " + temp + " to", path, err));
-    }
-    return {};
+    return util::write_file_atomically(path, text);
 }
 
 } // namespace

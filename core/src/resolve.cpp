@@ -13,6 +13,10 @@
 namespace nettool {
 namespace {
 
+std::string_view purpose_words(ResolveFor purpose) {
+    return purpose == ResolveFor::listening ? " to listen on" : "";
+}
+
 std::string_view family_words(Family family) {
     switch (family) {
     case Family::ipv4:
@@ -29,92 +33,35 @@ struct AddrinfoDeleter {
     void operator()(addrinfo* list) const { ::freeaddrinfo(list); }
 };
 
-// A numeric address without port; nullopt when `text` is not one.
-std::optional<SockAddr> numeric_address(const std::string& text) {
-    SockAddr addr;
-    auto* v4 = reinterpret_cast<sockaddr_in*>(addr.get());
-    if (::inet_pton(AF_INET, text.c_str(), &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        addr.length = sizeof(sockaddr_in);
-        return addr;
+// Listening on "*" or "localhost" needs no resolver (see ResolveFor::listening).
+std::optional<std::vector<SocketAddress>> listening_shorthand(const std::string& host,
+                                                              std::uint16_t port, Family family) {
+    if (host == "*") {
+        if (family == Family::ipv4) return std::vector{SocketAddress::any(AF_INET, port)};
+        return std::vector{SocketAddress::any(AF_INET6, port)};
     }
-    addr = SockAddr{};
-    auto* v6 = reinterpret_cast<sockaddr_in6*>(addr.get());
-    if (::inet_pton(AF_INET6, text.c_str(), &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        addr.length = sizeof(sockaddr_in6);
-        return addr;
+    if (host == "localhost") {
+        std::vector<SocketAddress> out;
+        if (family != Family::ipv6) out.push_back(SocketAddress::loopback(AF_INET, port));
+        if (family != Family::ipv4) out.push_back(SocketAddress::loopback(AF_INET6, port));
+        return out;
     }
     return std::nullopt;
 }
 
 } // namespace
 
-std::string format_address(const SockAddr& addr) {
-    char text[INET6_ADDRSTRLEN] = "";
-    switch (addr.family()) {
-    case AF_INET:
-        ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(addr.get())->sin_addr, text,
-                    sizeof text);
-        return text;
-    case AF_INET6:
-        ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(addr.get())->sin6_addr, text,
-                    sizeof text);
-        return text;
-    case AF_UNIX: {
-        const auto* un = reinterpret_cast<const sockaddr_un*>(addr.get());
-        const auto offset = offsetof(sockaddr_un, sun_path);
-        if (addr.length <= offset) return "unix:(unnamed)";
-        const std::size_t size = addr.length - offset;
-        if (un->sun_path[0] == '\0') return "unix:@" + std::string(un->sun_path + 1, size - 1);
-        return "unix:" + std::string(un->sun_path, strnlen(un->sun_path, size));
+Result<std::vector<SocketAddress>> resolve(const std::string& host, std::uint16_t port,
+                                           Transport transport, Family family, ResolveFor purpose) {
+    if (purpose == ResolveFor::listening) {
+        if (auto shorthand = listening_shorthand(host, port, family)) return *shorthand;
     }
-    default:
-        return fmt::format("(address family {})", addr.family());
-    }
-}
-
-void set_port(SockAddr& addr, std::uint16_t port) {
-    if (addr.family() == AF_INET)
-        reinterpret_cast<sockaddr_in*>(addr.get())->sin_port = htons(port);
-    else if (addr.family() == AF_INET6)
-        reinterpret_cast<sockaddr_in6*>(addr.get())->sin6_port = htons(port);
-}
-
-std::uint16_t port_of(const SockAddr& addr) {
-    if (addr.family() == AF_INET)
-        return ntohs(reinterpret_cast<const sockaddr_in*>(addr.get())->sin_port);
-    if (addr.family() == AF_INET6)
-        return ntohs(reinterpret_cast<const sockaddr_in6*>(addr.get())->sin6_port);
-    return 0;
-}
-
-std::string format_sockaddr(const SockAddr& addr) {
-    if (addr.family() != AF_INET && addr.family() != AF_INET6) return format_address(addr);
-    return format_host_port(format_address(addr), port_of(addr));
-}
-
-SockAddr unix_sockaddr(const Endpoint& endpoint) {
-    SockAddr addr;
-    auto* un = reinterpret_cast<sockaddr_un*>(addr.get());
-    un->sun_family = AF_UNIX;
-    // parse_endpoint already limited the path to 107 bytes.
-    const std::size_t size = std::min(endpoint.unix_path.size(), sizeof un->sun_path - 1);
-    const std::size_t start = endpoint.abstract ? 1 : 0; // abstract names begin with a NUL
-    std::memcpy(un->sun_path + start, endpoint.unix_path.data(),
-                std::min(size, sizeof un->sun_path - start));
-    addr.length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + start + size +
-                                         (endpoint.abstract ? 0 : 1));
-    return addr;
-}
-
-Result<std::vector<SockAddr>> resolve(const std::string& host, std::uint16_t port,
-                                      Transport transport, Family family) {
     addrinfo hints{};
     hints.ai_family = family == Family::ipv4   ? AF_INET
                       : family == Family::ipv6 ? AF_INET6
                                                : AF_UNSPEC;
     hints.ai_socktype = transport == Transport::udp ? SOCK_DGRAM : SOCK_STREAM;
+    // No AI_ADDRCONFIG: a loopback-only host must still get ::1 for a name that has it.
     addrinfo* list = nullptr;
     const int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &list);
     std::unique_ptr<addrinfo, AddrinfoDeleter> owner(list);
@@ -123,40 +70,37 @@ Result<std::vector<SockAddr>> resolve(const std::string& host, std::uint16_t por
         if (rc == EAI_ADDRFAMILY || (rc == EAI_NONAME && family != Family::any)) {
             reason = fmt::format("{}; try without -4/-6", reason);
         }
+        if (purpose == ResolveFor::listening) reason += "; check the host name or give an address";
         return fail(ErrorKind::network,
-                    fmt::format("cannot resolve '{}'{}: {}", host, family_words(family), reason));
+                    fmt::format("cannot resolve '{}'{}{}: {}", host, purpose_words(purpose),
+                                family_words(family), reason));
     }
-    std::vector<SockAddr> out;
+    std::vector<SocketAddress> out;
     for (const addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
         if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
             ai->ai_addrlen > sizeof(sockaddr_storage)) {
             continue;
         }
-        SockAddr addr;
-        std::memcpy(&addr.storage, ai->ai_addr, ai->ai_addrlen);
-        addr.length = ai->ai_addrlen;
-        set_port(addr, port);
-        const bool seen = std::any_of(out.begin(), out.end(), [&](const SockAddr& other) {
-            return other.length == addr.length &&
-                   std::memcmp(&other.storage, &addr.storage, addr.length) == 0;
-        });
-        if (!seen) out.push_back(addr);
+        SocketAddress addr(ai->ai_addr, ai->ai_addrlen);
+        addr.set_port(port);
+        if (std::find(out.begin(), out.end(), addr) == out.end()) out.push_back(addr);
     }
     if (out.empty()) {
-        return fail(ErrorKind::network, fmt::format("cannot resolve '{}'{}: no address found", host,
-                                                    family_words(family)));
+        return fail(ErrorKind::network,
+                    fmt::format("cannot resolve '{}'{}{}: it has no IPv4 or IPv6 address", host,
+                                purpose_words(purpose), family_words(family)));
     }
     return out;
 }
 
-std::vector<SockAddr> interleave_families(const std::vector<SockAddr>& addresses) {
+std::vector<SocketAddress> interleave_families(const std::vector<SocketAddress>& addresses) {
     if (addresses.empty()) return {};
     const int first_family = addresses.front().family();
-    std::vector<SockAddr> preferred;
-    std::vector<SockAddr> other;
+    std::vector<SocketAddress> preferred;
+    std::vector<SocketAddress> other;
     for (const auto& addr : addresses)
         (addr.family() == first_family ? preferred : other).push_back(addr);
-    std::vector<SockAddr> out;
+    std::vector<SocketAddress> out;
     out.reserve(addresses.size());
     for (std::size_t i = 0; i < std::max(preferred.size(), other.size()); ++i) {
         if (i < preferred.size()) out.push_back(preferred[i]);
@@ -203,31 +147,20 @@ Result<SourceAddress> parse_source_address(std::string_view text) {
         if (port_text.empty()) return bad("it is empty");
         return source;
     }
-    auto addr = numeric_address(host);
+    auto addr = SocketAddress::numeric(host);
     if (!addr) return bad(fmt::format("'{}' is not a numeric IPv4 or IPv6 address", host));
     source.address = *addr;
     return source;
 }
 
-std::optional<SockAddr> source_for_family(const SourceAddress& source, int family) {
-    SockAddr addr;
+std::optional<SocketAddress> source_for_family(const SourceAddress& source, int family) {
+    if (family != AF_INET && family != AF_INET6) return std::nullopt;
+    SocketAddress addr = SocketAddress::any(family, 0);
     if (source.address) {
         if (source.address->family() != family) return std::nullopt;
         addr = *source.address;
-    } else if (family == AF_INET) {
-        auto* v4 = reinterpret_cast<sockaddr_in*>(addr.get());
-        v4->sin_family = AF_INET;
-        v4->sin_addr.s_addr = htonl(INADDR_ANY);
-        addr.length = sizeof(sockaddr_in);
-    } else if (family == AF_INET6) {
-        auto* v6 = reinterpret_cast<sockaddr_in6*>(addr.get());
-        v6->sin6_family = AF_INET6;
-        v6->sin6_addr = in6addr_any;
-        addr.length = sizeof(sockaddr_in6);
-    } else {
-        return std::nullopt;
     }
-    set_port(addr, source.port);
+    addr.set_port(source.port);
     return addr;
 }
 

@@ -1,4 +1,5 @@
 #include "retrieve_sink.hpp"
+#include "util/time.hpp"
 
 #include <charconv>
 #include <fmt/format.h>
@@ -28,14 +29,13 @@ std::optional<std::uint64_t> content_range_total(std::string_view value) {
 
 Result<RetrieveResult> retrieve(const RetrieveOptions& options, http::TransferEngine& engine,
                                 RetrieveObserver& observer) {
-    auto url = http::parse_url(options.url);
-    if (!url) return tl::unexpected(url.error());
+    const http::Url* url = &options.url;
     const auto started = std::chrono::steady_clock::now();
-    DownloadSink sink(options, observer, url->path);
+    DownloadSink sink(options, observer);
     if (auto prepared = sink.prepare(); !prepared) return tl::unexpected(prepared.error());
 
     http::Request request;
-    request.url = url->text;
+    request.url = options.url;
     request.options = options.transfer;
     int retry = 0;
     bool restarted_after_416 = false;
@@ -91,7 +91,7 @@ Result<RetrieveResult> retrieve(const RetrieveOptions& options, http::TransferEn
         }
         ++retry;
         observer.on_retry(retry, options.retry.max_retries, *delay, failure.error);
-        if (!http::sleep_unless_stopped(*delay)) {
+        if (!util::sleep_unless_stopped(*delay)) {
             observer.on_end(false);
             return tl::unexpected(interrupted());
         }

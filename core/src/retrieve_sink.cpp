@@ -21,36 +21,28 @@ std::string join(const std::string& dir, const std::string& name) {
     return dir.back() == '/' ? dir + name : dir + "/" + name;
 }
 
-std::string base_of(const std::string& path) {
-    const auto slash = path.rfind('/');
-    return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
-// The path of the URL the final response came from (after redirects), for naming.
-std::string path_of(const std::string& url, const std::string& fallback) {
-    const auto scheme = url.find("://");
-    if (scheme == std::string::npos) return fallback;
-    const auto start = url.find('/', scheme + 3);
-    return start == std::string::npos ? "/" : url.substr(start);
+// The path the final response came from (after redirects), for naming; the request's own
+// when the response has none (a fake engine, a body-less success).
+const std::string& path_of(const http::ResponseHead& head, const http::Url& requested) {
+    return head.path.empty() ? requested.path : head.path;
 }
 
 } // namespace
 
-DownloadSink::DownloadSink(const RetrieveOptions& options, RetrieveObserver& observer,
-                           std::string url_path)
-    : m_options(options), m_observer(observer), m_url_path(std::move(url_path)),
-      m_sha256(Digest::create("sha256").value()) {
+DownloadSink::DownloadSink(const RetrieveOptions& options, RetrieveObserver& observer)
+    : m_options(options), m_observer(observer), m_sha256(Digest::create("sha256").value()) {
     if (options.checksum && options.checksum->algorithm != "sha256") {
         m_check = Digest::create(options.checksum->algorithm).value();
     }
-    m_meta.url = options.url;
+    m_meta.url = options.url.text;
     m_meta.started = std::time(nullptr);
 }
 
 // The name -c and -N look at before any response: FILE, or the URL's name in --output-dir.
 std::string DownloadSink::local_path_guess() const {
     if (m_options.file) return *m_options.file;
-    return join(m_options.output_dir.value_or(""), remote_file_name(std::nullopt, m_url_path));
+    return join(m_options.output_dir.value_or(""),
+                remote_file_name(std::nullopt, m_options.url.path));
 }
 
 Status DownloadSink::prepare() {
@@ -71,10 +63,10 @@ Status DownloadSink::prepare() {
             auto output = AtomicOutput::open(path, o);
             if (!output) return tl::unexpected(output.error());
             m_output.emplace(std::move(*output));
-            m_display_name = base_of(path);
+            m_display_name = path;
             if (!m_output->direct() && m_output->size() > 0) {
                 if (auto meta = read_part_meta(m_output->part_path());
-                    meta && meta->url == m_options.url) {
+                    meta && meta->url == m_options.url.text) {
                     m_meta = *meta;
                     m_total = m_meta.content_length;
                 }
@@ -126,14 +118,14 @@ Status DownloadSink::open_in_temp_area(const http::ResponseHead& head) {
     }
     const auto disposition = head.find("Content-Disposition");
     auto output =
-        m_area->create_output(remote_file_name(disposition, path_of(head.url, m_url_path)));
+        m_area->create_output(remote_file_name(disposition, path_of(head, m_options.url)));
     if (!output) return tl::unexpected(output.error());
     m_output.emplace(std::move(*output));
     RegistryEntry entry{m_output->path(),
                         static_cast<std::uint64_t>(m_output->device()),
                         static_cast<std::uint64_t>(m_output->inode()),
                         birth_time_ns(m_output->fd()),
-                        m_options.url,
+                        m_options.url.text,
                         static_cast<std::int64_t>(std::time(nullptr)),
                         DownloadState::in_progress,
                         static_cast<int>(::getpid())};
@@ -153,7 +145,7 @@ Status DownloadSink::open_output(const http::ResponseHead& head) {
         // The name the final response offers, else its URL's; reduced to a safe base name.
         path =
             join(m_options.output_dir.value_or(""),
-                 remote_file_name(head.find("Content-Disposition"), path_of(head.url, m_url_path)));
+                 remote_file_name(head.find("Content-Disposition"), path_of(head, m_options.url)));
     }
     auto output = AtomicOutput::open(path, o);
     if (!output) return tl::unexpected(output.error());
@@ -177,7 +169,7 @@ Status DownloadSink::on_response(const http::ResponseHead& head) {
     m_request_offset = offset();
     if (!m_output) {
         if (auto opened = open_output(head); !opened) return opened;
-        m_display_name = m_output->path() == "-" ? std::string("-") : base_of(m_output->path());
+        m_display_name = m_output->path();
     }
     if (m_request_offset > 0 && !head.resumed) {
         // A range request answered with the whole body: the server cannot resume, or the
@@ -234,7 +226,7 @@ Status DownloadSink::restart() {
 
 Result<RetrieveResult> DownloadSink::finish(const http::ResponseHead& head) {
     RetrieveResult result;
-    result.url = head.url.empty() ? m_options.url : head.url;
+    result.url = head.url.empty() ? m_options.url.text : head.url;
     result.head = head;
     if (!m_output) {
         // A body-less success (an empty file: URL, say): still create the file.
@@ -267,7 +259,7 @@ Result<RetrieveResult> DownloadSink::finish(const http::ResponseHead& head) {
 
 Result<RetrieveResult> DownloadSink::finish_not_modified(const http::ResponseHead& head) {
     RetrieveResult result;
-    result.url = head.url.empty() ? m_options.url : head.url;
+    result.url = head.url.empty() ? m_options.url.text : head.url;
     result.head = head;
     result.path = local_path_guess();
     result.not_modified = true;

@@ -14,7 +14,7 @@ namespace nettool {
 
 class DownloadSink final : public http::TransferSink {
   public:
-    DownloadSink(const RetrieveOptions& options, RetrieveObserver& observer, std::string url_path);
+    DownloadSink(const RetrieveOptions& options, RetrieveObserver& observer);
 
     // Before the first request: -c opens an existing NAME.part (and re-hashes it); -N finds
     // the local file's time. Fails early when FILE exists and may not be replaced.
@@ -46,7 +46,6 @@ class DownloadSink final : public http::TransferSink {
 
     const RetrieveOptions& m_options;
     RetrieveObserver& m_observer;
-    std::string m_url_path;
     std::optional<AtomicOutput> m_output;
     std::optional<TempArea> m_area;
     Digest m_sha256;

@@ -1,11 +1,10 @@
+#include "util/time.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <cmath>
 #include <ctime>
 #include <nettool/http/retry_policy.hpp>
-#include <nettool/stop.hpp>
-#include <poll.h>
 #include <random>
 #include <string>
 
@@ -73,12 +72,10 @@ parse_retry_after(std::string_view value, std::chrono::system_clock::time_point 
 }
 
 std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, int retry, double jitter) {
-    const double base = static_cast<double>(policy.initial_delay.count());
-    const double exponent = std::clamp(retry - 1, 0, 62);
-    const double capped =
-        std::min(base * std::pow(2.0, exponent), static_cast<double>(policy.max_delay.count()));
+    const auto capped = util::exponential_backoff(policy.initial_delay, policy.max_delay, retry);
     const double factor = 0.5 + 0.5 * std::clamp(jitter, 0.0, 1.0);
-    return std::chrono::milliseconds(static_cast<std::int64_t>(capped * factor));
+    return std::chrono::milliseconds(
+        static_cast<std::int64_t>(static_cast<double>(capped.count()) * factor));
 }
 
 std::optional<std::chrono::milliseconds> retry_delay(const RetryPolicy& policy, int retry,
@@ -97,19 +94,6 @@ std::optional<std::chrono::milliseconds> retry_delay(const RetryPolicy& policy, 
 double random_jitter() {
     thread_local std::mt19937_64 generator{std::random_device{}()};
     return std::uniform_real_distribution<double>(0.0, 1.0)(generator);
-}
-
-bool sleep_unless_stopped(std::chrono::milliseconds delay) {
-    const auto end = std::chrono::steady_clock::now() + delay;
-    while (!stop_requested()) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            end - std::chrono::steady_clock::now());
-        if (left.count() <= 0) return true;
-        struct pollfd fd = {stop_fd(), POLLIN, 0};
-        // With no stop descriptor (not initialised) poll() just sleeps: it ignores fd -1.
-        ::poll(&fd, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 1000)));
-    }
-    return false;
 }
 
 } // namespace nettool::http

@@ -1,4 +1,5 @@
 #include "serve_internal.hpp"
+#include "util/fd.hpp"
 
 #include <cerrno>
 #include <fcntl.h>
@@ -11,6 +12,8 @@
 
 namespace nettool {
 namespace {
+
+using serve_detail::ServeContext;
 
 // --send-file is checked before anything listens: a missing file is the user's to fix (3).
 Result<UniqueFd> open_file_to_send(const std::string& path) {
@@ -32,27 +35,32 @@ Result<UniqueFd> open_file_to_send(const std::string& path) {
 
 // Relay reads stdin and writes stdout without blocking the loop; the flags are shared with
 // the shell that started us, so they are put back on the way out.
-class NonBlockingGuard {
-  public:
-    explicit NonBlockingGuard(int fd) : m_fd(fd) {
-        if (auto flags = set_nonblocking(fd)) m_flags = *flags;
+Status prepare_relay(ServeContext& context) {
+    const auto& options = context.options;
+    const int output_flags = ::fcntl(options.output_fd, F_GETFL);
+    if (output_flags < 0 || (output_flags & O_ACCMODE) == O_RDONLY) {
+        return fail(ErrorKind::file_io, "standard output is closed or not writable; the relay "
+                                        "writes the client's data there (redirect it, e.g. to "
+                                        "a file or /dev/null)");
     }
-    ~NonBlockingGuard() {
-        if (m_flags >= 0) restore_flags(m_fd, m_flags);
+    const int input_flags = ::fcntl(options.input_fd, F_GETFL);
+    // A closed (or write-only) stdin reads as empty: the client gets end-of-file at once.
+    context.input_open = input_flags >= 0 && (input_flags & O_ACCMODE) != O_WRONLY;
+    if (context.input_open) {
+        auto set = util::set_nonblocking(options.input_fd);
+        if (!set) return tl::unexpected(set.error());
+        context.input_guard.emplace(options.input_fd, *set);
     }
-    NonBlockingGuard(const NonBlockingGuard&) = delete;
-    NonBlockingGuard& operator=(const NonBlockingGuard&) = delete;
-
-  private:
-    int m_fd;
-    int m_flags = -1;
-};
+    auto set = util::set_nonblocking(options.output_fd);
+    if (!set) return tl::unexpected(set.error());
+    context.output_guard.emplace(options.output_fd, *set);
+    return {};
+}
 
 } // namespace
 
 Status serve(const ServeOptions& options, ServeObserver& observer) {
-    using serve_detail::ServeContext;
-    ServeContext context{options, observer, {}, {}};
+    ServeContext context{options, observer, {}, {}, false, {}, {}};
     const bool datagrams = options.endpoint.transport == Transport::udp;
     if (datagrams && (options.mode == ServeMode::send_file || options.mode == ServeMode::exec ||
                       options.mode == ServeMode::sh_exec)) {
@@ -77,6 +85,9 @@ Status serve(const ServeOptions& options, ServeObserver& observer) {
         return fail(ErrorKind::usage,
                     "--sh-exec needs a command, such as --sh-exec 'date; uptime'");
     }
+    if (options.mode == ServeMode::relay) {
+        if (auto ready = prepare_relay(context); !ready) return ready;
+    }
     auto listeners =
         open_listeners(options.endpoint, ListenOptions{options.backlog, options.reuse_port});
     if (!listeners) return tl::unexpected(listeners.error());
@@ -84,12 +95,6 @@ Status serve(const ServeOptions& options, ServeObserver& observer) {
     for (const auto& l : context.listeners)
         observer.listening(l.transport(), l.local());
 
-    std::optional<NonBlockingGuard> input_guard;
-    std::optional<NonBlockingGuard> output_guard;
-    if (options.mode == ServeMode::relay) {
-        input_guard.emplace(options.input_fd);
-        output_guard.emplace(options.output_fd);
-    }
     return datagrams ? serve_detail::serve_datagrams(context)
                      : serve_detail::serve_streams(context);
 }

@@ -15,6 +15,10 @@
 namespace nettool::serve_detail {
 namespace {
 
+// How long process groups left at exit get between SIGTERM and SIGKILL (the connections had
+// the --grace period already).
+constexpr std::chrono::milliseconds k_exit_grace{1000};
+
 class StreamServer {
   public:
     StreamServer(ServeContext& context, EventLoop loop)
@@ -32,15 +36,17 @@ class StreamServer {
     void begin_stop();
     void on_deadlines();
     std::optional<std::chrono::milliseconds> next_timeout() const;
-    void stop_children();
+    void report(Status outcome);
 
     ServeContext& m_context;
     EventLoop m_loop;
     std::map<std::uint64_t, std::unique_ptr<Connection>> m_connections;
     std::vector<std::uint64_t> m_finished; // destroyed after the handlers of a turn ran
     std::uint64_t m_next_id = 1;
-    std::vector<ChildProcess> m_children; // outlived their connection; reaped when they exit
-    UniqueFd m_spare;                     // a descriptor to give up when accept() hits the limit
+    GroupReaper m_groups; // the process groups of --exec children whose connection ended
+    std::optional<Clock::time_point> m_groups_due;
+    Status m_result;  // without -k: how the one connection ended is the exit status
+    UniqueFd m_spare; // a descriptor to give up when accept() hits the limit
     bool m_stopping = false;
     bool m_served = false; // without -k: the one client was accepted
     bool m_listening = false;
@@ -148,7 +154,7 @@ void StreamServer::admit(UniqueFd socket, const SocketAddress& peer, const Liste
     Connection& c = *connection;
     m_connections.emplace(id, std::move(connection));
     if (auto s = c.start(); !s) {
-        m_context.observer.error(s.error());
+        report(std::move(s));
         c.abort();
     }
     on_connection_changed(id);
@@ -166,20 +172,31 @@ void StreamServer::finish(std::uint64_t id) {
     const auto it = m_connections.find(id);
     if (it == m_connections.end()) return;
     m_context.observer.closed(it->second->info());
-    if (auto child = it->second->take_child(); child && !child->reap()) {
-        m_children.push_back(std::move(*child));
-        ChildProcess& c = m_children.back();
-        const pid_t pid = c.pid();
-        if (c.exit_fd() >= 0) {
-            const int exit_fd = c.exit_fd();
-            (void)m_loop.add(exit_fd, io::readable, [this, pid, exit_fd](std::uint32_t) {
-                m_loop.remove(exit_fd); // it has exited: reap() collects it and closes exit_fd
-                std::erase_if(m_children,
-                              [pid](ChildProcess& ch) { return ch.pid() == pid && ch.reap(); });
-            });
-        }
+    Status outcome = it->second->outcome();
+    // Whatever the child started ends with its connection (SIGTERM now, SIGKILL after the
+    // grace period); its --max-conns slot is free at once.
+    if (auto child = it->second->take_child()) {
+        m_groups.add(std::move(*child), m_context.options.grace);
+        m_groups_due = m_groups.poll();
     }
     m_connections.erase(it);
+    report(std::move(outcome));
+}
+
+// With -k a connection's failure is an event and the server goes on; without -k the one
+// connection is the whole job, so its failure (a reset that cut the data short) is the exit
+// status, said once. The relay's stdin and stdout are shared by every client: once writing
+// or reading them failed (the reader of stdout is gone), no later client can be served, so
+// that ends the server too.
+void StreamServer::report(Status outcome) {
+    if (outcome) return;
+    const bool local = outcome.error().kind == ErrorKind::file_io;
+    if (m_context.options.keep_open && !(local && m_context.options.mode == ServeMode::relay)) {
+        m_context.observer.error(outcome.error());
+        return;
+    }
+    if (m_result) m_result = std::move(outcome);
+    if (m_context.options.keep_open && !m_stopping) begin_stop();
 }
 
 void StreamServer::begin_stop() {
@@ -204,10 +221,7 @@ std::optional<std::chrono::milliseconds> StreamServer::next_timeout() const {
         earliest(c->deadline());
     if (m_stopping) earliest(m_grace_end);
     earliest(m_accept_paused_until);
-    for (const auto& ch : m_children) {
-        if (ch.exit_fd() < 0)
-            earliest(Clock::now() + std::chrono::milliseconds(200)); // no pidfd: poll
-    }
+    earliest(m_groups_due);
     if (!when) return std::nullopt;
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(*when - Clock::now());
     return std::max(left, std::chrono::milliseconds(0));
@@ -220,30 +234,11 @@ void StreamServer::on_deadlines() {
         if (m_stopping && now >= m_grace_end) c->abort();
         if (c->done()) on_connection_changed(id);
     }
+    if (m_groups_due && now >= *m_groups_due) m_groups_due = m_groups.poll();
     if (m_accept_paused_until && now >= *m_accept_paused_until) {
         m_accept_paused_until.reset();
         if (!m_spare) m_spare.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
         update_listeners();
-    }
-    std::erase_if(m_children, [&](ChildProcess& ch) {
-        if (ch.exit_fd() >= 0) return false; // its pidfd tells the loop
-        return ch.reap();
-    });
-}
-
-// At exit: children still running are asked to stop and given a moment; any left are
-// re-parented to init, which reaps them.
-void StreamServer::stop_children() {
-    for (auto& ch : m_children)
-        ch.terminate();
-    const auto end = Clock::now() + std::chrono::seconds(1);
-    while (!m_children.empty() && Clock::now() < end) {
-        std::erase_if(m_children, [](ChildProcess& ch) { return ch.reap(); });
-        std::vector<pollfd> fds;
-        for (const auto& ch : m_children) {
-            if (ch.exit_fd() >= 0) fds.push_back(pollfd{ch.exit_fd(), POLLIN, 0});
-        }
-        if (!m_children.empty()) ::poll(fds.data(), fds.size(), 50);
     }
 }
 
@@ -267,15 +262,24 @@ Status StreamServer::run() {
         const bool finished = m_connections.empty() && (m_stopping || (!o.keep_open && m_served));
         if (finished) break;
         auto s = m_loop.run_once(next_timeout());
-        if (!s) return s;
+        if (!s) {
+            // The loop itself failed: end every connection, and its group with the rest.
+            for (auto& [id, c] : m_connections) {
+                c->abort();
+                if (auto child = c->take_child()) m_groups.add(std::move(*child), o.grace);
+            }
+            m_groups.end_all(k_exit_grace);
+            return s;
+        }
         on_deadlines();
         const bool had_finished = !m_finished.empty();
         for (const auto id : std::exchange(m_finished, {}))
             finish(id);
         if (had_finished) update_listeners();
     }
-    stop_children();
-    return {};
+    // Groups still present get SIGTERM and a moment, then SIGKILL: nothing outlives serve.
+    m_groups.end_all(k_exit_grace);
+    return m_result;
 }
 
 } // namespace

@@ -220,6 +220,7 @@ Status DatagramServer::run() {
         if (!s) return s;
     }
     if (m_context.options.mode == ServeMode::relay) {
+        m_stdin_ended = !m_context.input_open;
         (void)m_loop.add(m_context.options.input_fd, 0, [this](std::uint32_t) { on_stdin(); });
         (void)m_loop.add(m_context.options.output_fd, 0, [this](std::uint32_t) { on_stdout(); });
     }

@@ -54,9 +54,9 @@ Status SplicePump::step() {
                 if (errno == EINTR) continue;
                 if (errno == EAGAIN) return {};
                 const int err = errno;
-                m_finished = true;
-                return fail(err == EPIPE ? ErrorKind::file_io : kind_of_socket_errno(err),
-                            fmt::format("write to {}: {}", m_sink_name, errno_text(err)));
+                return failed(Pump::Side::sink, err,
+                              err == EPIPE ? ErrorKind::file_io : kind_of_socket_errno(err),
+                              fmt::format("write to {}", m_sink_name));
             }
             m_pending -= static_cast<std::size_t>(n);
             m_bytes_out += static_cast<std::uint64_t>(n);
@@ -72,13 +72,9 @@ Status SplicePump::step() {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) return {};
             const int err = errno;
-            if (err == ECONNRESET) { // the peer vanished: an end of stream, keep what came
-                m_source_ended = true;
-                continue;
-            }
-            m_finished = true;
-            return fail(kind_of_socket_errno(err),
-                        fmt::format("read from {}: {}", m_source_name, errno_text(err)));
+            // A reset too: whether it cut the data short is the relay's call.
+            return failed(Pump::Side::source, err, kind_of_socket_errno(err),
+                          fmt::format("read from {}", m_source_name));
         }
         if (n == 0) {
             m_source_ended = true;
@@ -88,6 +84,13 @@ Status SplicePump::step() {
         m_bytes_in += static_cast<std::uint64_t>(n);
     }
     return {};
+}
+
+Status SplicePump::failed(Pump::Side side, int err, ErrorKind kind, const std::string& what) {
+    m_finished = true;
+    m_failed_side = side;
+    m_failed_errno = err;
+    return fail_errno(kind, err, fmt::format("{}: {}", what, errno_text(err)));
 }
 
 } // namespace nettool

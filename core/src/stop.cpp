@@ -1,7 +1,6 @@
-#include <nettool/stop.hpp>
-
 #include <atomic>
 #include <cstdint>
+#include <nettool/stop.hpp>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -28,9 +27,15 @@ void request_stop(int signal_number) noexcept {
     }
 }
 
-bool stop_requested() noexcept { return g_signal.load() != 0; }
-int stop_signal() noexcept { return g_signal.load(); }
-int stop_fd() noexcept { return g_fd.load(); }
+bool stop_requested() noexcept {
+    return g_signal.load() != 0;
+}
+int stop_signal() noexcept {
+    return g_signal.load();
+}
+int stop_fd() noexcept {
+    return g_fd.load();
+}
 
 void reset_stop_for_tests() {
     g_signal.store(0);

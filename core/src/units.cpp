@@ -1,9 +1,8 @@
-#include <nettool/units.hpp>
-
 #include <charconv>
 #include <cmath>
 #include <fmt/format.h>
 #include <limits>
+#include <nettool/units.hpp>
 
 namespace nettool {
 namespace {
@@ -11,7 +10,8 @@ namespace {
 // Splits "1.5ms" into 1.5 and "ms"; false when there is no leading number.
 bool split_number(std::string_view text, double& number, std::string_view& suffix) {
     std::size_t end = 0;
-    while (end < text.size() && (std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == '.'))
+    while (end < text.size() &&
+           (std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == '.'))
         ++end;
     if (end == 0) return false;
     auto [ptr, ec] = std::from_chars(text.data(), text.data() + end, number);
@@ -32,14 +32,19 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view text) {
                                 text));
     }
     double factor_ms = 0;
-    if (suffix.empty() || suffix == "s") factor_ms = 1000;
-    else if (suffix == "ms") factor_ms = 1;
-    else if (suffix == "m") factor_ms = 60'000;
-    else if (suffix == "h") factor_ms = 3'600'000;
+    if (suffix.empty() || suffix == "s")
+        factor_ms = 1000;
+    else if (suffix == "ms")
+        factor_ms = 1;
+    else if (suffix == "m")
+        factor_ms = 60'000;
+    else if (suffix == "h")
+        factor_ms = 3'600'000;
     else {
-        return fail(ErrorKind::usage, fmt::format("bad duration '{}': unknown unit '{}'; use ms, s, m "
-                                                  "or h",
-                                                  text, suffix));
+        return fail(ErrorKind::usage,
+                    fmt::format("bad duration '{}': unknown unit '{}'; use ms, s, m "
+                                "or h",
+                                text, suffix));
     }
     const double ms = std::round(number * factor_ms);
     if (ms > static_cast<double>(std::numeric_limits<std::int32_t>::max()) * 1000.0) {
@@ -57,11 +62,16 @@ Result<std::uint64_t> parse_size(std::string_view text) {
                                                   text));
     }
     double factor = 0;
-    if (suffix.empty() || suffix == "B" || suffix == "b") factor = 1;
-    else if (suffix == "K" || suffix == "k" || suffix == "KiB") factor = 1024.0;
-    else if (suffix == "M" || suffix == "m" || suffix == "MiB") factor = 1024.0 * 1024;
-    else if (suffix == "G" || suffix == "g" || suffix == "GiB") factor = 1024.0 * 1024 * 1024;
-    else if (suffix == "T" || suffix == "t" || suffix == "TiB") factor = 1024.0 * 1024 * 1024 * 1024;
+    if (suffix.empty() || suffix == "B" || suffix == "b")
+        factor = 1;
+    else if (suffix == "K" || suffix == "k" || suffix == "KiB")
+        factor = 1024.0;
+    else if (suffix == "M" || suffix == "m" || suffix == "MiB")
+        factor = 1024.0 * 1024;
+    else if (suffix == "G" || suffix == "g" || suffix == "GiB")
+        factor = 1024.0 * 1024 * 1024;
+    else if (suffix == "T" || suffix == "t" || suffix == "TiB")
+        factor = 1024.0 * 1024 * 1024 * 1024;
     else {
         return fail(ErrorKind::usage,
                     fmt::format("bad size '{}': unknown unit '{}'; use K, M or G", text, suffix));

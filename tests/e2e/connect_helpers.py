@@ -3,6 +3,7 @@ each on port 0 of loopback, each bounded by a deadline."""
 import hashlib
 import os
 import socket
+import struct
 import threading
 import time
 
@@ -141,3 +142,115 @@ def ipv6_available():
         return True
     except OSError:
         return False
+
+
+# --- half-close, resets, big transfers ---------------------------------------------------------
+
+BIG = 50 << 20  # the 50 MiB of the half-close tests
+
+
+def big_payload_file(directory, name="big.bin", size=BIG):
+    """A file of `size` random bytes; returns (path, sha256 hex)."""
+    path = os.path.join(str(directory), name)
+    data = os.urandom(size)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path, hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class PipeReader:
+    """Reads a pipe to EOF in a thread, hashing as it goes; `eof_at` is when EOF was read."""
+
+    def __init__(self, f):
+        self.sha = hashlib.sha256()
+        self.size = 0
+        self.head = bytearray()  # the first bytes, for small assertions
+        self.eof_at = None
+        self._thread = threading.Thread(target=self._run, args=(f,), daemon=True)
+        self._thread.start()
+
+    def _run(self, f):
+        while True:
+            chunk = os.read(f.fileno(), 1 << 20)
+            if not chunk:
+                self.eof_at = time.monotonic()
+                return
+            self.sha.update(chunk)
+            if len(self.head) < 65536:
+                self.head += chunk[:65536 - len(self.head)]
+            self.size += len(chunk)
+
+    def wait_for(self, size, timeout=DEADLINE):
+        end = time.monotonic() + timeout
+        while self.size < size and self.eof_at is None and time.monotonic() < end:
+            time.sleep(0.005)
+        return self.size
+
+    def join(self, timeout=DEADLINE):
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "the pipe never reached end-of-file"
+        return self.sha.hexdigest()
+
+
+def reset(sock):
+    """Closes with SO_LINGER 0: the kernel sends RST instead of FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def recv_hashing(conn):
+    """Reads to EOF; returns (size, sha256 hex)."""
+    h = hashlib.sha256()
+    size = 0
+    while True:
+        data = conn.recv(1 << 20)
+        if not data:
+            return size, h.hexdigest()
+        h.update(data)
+        size += len(data)
+
+
+def send_file(conn, path):
+    with open(path, "rb") as f:
+        conn.sendfile(f)
+
+
+def live_processes(marker=None, pgid=None, exclude=()):
+    """Pids of live (not zombie) processes whose command line holds `marker` or whose process
+    group is `pgid`, from /proc; pids in `exclude` (the server naming the marker in its own
+    arguments) are left out."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in exclude:
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if fields[0] in ("Z", "X"):
+            continue
+        if (marker is not None and marker in cmdline) or (pgid is not None and
+                                                          int(fields[2]) == pgid):
+            found.append(int(entry))
+    return found
+
+
+def wait_until(predicate, timeout=DEADLINE, step=0.02):
+    """Polls predicate() until it is true or the time is up; returns its last value."""
+    end = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= end:
+            return value
+        time.sleep(step)

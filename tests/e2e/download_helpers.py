@@ -165,19 +165,3 @@ def file_size(path):
         return os.stat(path).st_size
     except FileNotFoundError:
         return -1
-
-
-def check_man_page(subcommand, run):
-    """Every long option of `nettool SUBCOMMAND --help` is in man/nettool-SUBCOMMAND.1, and
-    the page renders with groff -ww without a warning."""
-    import re
-    import subprocess
-    source = os.environ.get("NETTOOL_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-    page = os.path.join(source, "man", f"nettool-{subcommand}.1")
-    text = open(page).read().replace("\\-", "-")
-    options = set(re.findall(r"--[a-z][a-z0-9-]*", run(subcommand, "--help").stdout.decode()))
-    options -= {"--help", "--help-all"}
-    missing = sorted(o for o in options if o not in text)
-    assert options and not missing, missing
-    render = subprocess.run(["groff", "-ww", "-man", "-Tutf8", page], capture_output=True, timeout=30)
-    assert render.returncode == 0 and render.stderr == b"", render.stderr

@@ -1,13 +1,14 @@
 """Helpers for test_serve.py: start `nettool serve --json` and learn its ports from the
-`listening` events; small socket clients with deadlines."""
-import json
+`listening` events; small socket clients with deadlines. Every event read is checked against
+the JSON schema (conftest.py)."""
 import os
+import signal
 import socket
 import subprocess
 import threading
 import time
 
-from conftest import DEADLINE, NETTOOL
+from conftest import DEADLINE, NETTOOL, json_lines, parse_json_line
 
 
 def start_serve(procs, *args, stdin=subprocess.DEVNULL, listeners=1, **kwargs):
@@ -18,19 +19,14 @@ def start_serve(procs, *args, stdin=subprocess.DEVNULL, listeners=1, **kwargs):
 
 
 def port_of(events):
-    return events[0]["port"]
+    """The port of the first `listening` event: {"event":"listening","local":{"address","port"}}."""
+    return events[0]["local"]["port"]
 
 
 def read_events_until_exit(proc, timeout=DEADLINE):
-    """All JSON events left on stderr once the process has exited."""
-    rest = proc.rest_of_stderr(timeout)
-    out = []
-    for line in rest.splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            pass
-    return out
+    """All JSON events left on stderr once the process has exited (serve --json writes nothing
+    else there)."""
+    return json_lines(proc.rest_of_stderr(timeout), only_json=True)
 
 
 def exchange(host, port, payload=b"", half_close=True, family=None, timeout=DEADLINE):
@@ -109,4 +105,45 @@ def read_json_line(f, timeout=DEADLINE):
         if not chunk:
             raise EOFError(f"pipe closed; so far {data!r}")
         data += chunk
-    return json.loads(data)
+    return parse_json_line(data)
+
+
+class RawServe:
+    """`nettool serve ARGS --json` with standard input and output of the caller's choosing
+    (files, pipes, a terminal), the port learnt from the first `listening` event. Stopped by
+    pid on exit from the `with` block."""
+
+    def __init__(self, *args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, **kwargs):
+        self.p = subprocess.Popen([NETTOOL, "serve", *args, "--json"], stdin=stdin,
+                                  stdout=stdout, stderr=subprocess.PIPE, **kwargs)
+        try:
+            self.listening = read_json_line(self.p.stderr)
+        except Exception:
+            self.stop()
+            raise
+
+    @property
+    def port(self):
+        return port_of([self.listening])
+
+    def wait(self, timeout=DEADLINE):
+        return self.p.wait(timeout=timeout)
+
+    def stderr_text(self):
+        """What is left on stderr once the process has exited."""
+        self.p.wait(timeout=DEADLINE)
+        return self.p.stderr.read().decode(errors="replace")
+
+    def stop(self):
+        if self.p.poll() is None:
+            os.kill(self.p.pid, signal.SIGKILL)
+            self.p.wait(timeout=DEADLINE)
+        for f in (self.p.stdin, self.p.stdout, self.p.stderr):
+            if f:
+                f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -1,13 +1,12 @@
 """nettool clean: urlcleanup. Removes exactly what retrieve saved into the temp area."""
-import json
 import os
 import signal
 import stat
 
 import pytest
 
-from conftest import nettool_argv, run
-from download_helpers import DownloadServer, Resource, check_man_page
+from conftest import json_lines, nettool_argv, run
+from download_helpers import DownloadServer, Resource
 
 
 @pytest.fixture
@@ -87,13 +86,13 @@ def test_clean_leaves_a_replaced_file_and_a_symlink_alone(server, tmp_path, area
 
     r = run("clean", "--json", env=env)
     assert r.returncode == 0, r.stderr
-    items = [json.loads(line) for line in r.stdout.splitlines()]
+    items = json_lines(r.stdout, only_json=True)
     by_path = {item["path"]: item for item in items}
-    assert by_path[replaced]["action"] == "skipped"
+    assert by_path[replaced]["event"] == "skipped"
     assert "another file" in by_path[replaced]["reason"]
-    assert by_path[linked]["action"] == "skipped"
+    assert by_path[linked]["event"] == "skipped"
     assert "symbolic link" in by_path[linked]["reason"]
-    assert all(set(item) >= {"path", "url", "bytes", "action", "reason"} for item in items)
+    assert all(set(item) >= {"event", "path", "url", "bytes"} for item in items)
     assert open(replaced, "rb").read() == b"the user's own file"
     assert os.path.islink(linked)
     assert outside.read_bytes() == b"not nettool's"
@@ -156,6 +155,3 @@ def test_an_unsafe_area_is_refused(tmp_path):
     assert r.stderr.decode() == (f"nettool: error: temp area {area} is not safe: mode 0777, not 0700; "
                                  "remove it or set NETTOOL_TMPDIR\n")
 
-
-def test_every_long_option_is_in_the_man_page():
-    check_man_page("clean", run)

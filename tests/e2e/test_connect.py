@@ -3,7 +3,6 @@ module) and OpenBSD nc. Each test asserts what the peer received, not only what 
 printed."""
 import fcntl
 import hashlib
-import json
 import os
 import pty
 import signal
@@ -14,10 +13,12 @@ import time
 
 import pytest
 
-from conftest import DEADLINE, NETTOOL, nettool_argv, run
-from connect_helpers import (Server, adjacent_open_and_closed_ports, black_hole, closed_port_socket,
-                             free_port, ipv6_available, read_all_then_answer, recv_to_eof,
-                             reply_payload, wait_listening)
+from conftest import DEADLINE, NETTOOL, json_lines, nettool_argv, run
+from connect_helpers import (BIG, PipeReader, Server, adjacent_open_and_closed_ports,
+                             big_payload_file, black_hole, closed_port_socket, file_sha256,
+                             free_port, ipv6_available, read_all_then_answer, recv_hashing,
+                             recv_to_eof, reply_payload, reset, send_file, wait_listening)
+from serve_helpers import RawServe
 
 
 def one_error_line(r, code):
@@ -67,15 +68,25 @@ def test_stdin_dev_null_half_closes_at_once_and_reads_the_answer():
     assert r.stdout.startswith(b"0 " + hashlib.sha256(b"").hexdigest().encode())
 
 
-def test_peer_closing_first_ends_without_waiting_for_stdin(procs):
-    def greet(server, conn):
+def test_peer_closing_first_ends_stdout_at_once_and_stdin_keeps_flowing(procs):
+    got = []
+    fin_sent = threading.Event()
+
+    def greet_then_read(server, conn):
         conn.sendall(b"Thank you for connecting!\n")
-    server = Server(greet)
-    # stdin is a pipe that stays open: nettool must not wait for its EOF.
+        conn.shutdown(socket.SHUT_WR)
+        fin_sent.set()
+        got.append(recv_to_eof(conn))
+    server = Server(greet_then_read)
+    # stdin is a pipe that stays open: the FIN ends stdout only; the sending goes on.
     p = procs(nettool_argv("connect", "127.0.0.1", str(server.port)), stdin=subprocess.PIPE)
+    assert p.p.stdout.read() == b"Thank you for connecting!\n"  # EOF while stdin is open
+    assert fin_sent.is_set() and p.p.poll() is None
+    p.p.stdin.write(b"still heard\n")
+    p.p.stdin.close()
     assert p.wait() == 0
-    assert p.p.stdout.read() == b"Thank you for connecting!\n"
     server.join()
+    assert got == [b"still heard\n"]
 
 
 def test_stdin_from_a_terminal_and_its_flags_are_restored():
@@ -257,6 +268,215 @@ def test_ipv6_literal_and_family_flags():
     assert "cannot resolve '::1' to an IPv4 address" in err
 
 
+# --- half-close in each direction, resets (nettool-connect(1) DATA TRANSFER) -----------------
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    """50 MiB of random bytes in a file, and their sha256."""
+    return big_payload_file(tmp_path_factory.mktemp("big"))
+
+
+def connect_argv(port):
+    return [NETTOOL, "connect", "127.0.0.1", str(port)]
+
+
+def test_50_mib_to_nettool_serve_whose_stdin_is_empty(tmp_path, big):
+    # serve's stdin is /dev/null: its FIN comes first and must not end our upload.
+    path, digest = big
+    out = tmp_path / "out.bin"
+    with open(out, "wb") as sink, RawServe("127.0.0.1:0", stdout=sink) as serve:
+        start = time.monotonic()
+        with open(path, "rb") as stdin:
+            r = subprocess.run(connect_argv(serve.port), stdin=stdin, capture_output=True,
+                               timeout=DEADLINE)
+        assert r.returncode == 0, r.stderr
+        assert serve.wait() == 0, serve.stderr_text()
+        print(f"50 MiB connect -> serve </dev/null: {time.monotonic() - start:.3f} s")
+    assert r.stdout == b"" and r.stderr == b""
+    assert file_sha256(out) == digest
+
+
+def test_50_mib_to_a_server_that_shuts_down_its_write_side_first(big):
+    path, digest = big
+
+    def shut_then_read(server, conn):
+        conn.sendall(b"send me everything\n")
+        conn.shutdown(socket.SHUT_WR)
+        server.received.append(recv_hashing(conn))
+    server = Server(shut_then_read)
+    with open(path, "rb") as stdin:
+        r = subprocess.run(connect_argv(server.port), stdin=stdin, capture_output=True,
+                           timeout=DEADLINE)
+    server.join()
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"send me everything\n"
+    assert server.received == [(BIG, digest)]
+
+
+def test_peer_fin_reaches_a_stdout_reader_within_a_second_while_stdin_stays_open(big):
+    path, digest = big
+    fin_at = []
+    got = []
+
+    def send_then_read(server, conn):
+        send_file(conn, path)
+        conn.shutdown(socket.SHUT_WR)
+        fin_at.append(time.monotonic())
+        got.append(recv_to_eof(conn))
+    server = Server(send_then_read)
+    p = subprocess.Popen(connect_argv(server.port), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        reader = PipeReader(p.stdout)
+        assert reader.join() == digest  # EOF, though stdin is still open
+        delay = reader.eof_at - fin_at[0]
+        print(f"peer FIN -> EOF at connect's stdout reader: {delay * 1000:.1f} ms")
+        assert delay < 1.0
+        assert p.poll() is None  # still sending: stdin has not ended
+        p.stdin.write(b"the rest of stdin\n")
+        p.stdin.close()
+        assert p.wait(timeout=DEADLINE) == 0, p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    server.join()
+    assert got == [b"the rest of stdin\n"]
+
+
+def test_50_mib_from_nettool_serve_to_connect_with_dev_null_on_both_ends(tmp_path, big):
+    # connect's stdin is /dev/null: its FIN comes first and must not end serve's sending.
+    path, digest = big
+    out = tmp_path / "out.bin"
+    with open(path, "rb") as src, RawServe("127.0.0.1:0", stdin=src) as serve:
+        with open(out, "wb") as dst:
+            r = subprocess.run(connect_argv(serve.port), stdin=subprocess.DEVNULL, stdout=dst,
+                               stderr=subprocess.PIPE, timeout=DEADLINE)
+        assert r.returncode == 0, r.stderr
+        assert serve.wait() == 0, serve.stderr_text()
+    assert file_sha256(out) == digest
+
+
+def test_50_mib_both_ways_at_once(tmp_path, big):
+    path, digest = big
+    to_connect = tmp_path / "to-connect.bin"
+    to_serve = tmp_path / "to-serve.bin"
+    with open(path, "rb") as src, open(to_serve, "wb") as dst, \
+            RawServe("127.0.0.1:0", stdin=src, stdout=dst) as serve:
+        with open(path, "rb") as stdin, open(to_connect, "wb") as stdout:
+            r = subprocess.run(connect_argv(serve.port), stdin=stdin, stdout=stdout,
+                               stderr=subprocess.PIPE, timeout=DEADLINE)
+        assert r.returncode == 0, r.stderr
+        assert serve.wait() == 0, serve.stderr_text()
+    assert file_sha256(to_connect) == digest
+    assert file_sha256(to_serve) == digest
+
+
+def test_reset_before_the_peers_fin_exits_4_after_writing_what_came():
+    written = threading.Event()
+
+    def partial_then_reset(server, conn):
+        conn.sendall(b"partial")
+        written.wait(DEADLINE)
+        reset(conn)
+    server = Server(partial_then_reset)
+    p = subprocess.Popen(connect_argv(server.port), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        reader = PipeReader(p.stdout)
+        assert reader.wait_for(7) == 7
+        written.set()
+        assert p.wait(timeout=DEADLINE) == 4
+        err = p.stderr.read().decode()
+        reader.join()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    server.join()
+    assert bytes(reader.head) == b"partial"
+    assert err.startswith("nettool: error: ") and "reset by peer" in err, err
+    assert f"127.0.0.1:{server.port}" in err and len(err.strip().splitlines()) == 1
+
+
+def test_reset_after_the_peers_fin_exits_0_without_waiting_for_stdin():
+    ended = threading.Event()
+
+    def reply_then_reset(server, conn):
+        conn.sendall(b"complete reply\n")
+        conn.shutdown(socket.SHUT_WR)
+        ended.wait(DEADLINE)
+        reset(conn)
+    server = Server(reply_then_reset)
+    # stdin stays open and silent: only the reset can end the connection.
+    p = subprocess.Popen(connect_argv(server.port), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        reader = PipeReader(p.stdout)
+        reader.join()
+        ended.set()
+        assert p.wait(timeout=DEADLINE) == 0
+        assert p.stderr.read() == b""
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    server.join()
+    assert bytes(reader.head) == b"complete reply\n"
+
+
+def test_reset_while_uploading_exits_4(big):
+    path, _ = big
+
+    def read_some_then_reset(server, conn):
+        got = 0
+        while got < (1 << 20):
+            got += len(conn.recv(1 << 16))
+        reset(conn)
+    server = Server(read_some_then_reset)
+    with open(path, "rb") as stdin:
+        r = subprocess.run(connect_argv(server.port), stdin=stdin, capture_output=True,
+                           timeout=DEADLINE)
+    server.join()
+    err = one_error_line(r, 4)
+    assert "reset by peer" in err
+
+
+def test_stdin_on_a_terminal_ends_with_the_peers_fin():
+    # nc's interactive habit: a person at a terminal is done when the server is.
+    master, slave = pty.openpty()
+    try:
+        server = Server(lambda s, c: c.sendall(b"bye\n"))  # then closes (FIN)
+        p = subprocess.Popen(connect_argv(server.port), stdin=slave, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        out, err = p.communicate(timeout=DEADLINE)
+        server.join()
+        assert p.returncode == 0, err
+        assert out == b"bye\n"
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_closed_stdin_reads_as_empty():
+    server = Server(read_all_then_answer(3))
+    r = subprocess.run(connect_argv(server.port), stdin=subprocess.DEVNULL, capture_output=True,
+                       timeout=DEADLINE, preexec_fn=lambda: os.close(0))
+    server.join()
+    assert r.returncode == 0, r.stderr
+    assert server.received == [b""]
+    assert r.stdout.startswith(b"0 ")
+
+
+def test_closed_stdout_is_refused_before_connecting():
+    closed = closed_port_socket()  # exit 4 if nettool tried to connect
+    r = subprocess.run(connect_argv(closed.getsockname()[1]), stdin=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, timeout=DEADLINE, preexec_fn=lambda: os.close(1))
+    closed.close()
+    assert r.returncode == 3, r.stderr
+    assert b"standard output is closed" in r.stderr
+
+
 # --- interoperability with OpenBSD nc --------------------------------------------------------
 
 def test_nc_listener_both_directions(tmp_path, procs):
@@ -416,10 +636,11 @@ def test_zero_range_with_open_and_closed_ports_text_json_quiet():
         assert r.stdout.decode() == f"127.0.0.1 {port} open\n127.0.0.1 {port + 1} closed\n"
         j = run("connect", "-z", "--json", "127.0.0.1", rng)
         assert j.returncode == 1
-        objs = [json.loads(line) for line in j.stdout.decode().splitlines()]
-        assert objs[0] == {"host": "127.0.0.1", "address": "127.0.0.1", "port": port, "open": True}
-        assert objs[1]["port"] == port + 1 and objs[1]["open"] is False
-        assert objs[1]["error"] == "connection refused"
+        objs = json_lines(j.stdout, only_json=True)
+        assert objs[0] == {"event": "port", "host": "127.0.0.1",
+                           "peer": {"address": "127.0.0.1", "port": port}, "open": True}
+        assert objs[1]["peer"]["port"] == port + 1 and objs[1]["open"] is False
+        assert objs[1]["reason"] == "connection refused"
         q = run("connect", "-z", "-q", "127.0.0.1", rng)
         assert q.returncode == 1 and q.stdout == b"" and q.stderr == b""
     finally:

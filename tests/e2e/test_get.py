@@ -1,5 +1,5 @@
 """nettool get: streams a URL to stdout, with the protocol policy, exit codes, auth and cookies
-of CLI.md — against Python's http.server in a thread of this process (127.0.0.1, port 0)."""
+that nettool-get(1) documents — against Python's http.server in a thread of this process (127.0.0.1, port 0)."""
 import base64
 import gzip
 import hashlib
@@ -527,16 +527,3 @@ def test_sigint_mid_transfer_exits_130(server):
             p.wait()
         p.stdout.close()
         p.stderr.close()
-
-
-# --- docs --------------------------------------------------------------------------------------
-
-def test_every_long_option_is_in_the_man_page():
-    page = os.path.join(os.environ.get("NETTOOL_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", "..")),
-                        "man", "nettool-get.1")
-    text = open(page).read().replace("\\-", "-")
-    options = set(re.findall(r"--[a-z][a-z0-9-]*", run("get", "--help").stdout.decode()))
-    options -= {"--help", "--help-all"}
-    assert options and not [o for o in sorted(options) if o not in text]
-    render = subprocess.run(["groff", "-ww", "-man", "-Tutf8", page], capture_output=True, timeout=30)
-    assert render.returncode == 0 and render.stderr == b""

@@ -3,7 +3,6 @@ import email.utils
 import hashlib
 import json
 import os
-import pty
 import select
 import signal
 import stat
@@ -12,8 +11,8 @@ import time
 
 import pytest
 
-from conftest import DEADLINE, NETTOOL, nettool_argv, run
-from download_helpers import DownloadServer, Resource, check_man_page
+from conftest import DEADLINE, NETTOOL, json_lines, nettool_argv, run
+from download_helpers import DownloadServer, Resource
 
 BODY = os.urandom(300_000)
 LAST_MODIFIED = 1_600_000_000  # 2020-09-13
@@ -132,12 +131,15 @@ def test_a_dropped_connection_is_retried_with_a_range_request(server, tmp_path, 
     target = tmp_path / "big.bin"
     r = run("retrieve", "--retry", "3", "--json", url, str(target), env=env)
     assert r.returncode == 0, r.stderr
-    result = json.loads(r.stdout)
+    [result] = json_lines(r.stdout, only_json=True)
+    assert result["event"] == "saved"
     assert result["sha256"] == res.sha256
     assert result["bytes"] == len(BODY)
-    assert result["filename"] == str(target)
+    assert result["path"] == str(target)
+    assert result["url"] == url
     assert result["status"] == 206
-    assert set(result) >= {"url", "filename", "status", "headers", "bytes", "sha256", "seconds"}
+    assert set(result) == {"event", "url", "path", "status", "headers", "bytes", "sha256",
+                           "seconds"}
     assert target.read_bytes() == BODY
     seen = server.requests_for("/big.bin")
     assert len(seen) == 2
@@ -194,12 +196,12 @@ def test_sigint_keeps_the_part_and_continue_finishes_it(server, tmp_path, env, p
     assert last["if-range"] == '"v1"'
     expected = new_body if changed else BODY
     assert target.read_bytes() == expected
-    assert json.loads(r.stdout)["sha256"] == hashlib.sha256(expected).hexdigest()
+    assert json_lines(r.stdout)[0]["sha256"] == hashlib.sha256(expected).hexdigest()
     assert not part.exists()
     if changed:
         assert b"starting over" in r.stderr
     else:
-        assert json.loads(r.stdout)["status"] == 206
+        assert json_lines(r.stdout)[0]["status"] == 206
 
 
 def test_checksum_is_verified_before_the_rename(server, tmp_path, env):
@@ -359,7 +361,6 @@ def test_progress_bar_on_a_terminal_and_silence_otherwise(server, tmp_path, env)
     assert (tmp_path / "err.txt").read_bytes() == b""
 
 
-def test_every_long_option_is_in_the_man_page():
-    check_man_page("retrieve", run)
+def test_options_not_built_are_absent_from_help():
     help_text = run("retrieve", "--help").stdout
     assert b"--jobs" not in help_text and b"-i," not in help_text  # not built yet

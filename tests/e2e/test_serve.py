@@ -1,17 +1,20 @@
 """nettool serve against real peers: Python sockets, OpenBSD nc, children, signals."""
 import os
+import pty
+import random
 import resource
 import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 
 import pytest
 
-from conftest import DEADLINE, NETTOOL, connect_tcp, recv_all, run
-from serve_helpers import (StdoutCollector, exchange, port_of, read_events_until_exit,
+from conftest import DEADLINE, NETTOOL, connect_tcp, json_lines, recv_all, run
+from connect_helpers import (BIG, PipeReader, big_payload_file, file_sha256, live_processes,
+                             recv_hashing, reset, send_file, wait_until)
+from serve_helpers import (RawServe, StdoutCollector, exchange, port_of, read_events_until_exit,
                            read_json_line, start_serve, zombie_children)
 
 GREETING = b"Thank you for connecting!\n"
@@ -22,10 +25,10 @@ GREETING = b"Thank you for connecting!\n"
 def test_default_greet_on_localhost_listens_on_both_families(procs):
     # `--greet 0`: the 0 is the endpoint, not the greeting text.
     proc, events = start_serve(procs, "--greet", "0", "-k", listeners=2)
-    assert {e["address"] for e in events} == {"127.0.0.1", "::1"}
-    assert events[0]["port"] == events[1]["port"] != 0
+    assert {e["local"]["address"] for e in events} == {"127.0.0.1", "::1"}
+    assert events[0]["local"]["port"] == events[1]["local"]["port"] != 0
     assert all(e["transport"] == "tcp" for e in events)
-    port = events[0]["port"]
+    port = events[0]["local"]["port"]
     # The essay's client: connect, recv(1024), close.
     for host, family in (("127.0.0.1", socket.AF_INET), ("::1", socket.AF_INET6)):
         with socket.socket(family, socket.SOCK_STREAM) as s:
@@ -33,7 +36,8 @@ def test_default_greet_on_localhost_listens_on_both_families(procs):
             s.connect((host, port))
             assert s.recv(1024) == GREETING
     conn = proc.wait_event("connection")
-    assert conn["address"] in ("127.0.0.1", "::1") and conn["port"] > 0
+    assert conn["peer"]["address"] in ("127.0.0.1", "::1") and conn["peer"]["port"] > 0
+    assert conn["peer"]["port"] != port  # the peer's own port, not the server's
     proc.signal(signal.SIGTERM)
     assert proc.wait() == 0
 
@@ -50,19 +54,19 @@ def test_greet_with_text_and_text_mode_lines(procs):
 
 def test_bare_port_binds_loopback_only(procs):
     _, events = start_serve(procs, "--echo", "0", listeners=2)
-    assert {e["address"] for e in events} == {"127.0.0.1", "::1"}
+    assert {e["local"]["address"] for e in events} == {"127.0.0.1", "::1"}
 
 
 def test_star_is_dual_stack_and_explicit_any_addresses(procs):
     proc, events = start_serve(procs, "--echo", "-k", "*:0")
-    assert len(events) == 1 and events[0]["address"] == "::"
+    assert len(events) == 1 and events[0]["local"]["address"] == "::"
     port = port_of(events)
     assert exchange("127.0.0.1", port, b"v4") == b"v4"
     assert exchange("::1", port, b"v6") == b"v6"
     _, events = start_serve(procs, "--echo", "0.0.0.0:0")
-    assert events[0]["address"] == "0.0.0.0"
+    assert events[0]["local"]["address"] == "0.0.0.0"
     _, events = start_serve(procs, "--echo", "[::]:0")
-    assert events[0]["address"] == "::"
+    assert events[0]["local"]["address"] == "::"
 
 
 def test_port_held_by_python_listener_names_its_pid(procs):
@@ -276,7 +280,7 @@ def test_deny_closes_at_once_and_reports(procs):
         except ConnectionResetError:
             pass
     denied = proc.wait_event("denied")
-    assert denied["address"] == "127.0.0.1"
+    assert denied["peer"]["address"] == "127.0.0.1"
     assert exchange("::1", port, b"v6 ok") == b"v6 ok"  # not in the denied block
 
 
@@ -286,9 +290,9 @@ def test_allow_admits_only_its_block(procs):
     assert exchange("::1", port, b"in") == b"in"
     try:
         assert exchange("127.0.0.1", port, b"out") == b""
-    except ConnectionResetError:
+    except (ConnectionResetError, OSError):  # ENOTCONN when the reset beats our shutdown()
         pass
-    assert proc.wait_event("denied")["address"] == "127.0.0.1"
+    assert proc.wait_event("denied")["peer"]["address"] == "127.0.0.1"
 
 
 def test_descriptor_exhaustion_sheds_and_keeps_serving(procs):
@@ -307,8 +311,8 @@ def test_descriptor_exhaustion_sheds_and_keeps_serving(procs):
             s.close()
             continue
         socks.append(s)
-    error = proc.wait_event("error")
-    assert "file descriptors" in error["message"]
+    warning = proc.wait_event("warning")  # one connection's problem, not the server's
+    assert "file descriptors" in warning["message"]
     for s in socks:
         s.close()
     # Still alive and serving correctly once descriptors are free again.
@@ -351,13 +355,14 @@ def test_sigint_exits_130(procs):
 def test_unix_path_serves_and_is_removed_at_exit(procs, tmp_path):
     path = tmp_path / "s.sock"
     proc, events = start_serve(procs, "--greet", "-k", f"unix:{path}")
-    assert events[0] == {"event": "listening", "address": str(path), "transport": "unix"}
+    assert events[0] == {"event": "listening", "transport": "unix", "local": {"path": str(path)}}
     with socket.socket(socket.AF_UNIX) as s:
         s.settimeout(DEADLINE)
         s.connect(str(path))
         assert recv_all(s) == GREETING
     conn = proc.wait_event("connection")
-    assert conn["transport"] == "unix" and conn["pid"] == os.getpid()
+    assert conn["transport"] == "unix" and conn["peer"]["pid"] == os.getpid()
+    assert conn["local"] == {"path": str(path)}
     proc.signal(signal.SIGTERM)
     assert proc.wait() == 0
     assert not path.exists()
@@ -366,7 +371,7 @@ def test_unix_path_serves_and_is_removed_at_exit(procs, tmp_path):
 def test_unix_abstract_name(procs):
     name = f"nettool-test-{os.getpid()}"
     _, events = start_serve(procs, "--echo", f"unix:@{name}")
-    assert events[0]["address"] == "@" + name
+    assert events[0]["local"] == {"path": "@" + name}
     with socket.socket(socket.AF_UNIX) as s:
         s.settimeout(DEADLINE)
         s.connect("\0" + name)
@@ -435,7 +440,7 @@ def test_udp_echo_answers_three_peers(procs):
         assert data == b"datagram %d" % i
         p.close()
     conns = [proc.wait_event("connection") for _ in range(3)]
-    assert len({c["port"] for c in conns}) == 3
+    assert len({c["peer"]["port"] for c in conns}) == 3
 
 
 def test_udp_greet_replies_to_the_sender(procs):
@@ -479,16 +484,6 @@ def test_bad_input_is_usage_error_with_one_sentence(args, needle):
     assert len(err.strip().splitlines()) == 1
 
 
-def test_man_page_lists_every_long_option():
-    import re
-    here = os.path.dirname(os.path.abspath(__file__))
-    with open(os.path.join(here, "..", "..", "man", "nettool-serve.1")) as f:
-        page = f.read().replace("\\-", "-")
-    help_text = run("serve", "--help").stdout.decode()
-    for option in set(re.findall(r"--[a-z][a-z-]+", help_text)):
-        assert option in page, option
-
-
 @pytest.mark.parametrize("mode", ["w", "a"])
 def test_relay_to_a_regular_file(tmp_path, mode):
     # "w": spliced into the file; "a" (O_APPEND, which splice refuses): copied by a Pump.
@@ -500,7 +495,7 @@ def test_relay_to_a_regular_file(tmp_path, mode):
                                 stdout=out, stderr=subprocess.PIPE)
         try:
             listening = read_json_line(proc.stderr)
-            assert exchange("127.0.0.1", listening["port"], payload) == b""
+            assert exchange("127.0.0.1", port_of([listening]), payload) == b""
             assert proc.wait(timeout=DEADLINE) == 0
         finally:
             if proc.poll() is None:
@@ -528,3 +523,262 @@ def test_relay_keep_open_serves_clients_one_at_a_time(procs):
     assert out.wait_for(13) == b"first\nsecond\n"
     assert recv_all(second) == b""
     second.close()
+
+
+# --- half-close in each direction, resets (nettool-serve(1) DATA TRANSFER) -------------------
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    """50 MiB of random bytes in a file, and their sha256."""
+    return big_payload_file(tmp_path_factory.mktemp("big"))
+
+
+def test_nc_N_delivers_50_mib_to_serve_whose_stdin_is_empty(tmp_path, big):
+    nc = shutil.which("nc")
+    if nc is None:
+        pytest.skip("OpenBSD nc is not installed")
+    path, digest = big
+    out = tmp_path / "out.bin"
+    with open(out, "wb") as sink, RawServe("127.0.0.1:0", stdout=sink) as serve:
+        with open(path, "rb") as stdin:
+            r = subprocess.run([nc, "-N", "127.0.0.1", str(serve.port)], stdin=stdin,
+                               capture_output=True, timeout=DEADLINE)
+        assert r.returncode == 0, r.stderr
+        assert serve.wait() == 0, serve.stderr_text()
+    assert file_sha256(out) == digest
+
+
+def test_client_fin_reaches_a_stdout_reader_within_a_second_while_stdin_stays_open(big):
+    path, digest = big
+    with RawServe("127.0.0.1:0", stdin=subprocess.PIPE, stdout=subprocess.PIPE) as serve:
+        reader = PipeReader(serve.p.stdout)
+        with connect_tcp("127.0.0.1", serve.port) as s:
+            send_file(s, path)
+            s.shutdown(socket.SHUT_WR)
+            fin_at = time.monotonic()
+            assert reader.join() == digest  # EOF, though serve's stdin is still open
+            delay = reader.eof_at - fin_at
+            print(f"client FIN -> EOF at serve's stdout reader: {delay * 1000:.1f} ms")
+            assert delay < 1.0
+            assert serve.p.poll() is None  # still sending: stdin has not ended
+            serve.p.stdin.write(b"bye\n")
+            serve.p.stdin.close()
+            assert recv_all(s) == b"bye\n"
+        assert serve.wait() == 0, serve.stderr_text()
+
+
+def test_client_reset_before_its_fin_exits_4(procs):
+    with RawServe("127.0.0.1:0", stdin=subprocess.PIPE, stdout=subprocess.PIPE) as serve:
+        reader = PipeReader(serve.p.stdout)
+        s = connect_tcp("127.0.0.1", serve.port)
+        s.sendall(b"partial")
+        assert reader.wait_for(7) == 7
+        reset(s)
+        assert serve.wait() == 4
+        err = serve.stderr_text()
+        reader.join()
+    assert bytes(reader.head) == b"partial"
+    # Under --json the failure is the one error event.
+    errors = [e for e in json_lines(err, only_json=True) if e["event"] == "error"]
+    assert len(errors) == 1 and errors[0]["exit"] == 4, err
+    assert "reset by peer" in errors[0]["message"], err
+
+
+def test_client_reset_after_its_fin_exits_0():
+    with RawServe("127.0.0.1:0", stdin=subprocess.PIPE, stdout=subprocess.PIPE) as serve:
+        reader = PipeReader(serve.p.stdout)
+        s = connect_tcp("127.0.0.1", serve.port)
+        s.sendall(b"all of it\n")
+        s.shutdown(socket.SHUT_WR)
+        reader.join()  # its end reached stdout
+        reset(s)  # stdin is still open and silent: only the reset ends the connection
+        assert serve.wait() == 0, serve.stderr_text()
+    assert bytes(reader.head) == b"all of it\n"
+
+
+def test_client_reset_while_serve_sends_exits_4(big):
+    path, _ = big
+    with open(path, "rb") as src, RawServe("127.0.0.1:0", stdin=src) as serve:
+        s = connect_tcp("127.0.0.1", serve.port)
+        got = 0
+        while got < (1 << 20):
+            got += len(s.recv(1 << 16))
+        reset(s)
+        assert serve.wait() == 4
+        assert "reset by peer" in serve.stderr_text()
+
+
+def test_stdin_on_a_terminal_ends_with_the_clients_fin():
+    master, slave = pty.openpty()
+    try:
+        with RawServe("127.0.0.1:0", stdin=slave, stdout=subprocess.PIPE) as serve:
+            with connect_tcp("127.0.0.1", serve.port) as s:
+                s.sendall(b"hi\n")
+                s.shutdown(socket.SHUT_WR)
+                assert serve.wait() == 0, serve.stderr_text()
+                assert serve.p.stdout.read() == b"hi\n"
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_unix_client_that_closes_completely_ends_the_relay(tmp_path):
+    # Unix sockets, unlike TCP, tell a full close from a half-close: no write is needed.
+    path = tmp_path / "s.sock"
+    with RawServe(f"unix:{path}", stdin=subprocess.PIPE, stdout=subprocess.PIPE) as serve:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(str(path))
+            s.sendall(b"x")
+        assert serve.wait() == 0, serve.stderr_text()
+        assert serve.p.stdout.read() == b"x"
+
+
+def test_closed_stdout_is_refused_before_listening():
+    r = subprocess.run([NETTOOL, "serve", "127.0.0.1:0"], stdin=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, timeout=DEADLINE, preexec_fn=lambda: os.close(1))
+    assert r.returncode == 3, r.stderr
+    assert b"standard output is closed" in r.stderr and b"listening" not in r.stderr
+
+
+def test_keep_open_relay_stops_when_stdout_is_gone():
+    # stdout is shared by every client: once its reader has left, nobody can be served.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        with RawServe("-k", "127.0.0.1:0", stdout=write_end) as serve:
+            with connect_tcp("127.0.0.1", serve.port) as s:
+                try:
+                    s.sendall(b"x" * 65536)
+                    s.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass  # reset by the server on its way out
+                assert serve.wait() == 3
+                err = serve.stderr_text()
+    finally:
+        os.close(write_end)
+    assert "standard output" in err and "broken pipe" in err
+
+
+def test_echo_client_that_never_reads_holds_up_nobody(procs):
+    _, events = start_serve(procs, "--echo", "-k", "127.0.0.1:0")
+    port = port_of(events)
+    hog = connect_tcp("127.0.0.1", port)
+    hog.setblocking(False)
+    sent = 0
+    for _ in range(10000):  # until its buffers and ours are full
+        try:
+            sent += hog.send(b"z" * 65536)
+        except BlockingIOError:
+            break
+    assert sent > 0
+    assert exchange("127.0.0.1", port, b"still served") == b"still served"
+    hog.close()
+
+
+# --- process groups of --exec / --sh-exec children ----------------------------------------------
+
+@pytest.fixture
+def mark():
+    """A sleep duration no other process has on its command line: the marker of one test's
+    children. Whatever still carries it afterwards (a failed test) is killed by pid; tests
+    ask for it before `procs`, so that their servers are stopped before the sweep."""
+    marker = f"{3000 + os.getpid() % 1000}.{random.randint(100000, 999999)}"
+    yield marker
+    for pid in live_processes(marker=marker, exclude=[os.getpid()]):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def recv_line(sock):
+    sock.settimeout(DEADLINE)
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(1)
+        assert chunk, f"closed before a line; so far {data!r}"
+        data += chunk
+    return data.decode().strip()
+
+
+def test_reset_clients_leave_no_process_behind_and_free_their_slot(mark, procs):
+    # The whole group ignores SIGTERM: only the SIGKILL after --grace ends it.
+    command = f'echo $$; trap "" TERM; sleep {mark} & sleep {mark}'
+    proc, events = start_serve(procs, "-k", "--max-conns", "1", "--grace", "1s", "--sh-exec",
+                               command, "127.0.0.1:0")
+    port = port_of(events)
+    first = connect_tcp("127.0.0.1", port)
+    group = int(recv_line(first))
+    assert wait_until(lambda: len(live_processes(pgid=group)) == 3)  # sh and two sleeps
+    second = connect_tcp("127.0.0.1", port)  # waits in the backlog: --max-conns 1
+    reset(first)
+    reset_at = time.monotonic()
+    second_group = int(recv_line(second))  # served: the slot was freed
+    freed = time.monotonic() - reset_at
+    assert wait_until(lambda: not live_processes(pgid=group))
+    gone = time.monotonic() - reset_at
+    print(f"reset client: slot free after {freed * 1000:.0f} ms, group gone after "
+          f"{gone * 1000:.0f} ms (--grace 1s)")
+    assert freed < 1.0 <= gone + 0.05  # killed at the end of the grace, not before
+    assert len(live_processes(pgid=second_group)) == 3
+    proc.signal(signal.SIGTERM)
+    assert proc.wait() == 0
+    assert live_processes(marker=mark) == [] and live_processes(pgid=second_group) == []
+    second.close()
+
+
+def test_exec_child_of_a_reset_client_is_ended_at_once(mark, procs):
+    proc, events = start_serve(procs, "-k", "--max-conns", "1", "--grace", "1s", "--exec",
+                               f"sleep {mark}", "127.0.0.1:0")
+    port = port_of(events)
+    for _ in range(3):
+        s = connect_tcp("127.0.0.1", port)
+        proc.wait_event("connection")
+        assert wait_until(lambda: len(live_processes(marker=mark, exclude=[proc.pid])) == 1)
+        reset(s)
+        # SIGTERM, no grace needed
+        assert wait_until(lambda: not live_processes(marker=mark, exclude=[proc.pid]))
+    assert proc.p.poll() is None
+
+
+def test_sigterm_ends_every_group_after_the_grace(mark, procs):
+    command = f'echo $$; trap "" TERM; sleep {mark} & sleep {mark}'
+    proc, events = start_serve(procs, "-k", "--grace", "1s", "--sh-exec", command,
+                               "127.0.0.1:0")
+    port = port_of(events)
+    clients = [connect_tcp("127.0.0.1", port) for _ in range(2)]
+    groups = [int(recv_line(c)) for c in clients]
+    assert wait_until(lambda: len(live_processes(marker=mark, exclude=[proc.pid])) == 6)
+    start = time.monotonic()
+    proc.signal(signal.SIGTERM)
+    assert proc.wait() == 0
+    took = time.monotonic() - start
+    print(f"SIGTERM -> exit with TERM-proof groups: {took:.3f} s (--grace 1s + 1 s)")
+    assert wait_until(lambda: not live_processes(marker=mark), timeout=1.0)
+    assert all(live_processes(pgid=g) == [] for g in groups)
+    assert took < 1 + 1 + DEADLINE / 2
+    for c in clients:
+        c.close()
+
+
+def test_second_sigint_kills_every_group_at_once(mark, procs):
+    command = f'echo $$; trap "" TERM INT; sleep {mark} & sleep {mark}'
+    proc, events = start_serve(procs, "-k", "--sh-exec", command, "127.0.0.1:0")
+    client = connect_tcp("127.0.0.1", port_of(events))
+    group = int(recv_line(client))
+    assert wait_until(lambda: len(live_processes(pgid=group)) == 3)
+    proc.signal(signal.SIGINT)  # a graceful stop: the connection may finish for 5 s
+    assert "stopping" in proc.wait_event("note")["message"]  # the first one was handled
+    proc.signal(signal.SIGINT)  # "now"
+    assert proc.wait() == -signal.SIGINT
+    assert wait_until(lambda: not live_processes(pgid=group), timeout=2.0)
+    client.close()
+
+
+def test_what_a_child_leaves_behind_ends_with_its_connection(mark, procs):
+    command = f"sleep {mark} </dev/null >/dev/null 2>&1 & echo started"
+    proc, events = start_serve(procs, "-k", "--grace", "1s", "--sh-exec", command, "127.0.0.1:0")
+    assert exchange("127.0.0.1", port_of(events), b"") == b"started\n"
+    proc.wait_event("close")
+    assert wait_until(lambda: not live_processes(marker=mark, exclude=[proc.pid]), timeout=3.0)
+    assert proc.p.poll() is None

@@ -68,7 +68,7 @@ class FakeTransferEngine : public http::TransferEngine {
         for (const auto& head : step.intermediate)
             sink.on_intermediate(head);
         outcome.redirects = static_cast<long>(step.intermediate.size());
-        if (step.head.url.empty()) step.head.url = request.url;
+        if (step.head.url.empty()) step.head.url = request.url.text;
         if (auto st = sink.on_response(step.head); !st) return sink_failure(st.error(), 0);
         const bool withheld = step.head.status >= 400 && !request.options.ignore_status;
         std::size_t index = 0;

@@ -46,7 +46,7 @@ struct Recorder : GetObserver {
 
 GetRequest request_to(int fd) {
     GetRequest request;
-    request.request.url = "http://example.test/x";
+    request.request.url = *http::parse_url("http://example.test/x");
     request.output_fd = fd;
     return request;
 }
@@ -71,7 +71,7 @@ TEST(Get, StreamsTheBodyInOrder) {
     ASSERT_TRUE(get(request_to(pipe.write_end.get()), engine, observer));
     EXPECT_EQ(pipe.drain(), body);
     ASSERT_EQ(engine.requests().size(), 1u);
-    EXPECT_EQ(engine.requests()[0].url, "http://example.test/x");
+    EXPECT_EQ(engine.requests()[0].url.text, "http://example.test/x");
 }
 
 TEST(Get, IncludePrintsEveryHeadThenTheBody) {

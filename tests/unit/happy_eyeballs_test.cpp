@@ -15,28 +15,19 @@ using namespace std::chrono_literals;
 
 namespace {
 
-SockAddr loopback(std::uint16_t port) {
-    SockAddr a;
-    auto* in = reinterpret_cast<sockaddr_in*>(a.get());
-    in->sin_family = AF_INET;
-    in->sin_port = htons(port);
-    in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.length = sizeof(sockaddr_in);
-    return a;
+SocketAddress loopback(std::uint16_t port) {
+    return SocketAddress::loopback(AF_INET, port);
 }
 
 std::uint16_t local_port(int fd) {
-    SockAddr a;
-    a.length = sizeof a.storage;
-    ::getsockname(fd, a.get(), &a.length);
-    return port_of(a);
+    return SocketAddress::local_of(fd).port();
 }
 
 // listen() on 127.0.0.1, port 0, with the given backlog.
 UniqueFd listener(int backlog = 16) {
     UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    const SockAddr a = loopback(0);
-    EXPECT_EQ(::bind(fd.get(), a.get(), a.length), 0);
+    const SocketAddress a = loopback(0);
+    EXPECT_EQ(::bind(fd.get(), a.get(), a.length()), 0);
     EXPECT_EQ(::listen(fd.get(), backlog), 0);
     return fd;
 }
@@ -44,8 +35,8 @@ UniqueFd listener(int backlog = 16) {
 // A port bound but not listening: connecting there is refused, and no one else can take it.
 UniqueFd closed_port() {
     UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    const SockAddr a = loopback(0);
-    EXPECT_EQ(::bind(fd.get(), a.get(), a.length), 0);
+    const SocketAddress a = loopback(0);
+    EXPECT_EQ(::bind(fd.get(), a.get(), a.length()), 0);
     return fd;
 }
 
@@ -55,16 +46,16 @@ struct BlackHole {
     UniqueFd listen_fd = listener(0);
     std::vector<UniqueFd> fillers;
     BlackHole() {
-        const SockAddr a = loopback(local_port(listen_fd.get()));
+        const SocketAddress a = loopback(local_port(listen_fd.get()));
         for (int i = 0; i < 3; ++i) {
             UniqueFd c(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-            (void)::connect(c.get(), a.get(), a.length);
+            (void)::connect(c.get(), a.get(), a.length());
             fillers.push_back(std::move(c));
         }
         // Let the handshakes that the queue admits complete.
         ::poll(nullptr, 0, 100);
     }
-    SockAddr address() const { return loopback(local_port(listen_fd.get())); }
+    SocketAddress address() const { return loopback(local_port(listen_fd.get())); }
 };
 
 Race::Settings settings(std::chrono::milliseconds timeout, const std::string& name) {
@@ -80,23 +71,22 @@ Race::Settings settings(std::chrono::milliseconds timeout, const std::string& na
 TEST(HappyEyeballs, ConnectsToAListener) {
     init_stop();
     auto l = listener();
-    const SockAddr target = loopback(local_port(l.get()));
-    auto r = run_race({target}, settings(5s, format_sockaddr(target)));
+    const SocketAddress target = loopback(local_port(l.get()));
+    auto r = run_race({target}, settings(5s, target.display()));
     ASSERT_TRUE(r) << r.error().error.message;
     EXPECT_TRUE(r->fd);
-    EXPECT_EQ(format_sockaddr(r->peer), format_sockaddr(target));
+    EXPECT_EQ(r->peer.display(), target.display());
 }
 
 TEST(HappyEyeballs, RefusedIsATransientNetworkErrorNamingTheAddress) {
     init_stop();
     auto closed = closed_port();
-    const SockAddr target = loopback(local_port(closed.get()));
-    auto r = run_race({target}, settings(5s, format_sockaddr(target)));
+    const SocketAddress target = loopback(local_port(closed.get()));
+    auto r = run_race({target}, settings(5s, target.display()));
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().error.kind, ErrorKind::network);
     EXPECT_TRUE(r.error().transient);
-    EXPECT_EQ(r.error().error.message,
-              "connect to " + format_sockaddr(target) + ": connection refused");
+    EXPECT_EQ(r.error().error.message, "connect to " + target.display() + ": connection refused");
 }
 
 TEST(HappyEyeballs, AFailedAttemptStartsTheNextAtOnce) {
@@ -107,7 +97,7 @@ TEST(HappyEyeballs, AFailedAttemptStartsTheNextAtOnce) {
     auto r = run_race({loopback(local_port(closed.get())), loopback(local_port(l.get()))},
                       settings(5s, "x"));
     ASSERT_TRUE(r) << r.error().error.message;
-    EXPECT_EQ(port_of(r->peer), local_port(l.get()));
+    EXPECT_EQ(r->peer.port(), local_port(l.get()));
     EXPECT_LT(Clock::now() - start, 200ms); // no 250 ms attempt delay after a refusal
 }
 
@@ -119,7 +109,7 @@ TEST(HappyEyeballs, AStalledAttemptIsOvertakenAfterTheAttemptDelay) {
     auto r = run_race({hole.address(), loopback(local_port(l.get()))}, settings(5s, "x"));
     const auto took = Clock::now() - start;
     ASSERT_TRUE(r) << r.error().error.message;
-    EXPECT_EQ(port_of(r->peer), local_port(l.get()));
+    EXPECT_EQ(r->peer.port(), local_port(l.get()));
     EXPECT_GE(took, 240ms);
     EXPECT_LT(took, 3s);
 }
@@ -127,11 +117,11 @@ TEST(HappyEyeballs, AStalledAttemptIsOvertakenAfterTheAttemptDelay) {
 TEST(HappyEyeballs, DeadlineGivesTimedOut) {
     init_stop();
     BlackHole hole;
-    auto r = run_race({hole.address()}, settings(300ms, format_sockaddr(hole.address())));
+    auto r = run_race({hole.address()}, settings(300ms, hole.address().display()));
     ASSERT_FALSE(r);
     EXPECT_TRUE(r.error().transient);
     EXPECT_EQ(r.error().error.message,
-              "connect to " + format_sockaddr(hole.address()) + ": timed out after 300ms");
+              "connect to " + hole.address().display() + ": timed out after 300ms");
 }
 
 namespace {
@@ -150,8 +140,8 @@ TEST(PortScan, ReportsOpenAndClosedInPortOrder) {
         const auto p = local_port(open_fd.get());
         if (p == 65535) continue;
         UniqueFd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        const SockAddr a = loopback(static_cast<std::uint16_t>(p + 1));
-        if (::bind(c.get(), a.get(), a.length) == 0) closed_fd = std::move(c);
+        const SocketAddress a = loopback(static_cast<std::uint16_t>(p + 1));
+        if (::bind(c.get(), a.get(), a.length()) == 0) closed_fd = std::move(c);
     }
     ASSERT_TRUE(closed_fd);
     const auto p = local_port(open_fd.get());

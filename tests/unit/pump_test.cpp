@@ -1,15 +1,15 @@
-#include <gtest/gtest.h>
+#include "tcp_pair.hpp"
 
 #include <csignal>
 #include <functional>
+#include <gtest/gtest.h>
+#include <nettool/pump.hpp>
+#include <nettool/unique_fd.hpp>
 #include <poll.h>
 #include <string>
 #include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
-
-#include <nettool/pump.hpp>
-#include <nettool/unique_fd.hpp>
 
 using namespace nettool;
 
@@ -41,7 +41,9 @@ std::string read_all(int fd) {
     std::string out;
     char buffer[4096];
     for (int i = 0; i < 100000; ++i) {
-        struct pollfd p{fd, POLLIN, 0};
+        struct pollfd p {
+            fd, POLLIN, 0
+        };
         if (::poll(&p, 1, 2000) <= 0) break;
         const ssize_t n = ::read(fd, buffer, sizeof buffer);
         if (n <= 0) break;
@@ -57,7 +59,9 @@ TEST(Pump, CopiesEverythingAndHalfClosesTheSink) {
     std::thread writer([&] {
         std::size_t done = 0;
         while (done < payload.size()) {
-            struct pollfd p{in.b.get(), POLLOUT, 0};
+            struct pollfd p {
+                in.b.get(), POLLOUT, 0
+            };
             ::poll(&p, 1, 1000);
             const ssize_t n = ::write(in.b.get(), payload.data() + done, payload.size() - done);
             if (n > 0) done += static_cast<std::size_t>(n);
@@ -114,4 +118,34 @@ TEST(Pump, WriteErrorIsReportedNotFatal) {
     ASSERT_FALSE(status);
     EXPECT_EQ(status.error().kind, ErrorKind::network);
     EXPECT_TRUE(pump.finished());
+}
+
+TEST(Pump, ResetReadIsAFailureWithItsErrnoNotAnEndOfStream) {
+    nettool::testing::TcpPair tcp;
+    SocketPair out;
+    ASSERT_EQ(::send(tcp.peer.get(), "abc", 3, 0), 3);
+    Pump pump(tcp.ours.get(), out.a.get());
+    Status status;
+    for (int i = 0; i < 1000 && status && pump.bytes_out() < 3; ++i) {
+        pollfd p{tcp.ours.get(), POLLIN, 0};
+        ASSERT_GE(::poll(&p, 1, 1000), 0);
+        status = pump.step();
+    }
+    ASSERT_TRUE(status);
+    tcp.reset_peer();
+    for (int i = 0; i < 1000 && status; ++i) {
+        pollfd p{tcp.ours.get(), POLLIN, 0};
+        ASSERT_GE(::poll(&p, 1, 1000), 0);
+        status = pump.step();
+    }
+    ASSERT_FALSE(status);
+    EXPECT_EQ(pump.failed_side(), Pump::Side::source);
+    EXPECT_EQ(pump.failed_errno(), ECONNRESET);
+    EXPECT_EQ(status.error().sys_errno, ECONNRESET);
+    EXPECT_EQ(status.error().kind, ErrorKind::network);
+    EXPECT_FALSE(pump.source_ended());
+    char buffer[8];
+    const ssize_t n = ::read(out.b.get(), buffer, sizeof buffer);
+    ASSERT_EQ(n, 3);
+    EXPECT_EQ(std::string(buffer, 3), "abc"); // what came before the reset was delivered
 }

@@ -7,48 +7,64 @@
 using namespace nettool;
 
 namespace {
-SockAddr v4(const char* text, std::uint16_t port) {
-    SockAddr a;
-    auto* in = reinterpret_cast<sockaddr_in*>(a.get());
-    in->sin_family = AF_INET;
-    in->sin_port = htons(port);
-    ::inet_pton(AF_INET, text, &in->sin_addr);
-    a.length = sizeof(sockaddr_in);
-    return a;
+SocketAddress v4(const char* text, std::uint16_t port) {
+    return *SocketAddress::numeric(text, port);
 }
-SockAddr v6(const char* text, std::uint16_t port) {
-    SockAddr a;
-    auto* in = reinterpret_cast<sockaddr_in6*>(a.get());
-    in->sin6_family = AF_INET6;
-    in->sin6_port = htons(port);
-    ::inet_pton(AF_INET6, text, &in->sin6_addr);
-    a.length = sizeof(sockaddr_in6);
-    return a;
+SocketAddress v6(const char* text, std::uint16_t port) {
+    return *SocketAddress::numeric(text, port);
 }
 } // namespace
 
-TEST(Resolve, FormatsAddressesWithPorts) {
-    EXPECT_EQ(format_sockaddr(v4("127.0.0.1", 80)), "127.0.0.1:80");
-    EXPECT_EQ(format_sockaddr(v6("::1", 8080)), "[::1]:8080");
-    EXPECT_EQ(format_address(v6("::1", 8080)), "::1");
-    EXPECT_EQ(port_of(v6("::1", 8080)), 8080);
+TEST(SocketAddress, FormatsAddressesWithPorts) {
+    EXPECT_EQ(v4("127.0.0.1", 80).display(), "127.0.0.1:80");
+    EXPECT_EQ(v6("::1", 8080).display(), "[::1]:8080");
+    EXPECT_EQ(v6("::1", 8080).host(), "::1");
+    EXPECT_EQ(v6("::1", 8080).port(), 8080);
+    EXPECT_EQ(v6("::ffff:10.1.2.3", 1).host(), "10.1.2.3"); // an IPv4 peer of a dual-stack socket
+    EXPECT_FALSE(SocketAddress::numeric("localhost"));
+    EXPECT_FALSE(SocketAddress::numeric(""));
+    EXPECT_EQ(SocketAddress::any(AF_INET6, 7).display(), "[::]:7");
+    EXPECT_EQ(SocketAddress::loopback(AF_INET, 7).display(), "127.0.0.1:7");
+    EXPECT_EQ(SocketAddress().display(), "(no address)");
 }
 
-TEST(Resolve, UnixAddressesRoundTrip) {
+TEST(SocketAddress, UnixAddressesRoundTrip) {
     Endpoint path{Transport::unix_stream, "", 0, "/run/x.sock", false};
-    EXPECT_EQ(format_sockaddr(unix_sockaddr(path)), "unix:/run/x.sock");
+    EXPECT_EQ(SocketAddress::unix_socket(path).display(), "unix:/run/x.sock");
+    EXPECT_EQ(SocketAddress::unix_socket(path).host(), "/run/x.sock");
     Endpoint abstract{Transport::unix_stream, "", 0, "name", true};
-    const SockAddr a = unix_sockaddr(abstract);
+    const SocketAddress a = SocketAddress::unix_socket(abstract);
     // An abstract name is exactly its bytes after the NUL: no terminator counted.
-    EXPECT_EQ(a.length, offsetof(sockaddr_un, sun_path) + 1 + 4);
-    EXPECT_EQ(format_sockaddr(a), "unix:@name");
+    EXPECT_EQ(a.length(), offsetof(sockaddr_un, sun_path) + 1 + 4);
+    EXPECT_EQ(a.display(), "unix:@name");
+    sockaddr_un unnamed{};
+    unnamed.sun_family = AF_UNIX;
+    EXPECT_EQ(
+        SocketAddress(reinterpret_cast<const sockaddr*>(&unnamed), sizeof(sa_family_t)).display(),
+        "unix:(unnamed)");
+}
+
+TEST(Resolve, ListeningShorthands) {
+    auto all = resolve("*", 80, Transport::tcp, Family::any, ResolveFor::listening);
+    ASSERT_TRUE(all);
+    ASSERT_EQ(all->size(), 1u);
+    EXPECT_EQ(all->front().display(), "[::]:80");
+    auto local = resolve("localhost", 81, Transport::udp, Family::any, ResolveFor::listening);
+    ASSERT_TRUE(local);
+    ASSERT_EQ(local->size(), 2u);
+    EXPECT_EQ((*local)[0].display(), "127.0.0.1:81");
+    EXPECT_EQ((*local)[1].display(), "[::1]:81");
+    auto bad = resolve("nosuch.invalid", 80, Transport::tcp, Family::any, ResolveFor::listening);
+    ASSERT_FALSE(bad);
+    EXPECT_TRUE(bad.error().message.starts_with("cannot resolve 'nosuch.invalid' to listen on: "))
+        << bad.error().message;
 }
 
 TEST(Resolve, NumericHostsResolveWithThePort) {
     auto r = resolve("127.0.0.1", 4242, Transport::tcp, Family::any);
     ASSERT_TRUE(r);
     ASSERT_EQ(r->size(), 1u);
-    EXPECT_EQ(format_sockaddr(r->front()), "127.0.0.1:4242");
+    EXPECT_EQ(r->front().display(), "127.0.0.1:4242");
 }
 
 TEST(Resolve, FamilyRestrictionIsHonoured) {
@@ -69,16 +85,16 @@ TEST(Resolve, UnresolvableNameIsANetworkErrorNamingTheHost) {
 }
 
 TEST(Resolve, InterleavesFamiliesStartingWithTheFirst) {
-    const std::vector<SockAddr> in = {v6("::1", 1), v6("::2", 1), v6("::3", 1), v4("10.0.0.1", 1),
-                                      v4("10.0.0.2", 1)};
+    const std::vector<SocketAddress> in = {v6("::1", 1), v6("::2", 1), v6("::3", 1),
+                                           v4("10.0.0.1", 1), v4("10.0.0.2", 1)};
     const auto out = interleave_families(in);
     std::vector<std::string> names;
     for (const auto& a : out)
-        names.push_back(format_address(a));
+        names.push_back(a.host());
     EXPECT_EQ(names, (std::vector<std::string>{"::1", "10.0.0.1", "::2", "10.0.0.2", "::3"}));
     const auto v4_first = interleave_families({v4("10.0.0.1", 1), v6("::1", 1), v6("::2", 1)});
-    EXPECT_EQ(format_address(v4_first[0]), "10.0.0.1");
-    EXPECT_EQ(format_address(v4_first[1]), "::1");
+    EXPECT_EQ(v4_first[0].host(), "10.0.0.1");
+    EXPECT_EQ(v4_first[1].host(), "::1");
     EXPECT_TRUE(interleave_families({}).empty());
 }
 
@@ -87,7 +103,7 @@ TEST(Resolve, ParsesSourceAddresses) {
     ASSERT_TRUE(a);
     ASSERT_TRUE(a->address);
     EXPECT_EQ(a->port, 0);
-    EXPECT_EQ(format_address(*a->address), "127.0.0.1");
+    EXPECT_EQ(a->address->host(), "127.0.0.1");
 
     auto b = parse_source_address("127.0.0.1:5000");
     ASSERT_TRUE(b);
@@ -108,7 +124,7 @@ TEST(Resolve, ParsesSourceAddresses) {
     EXPECT_EQ(e->port, 7000);
     const auto local = source_for_family(*e, AF_INET6);
     ASSERT_TRUE(local);
-    EXPECT_EQ(format_sockaddr(*local), "[::]:7000");
+    EXPECT_EQ(local->display(), "[::]:7000");
     EXPECT_FALSE(source_for_family(*b, AF_INET6)); // an IPv4 source cannot serve IPv6
 }
 

@@ -47,7 +47,7 @@ std::string body_of(std::size_t size) {
 
 RetrieveOptions options_for(const std::string& file, int retries = 3) {
     RetrieveOptions options;
-    options.url = "http://example.test/file.bin";
+    options.url = *nettool::http::parse_url("http://example.test/file.bin");
     options.file = file;
     options.retry.max_retries = retries;
     options.retry.initial_delay = std::chrono::milliseconds(1);

@@ -1,6 +1,9 @@
+#include "tcp_pair.hpp"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <nettool/splice_pump.hpp>
+#include <nettool/unique_fd.hpp>
 #include <poll.h>
 #include <string>
 #include <sys/socket.h>
@@ -70,4 +73,35 @@ TEST(SplicePump, MovesEverythingFromASocketIntoAFile) {
     std::string back(payload.size(), '\0');
     ASSERT_EQ(::pread(file.get(), back.data(), back.size(), 0), static_cast<ssize_t>(back.size()));
     EXPECT_EQ(back, payload);
+}
+
+TEST(SplicePump, ResetReadIsAFailureWithItsErrno) {
+    nettool::testing::TcpPair tcp;
+    int fds[2];
+    ASSERT_EQ(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+    UniqueFd out_read(fds[0]);
+    UniqueFd out_write(fds[1]);
+    ASSERT_EQ(::send(tcp.peer.get(), "abc", 3, 0), 3);
+    auto pump = SplicePump::create(tcp.ours.get(), out_write.get(), "the peer", "the pipe");
+    ASSERT_TRUE(pump);
+    Status status;
+    for (int i = 0; i < 1000 && status && pump->bytes_out() < 3; ++i) {
+        pollfd p{tcp.ours.get(), POLLIN, 0};
+        ASSERT_GE(::poll(&p, 1, 1000), 0);
+        status = pump->step();
+    }
+    ASSERT_TRUE(status);
+    tcp.reset_peer();
+    for (int i = 0; i < 1000 && status; ++i) {
+        pollfd p{tcp.ours.get(), POLLIN, 0};
+        ASSERT_GE(::poll(&p, 1, 1000), 0);
+        status = pump->step();
+    }
+    ASSERT_FALSE(status);
+    EXPECT_EQ(pump->failed_side(), Pump::Side::source);
+    EXPECT_EQ(pump->failed_errno(), ECONNRESET);
+    EXPECT_EQ(status.error().sys_errno, ECONNRESET);
+    EXPECT_FALSE(pump->source_ended());
+    char buffer[8];
+    EXPECT_EQ(::read(out_read.get(), buffer, sizeof buffer), 3);
 }

@@ -94,7 +94,7 @@ class LoopbackServer {
 
 Request to(std::string url) {
     Request request;
-    request.url = std::move(url);
+    request.url = *parse_url(url);
     return request;
 }
 

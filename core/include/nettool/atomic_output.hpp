@@ -1,6 +1,6 @@
 #pragma once
 // Where a download's bytes go. A regular file is written as NAME.part and renamed onto NAME
-// only when complete, so NAME never holds a partial or corrupt file (CLI.md retrieve). The
+// only when complete, so NAME never holds a partial or corrupt file (nettool-retrieve(1)). The
 // .part is created O_EXCL|O_NOFOLLOW mode 0600, locked with flock() while we write it (a
 // second retrieve of the same name, and `clean`, can see the download is alive), and kept
 // when the download fails so --continue can resume it.
@@ -82,8 +82,5 @@ class AtomicOutput {
 
 // The process umask, read without changing it (from /proc/self/status; umask() as fallback).
 mode_t current_umask();
-
-// fsync() of the directory holding `path`, so a rename into it survives a crash.
-Status sync_parent_directory(const std::string& path);
 
 } // namespace nettool

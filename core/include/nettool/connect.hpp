@@ -1,7 +1,8 @@
 #pragma once
-// nettool connect: the client (CLI.md "connect"). Resolves, connects happy-eyeballs style
+// nettool connect: the client (nettool-connect(1)). Resolves, connects happy-eyeballs style
 // (optionally retrying until a service is up), then relays between the connection and a pair
-// of descriptors (stdin/stdout) with correct half-close, or sends a fixed text.
+// of descriptors (stdin/stdout) with half-close in each direction (core/src/relay.hpp), or
+// sends a fixed text.
 #include <chrono>
 #include <cstdint>
 #include <nettool/endpoint.hpp>
@@ -29,6 +30,9 @@ struct ConnectOptions {
     bool crlf = false;
     std::optional<std::string> hexdump_path;
     int input_fd = 0;
+    // When the peer's data ends (its FIN), output_fd is replaced by /dev/null (dup2, after
+    // its flags are restored), so that a reader downstream sees end-of-file at once while the
+    // input still flows to the peer.
     int output_fd = 1;
 };
 

@@ -1,11 +1,10 @@
 #pragma once
-// Endpoints as users write them (CLI.md "Everywhere"): PORT, HOST:PORT, [IPV6]:PORT,
+// Endpoints as users write them (nettool(1)): PORT, HOST:PORT, [IPV6]:PORT,
 // tcp://HOST:PORT, udp://HOST:PORT, unix:/path/to.sock, unix:@abstract-name.
 #include <cstdint>
+#include <nettool/error.hpp>
 #include <string>
 #include <string_view>
-
-#include <nettool/error.hpp>
 
 namespace nettool {
 

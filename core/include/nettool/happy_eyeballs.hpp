@@ -20,7 +20,7 @@ using Clock = std::chrono::steady_clock;
 
 struct Connected {
     UniqueFd fd; // non-blocking, close-on-exec
-    SockAddr peer;
+    SocketAddress peer;
 };
 
 // Why a race failed: the error to report, and whether trying again later could help
@@ -28,6 +28,7 @@ struct Connected {
 struct RaceFailure {
     Error error;
     bool transient = false;
+    std::string reason{}; // the error without its "connect to NAME: " ("connection refused")
 };
 
 class Race {
@@ -41,7 +42,7 @@ class Race {
         std::string name;                     // "localhost:80" as the user wrote it
     };
 
-    Race(std::vector<SockAddr> candidates, Settings settings);
+    Race(std::vector<SocketAddress> candidates, Settings settings);
     Race(const Race&) = delete;
     Race& operator=(const Race&) = delete;
     Race(Race&&) = default;
@@ -67,7 +68,7 @@ class Race {
     void record_failure(std::size_t index, int err);
     void finish_failed(bool timed_out);
 
-    std::vector<SockAddr> m_candidates;
+    std::vector<SocketAddress> m_candidates;
     Settings m_settings;
     std::vector<Attempt> m_attempts;
     std::vector<int> m_errors; // errno per candidate, 0 while untried or pending
@@ -79,8 +80,12 @@ class Race {
 
 // Drives one race in its own poll() loop, also watching stop_fd() (a stop request fails it
 // with ErrorKind::interrupted).
-tl::expected<Connected, RaceFailure> run_race(std::vector<SockAddr> candidates,
+tl::expected<Connected, RaceFailure> run_race(std::vector<SocketAddress> candidates,
                                               Race::Settings settings);
+
+// --wait (connect, connect -z) pauses between attempts: 100 ms, doubling, at most 1 s.
+inline constexpr std::chrono::milliseconds k_wait_first_backoff{100};
+inline constexpr std::chrono::milliseconds k_wait_max_backoff{1000};
 
 // Whether an errno from connect() may go away by itself (a server still starting).
 bool is_transient_connect_errno(int err);

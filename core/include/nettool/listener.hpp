@@ -1,6 +1,6 @@
 #pragma once
 // Listening (TCP, Unix) and bound (UDP) sockets for `serve`, opened from an Endpoint
-// (CLI.md "serve"): a name that resolves to several addresses (localhost: 127.0.0.1 and ::1)
+// (nettool-serve(1)): a name that resolves to several addresses (localhost: 127.0.0.1 and ::1)
 // gets one socket per address; "*" is every interface, dual-stack; port 0 picks a free port,
 // the same one for every address of the name. SO_REUSEADDR is always set.
 //

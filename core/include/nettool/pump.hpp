@@ -10,17 +10,16 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <nettool/error.hpp>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
-#include <nettool/error.hpp>
-
 namespace nettool {
 
 class Pump {
-public:
+  public:
     struct Options {
         std::size_t buffer_size = 256 * 1024;
         // Stop after this many bytes from the source (connect --max-bytes); the pump then
@@ -31,7 +30,11 @@ public:
         // Rewrites a chunk before it is written (connect --crlf). Appends to `out`.
         std::function<void(std::span<const char> in, std::string& out)> transform;
         // What to do with the sink at end of stream.
-        enum class AtEnd { half_close_socket, close_sink, nothing } at_end = AtEnd::half_close_socket;
+        enum class AtEnd {
+            half_close_socket,
+            close_sink,
+            nothing
+        } at_end = AtEnd::half_close_socket;
         // Names used in error messages: "read from the connection: connection reset by peer".
         std::string source_name = "input";
         std::string sink_name = "output";
@@ -51,7 +54,9 @@ public:
     bool source_ended() const { return m_source_ended; }
 
     // After step() failed: which descriptor failed and the errno, so callers can tell "the
-    // peer went away" (EPIPE on the sink) from a local problem without parsing messages.
+    // peer went away" (EPIPE on the sink) from a local problem without parsing messages. A
+    // reset read from the source (ECONNRESET) is such a failure, not an end of stream: the
+    // relay decides whether it cut the data short (see core/src/relay.hpp).
     enum class Side { none, source, sink };
     Side failed_side() const { return m_failed_side; }
     int failed_errno() const { return m_failed_errno; }
@@ -66,7 +71,7 @@ public:
     int source_fd() const { return m_source; }
     int sink_fd() const { return m_sink; }
 
-private:
+  private:
     Status read_some();
     Status write_some();
     void finish_if_drained();
@@ -85,13 +90,5 @@ private:
     std::uint64_t m_bytes_in = 0;
     std::uint64_t m_bytes_out = 0;
 };
-
-// shutdown(SHUT_WR) when fd is a socket; false when it is not a socket.
-bool half_close_socket(int fd);
-
-// Sets O_NONBLOCK; returns the previous flags so a caller can restore a shared descriptor
-// such as stdin (a non-blocking stdin leaks into the shell that started us).
-Result<int> set_nonblocking(int fd);
-void restore_flags(int fd, int flags);
 
 } // namespace nettool

@@ -1,14 +1,14 @@
 #pragma once
 // The record of what `retrieve` saved into the temp area, so `clean` removes exactly those
-// files and nothing else (CLI.md clean). JSON Lines in TempArea::registry_path(); every
+// files and nothing else (nettool-clean(1)). JSON Lines in TempArea::registry_path(); every
 // read-modify-write holds flock(LOCK_EX) on a separate lock file (the registry itself is
 // replaced by rename, so it cannot carry the lock) and rewrites the file atomically: an entry
 // written by one process is never lost to another's rewrite.
 #include <cstdint>
 #include <functional>
-#include <optional>
 #include <nettool/error.hpp>
 #include <nettool/temp_area.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>

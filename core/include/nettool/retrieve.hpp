@@ -16,7 +16,7 @@
 namespace nettool {
 
 struct RetrieveOptions {
-    std::string url;
+    http::Url url;
     std::optional<std::string> file;       // FILE operand ("-" = stdout)
     bool remote_name = false;              // -O: name from Content-Disposition or the URL path
     std::optional<std::string> output_dir; // with -O
@@ -43,8 +43,9 @@ struct RetrieveResult {
 class RetrieveObserver {
   public:
     virtual ~RetrieveObserver() = default;
-    // The body is about to arrive: `name` for display, `offset` bytes already there (resume).
-    virtual void on_start(const std::string& /*name*/, std::optional<std::uint64_t> /*total*/,
+    // The body is about to arrive: `path` is where it goes ("-" for stdout), `offset` bytes
+    // are already there (resume).
+    virtual void on_start(const std::string& /*path*/, std::optional<std::uint64_t> /*total*/,
                           std::uint64_t /*offset*/) {}
     // Bytes of the file so far (offset included) and the whole size when known.
     virtual void on_progress(std::uint64_t /*done*/, std::optional<std::uint64_t> /*total*/) {}

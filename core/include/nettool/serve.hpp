@@ -1,5 +1,5 @@
 #pragma once
-// `nettool serve`: the essay's server, grown up (CLI.md "serve"). One non-blocking epoll
+// `nettool serve`: the essay's server, grown up (nettool-serve(1)). One non-blocking epoll
 // loop serves every connection (stream: core/src/serve_stream.cpp, datagrams:
 // core/src/serve_udp.cpp); what a connection gets is the mode.
 #include <chrono>

@@ -5,6 +5,7 @@
 // the bulk direction (4 GiB to /dev/null moves several times faster than read()+write()).
 #include <cstdint>
 #include <nettool/error.hpp>
+#include <nettool/pump.hpp>
 #include <nettool/unique_fd.hpp>
 #include <string>
 
@@ -25,6 +26,9 @@ class SplicePump {
     bool finished() const { return m_finished; }
     bool source_ended() const { return m_source_ended; }
     void abandon() { m_finished = true; }
+    // As Pump's: after step() failed, which side and the errno (a reset read is a failure).
+    Pump::Side failed_side() const { return m_failed_side; }
+    int failed_errno() const { return m_failed_errno; }
 
     std::uint64_t bytes_in() const { return m_bytes_in; }
     std::uint64_t bytes_out() const { return m_bytes_out; }
@@ -41,9 +45,13 @@ class SplicePump {
     UniqueFd m_pipe_write;
     std::string m_source_name;
     std::string m_sink_name;
+    Status failed(Pump::Side side, int err, ErrorKind kind, const std::string& what);
+
     std::size_t m_pending = 0; // bytes in the private pipe
     bool m_source_ended = false;
     bool m_finished = false;
+    Pump::Side m_failed_side = Pump::Side::none;
+    int m_failed_errno = 0;
     std::uint64_t m_bytes_in = 0;
     std::uint64_t m_bytes_out = 0;
 };

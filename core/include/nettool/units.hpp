@@ -1,10 +1,9 @@
 #pragma once
-// Durations and sizes as users type them (CLI.md "Everywhere").
+// Durations and sizes as users type them (nettool(1)).
 #include <chrono>
 #include <cstdint>
-#include <string_view>
-
 #include <nettool/error.hpp>
+#include <string_view>
 
 namespace nettool {
 

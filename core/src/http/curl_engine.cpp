@@ -87,9 +87,7 @@ class CurlTransferEngine final : public TransferEngine {
 };
 
 TransferResult CurlTransferEngine::perform(const Request& request, TransferSink& sink) {
-    auto url = parse_url(request.url);
-    if (!url)
-        return tl::unexpected(failure(url.error().kind, FailureCause::usage, url.error().message));
+    const Url* url = &request.url;
     const TransferOptions& o = request.options;
     const bool http = url->scheme == "http" || url->scheme == "https";
 

@@ -22,9 +22,8 @@ std::string detail(CURLcode code, const FailureContext& context) {
     return text;
 }
 
-} // namespace
-
-TransferError map_curl_error(CURLcode code, const FailureContext& context) {
+// The sentence, kind and cause for each code; map_curl_error adds the code itself.
+TransferError describe_curl_error(CURLcode code, const FailureContext& context) {
     const std::string& url = context.url;
     switch (code) {
     case CURLE_URL_MALFORMAT:
@@ -141,6 +140,15 @@ TransferError map_curl_error(CURLcode code, const FailureContext& context) {
         return make(ErrorKind::generic, FailureCause::other,
                     fmt::format("{}: {}", url, detail(code, context)));
     }
+}
+
+} // namespace
+
+TransferError map_curl_error(CURLcode code, const FailureContext& context) {
+    TransferError failure = describe_curl_error(code, context);
+    failure.error.curl_code = static_cast<int>(code);
+    failure.error.sys_errno = context.os_errno;
+    return failure;
 }
 
 } // namespace nettool::http

@@ -1,5 +1,5 @@
 #pragma once
-// Move-only owners of libcurl's handles (STYLE.md: OS and library resources are RAII types).
+// Move-only owners of libcurl's handles (OS and library resources are RAII types, see ARCHITECTURE.md).
 // Private to core/src/http/: nothing outside this directory sees <curl/curl.h>.
 #include <curl/curl.h>
 #include <memory>

@@ -67,7 +67,7 @@ std::string CurlTransfer::effective_url() const {
     char* url = nullptr;
     if (curl_easy_getinfo(m_easy, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url != nullptr)
         return url;
-    return m_request.url;
+    return m_request.url.text;
 }
 
 size_t CurlTransfer::header_callback(char* data, size_t size, size_t count, void* self) {
@@ -94,6 +94,7 @@ void CurlTransfer::on_header_line(std::string_view line) {
         m_in_head = false;
         m_current_complete = true;
         m_current.url = effective_url();
+        m_current.path = path_of_url(m_current.url);
         if (is_redirect(m_current.status)) {
             if (auto location = m_current.find("Location")) {
                 m_last_location = std::string(*location);
@@ -125,6 +126,7 @@ bool CurlTransfer::deliver_final() {
         m_final.resumed = m_request.resume_from > 0;
     }
     m_final.url = effective_url();
+    m_final.path = path_of_url(m_final.url);
     curl_off_t length = -1;
     if (curl_easy_getinfo(m_easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) == CURLE_OK &&
         length >= 0) {

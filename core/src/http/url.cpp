@@ -49,7 +49,7 @@ Result<Url> parse_url(std::string_view text) {
     ensure_curl_initialized();
     UrlHandle url(curl_url());
     if (!url) return fail(ErrorKind::generic, "out of memory parsing a URL");
-    // A URL without a scheme is http (CLI.md). CURLU_DEFAULT_SCHEME would make it https and
+    // A URL without a scheme is http (nettool-get(1)). CURLU_DEFAULT_SCHEME would make it https and
     // CURLU_GUESS_SCHEME would turn "ftp.example.com" into ftp, so the scheme is added here.
     const std::string copy = has_scheme(text) ? std::string(text) : "http://" + std::string(text);
     // CURLU_NON_SUPPORT_SCHEME: we check the scheme ourselves, with a better sentence.
@@ -96,6 +96,17 @@ Result<Url> parse_url(std::string_view text) {
     result.has_credentials = !part(url.get(), CURLUPART_USER).empty();
     result.text = std::move(rebuilt);
     return result;
+}
+
+std::string path_of_url(std::string_view text) {
+    ensure_curl_initialized();
+    UrlHandle url(curl_url());
+    const std::string copy(text);
+    if (!url ||
+        curl_url_set(url.get(), CURLUPART_URL, copy.c_str(), CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK)
+        return "/";
+    std::string path = part(url.get(), CURLUPART_PATH);
+    return path.empty() ? "/" : path;
 }
 
 } // namespace nettool::http

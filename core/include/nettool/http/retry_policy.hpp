@@ -45,7 +45,4 @@ std::optional<std::chrono::milliseconds> retry_delay(const RetryPolicy& policy, 
 // A uniformly random jitter in [0, 1] for callers outside tests.
 double random_jitter();
 
-// Sleeps for `delay` unless a stop is requested first (stop_fd()); false when stopped.
-bool sleep_unless_stopped(std::chrono::milliseconds delay);
-
 } // namespace nettool::http

@@ -1,10 +1,10 @@
 #pragma once
 // The HTTP transfer engine: one request in, a response head and a streamed body out, through
 // a sink the caller implements. Shared by `get` and `retrieve`. These types are nettool's own:
-// libcurl stays inside core/src/http/ (STYLE.md), created through make_transfer_engine() so
+// libcurl stays inside core/src/http/ (ARCHITECTURE.md), created through make_transfer_engine() so
 // that it can move into a lazily loaded module later.
 //
-// What the engine does for every transfer (the protocol policy of CLI.md):
+// What the engine does for every transfer (the protocol policy of nettool-get(1)):
 // - The URL typed may be http, https, ftp, ftps or file; a URL without a scheme is http.
 // - Redirects (when followed) may only lead to http or https; at most max_redirects of them.
 // - Compressed bodies (gzip, deflate, br where libcurl has it) are accepted and decoded.
@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <nettool/error.hpp>
+#include <nettool/http/url.hpp>
 #include <optional>
 #include <span>
 #include <string>
@@ -68,7 +69,7 @@ struct TransferOptions {
 };
 
 struct Request {
-    std::string url;
+    Url url; // parsed once, where the user typed it (cmd/)
     TransferOptions options;
     // Resume: ask for the bytes from this offset on (Range: bytes=N-). The server may answer
     // 206 (ResponseHead::resumed is true and the body starts at resume_from) or 200 (the whole
@@ -94,6 +95,7 @@ struct ResponseHead {
     std::vector<Header> headers; // in order, names as sent
     std::string raw;             // status line and header lines exactly as received, CRLFs included
     std::string url;             // the URL this response came from (after redirects)
+    std::string path;            // that URL's path ("/dir/name.tar.gz", still percent-encoded)
     std::optional<std::uint64_t> content_length;
     bool resumed = false; // the body continues at Request::resume_from (206, or a non-HTTP range)
     // The resource's modification time: Last-Modified for HTTP, MDTM for ftp, mtime for file.

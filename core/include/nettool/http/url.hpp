@@ -1,6 +1,6 @@
 #pragma once
 // URLs as users type them, checked by libcurl's own parser (CURLU), so what nettool accepts is
-// exactly what the engine will fetch. A URL without a scheme is http (CLI.md).
+// exactly what the engine will fetch. A URL without a scheme is http (nettool-get(1)).
 #include <cstdint>
 #include <nettool/error.hpp>
 #include <optional>
@@ -22,5 +22,8 @@ struct Url {
 // A usage error (exit 2) naming the URL when it is malformed, empty, or its scheme is not one
 // the engine fetches (http, https, ftp, ftps, file).
 Result<Url> parse_url(std::string_view text);
+
+// The path of a URL libcurl itself produced (where a redirect led), "/" when it has none.
+std::string path_of_url(std::string_view url);
 
 } // namespace nettool::http
