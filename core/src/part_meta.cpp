@@ -1,4 +1,5 @@
 #include "util/file.hpp"
+#include "util/json_integer.hpp"
 
 #include <cerrno>
 #include <fcntl.h>
@@ -15,14 +16,18 @@ std::string part_meta_path(const std::string& part_path) {
     return part_path + ".meta";
 }
 
-Status write_part_meta(const std::string& part_path, const PartMeta& meta) {
+std::string format_part_meta(const PartMeta& meta) {
     nlohmann::json j = {{"url", meta.url},
                         {"etag", meta.etag},
                         {"last_modified", meta.last_modified},
                         {"started", meta.started}};
     j["content_length"] =
         meta.content_length ? nlohmann::json(*meta.content_length) : nlohmann::json();
-    return util::write_file_atomically(part_meta_path(part_path), j.dump() + "\n");
+    return j.dump() + "\n";
+}
+
+Status write_part_meta(const std::string& part_path, const PartMeta& meta) {
+    return util::write_file_atomically(part_meta_path(part_path), format_part_meta(meta));
 }
 
 std::optional<PartMeta> read_part_meta(const std::string& part_path) {
@@ -39,7 +44,8 @@ std::optional<PartMeta> parse_part_meta(std::string_view text) {
         meta.url = j.value("url", "");
         meta.etag = j.value("etag", "");
         meta.last_modified = j.value("last_modified", "");
-        meta.started = j.value("started", std::int64_t{0});
+        if (detail::json_integer(j, "started", meta.started) == detail::JsonInteger::invalid)
+            return std::nullopt;
         if (j.contains("content_length") && j["content_length"].is_number_unsigned()) {
             meta.content_length = j["content_length"].get<std::uint64_t>();
         }

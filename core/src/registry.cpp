@@ -1,8 +1,10 @@
 #include "util/file.hpp"
+#include "util/json_integer.hpp"
 
 #include <cerrno>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <limits>
 #include <nettool/registry.hpp>
 #include <nettool/unique_fd.hpp>
 #include <nlohmann/json.hpp>
@@ -26,33 +28,43 @@ Result<UniqueFd> take_lock(const std::string& lock_path, int operation) {
     return fd;
 }
 
-nlohmann::json to_json(const RegistryEntry& e) {
-    return {{"path", e.path},
-            {"device", e.device},
-            {"inode", e.inode},
-            {"birth_ns", e.birth_ns},
-            {"url", e.url},
-            {"time", e.time},
-            {"state", e.state == DownloadState::complete ? "complete" : "in_progress"},
-            {"pid", e.pid}};
-}
-
 } // namespace
 
+std::string format_registry_line(const RegistryEntry& e) {
+    const nlohmann::json j = {
+        {"path", e.path},
+        {"device", e.device},
+        {"inode", e.inode},
+        {"birth_ns", e.birth_ns},
+        {"url", e.url},
+        {"time", e.time},
+        {"state", e.state == DownloadState::complete ? "complete" : "in_progress"},
+        {"pid", e.pid}};
+    return j.dump();
+}
+
 std::optional<RegistryEntry> parse_registry_line(std::string_view line) {
+    using detail::json_integer;
+    using detail::JsonInteger;
+    // A start time in seconds that nanosecond clocks can hold (clean --older-than subtracts it).
+    constexpr std::int64_t k_max_time = std::numeric_limits<std::int64_t>::max() / 1'000'000'000;
     try {
         const auto j = nlohmann::json::parse(line);
         RegistryEntry e;
         e.path = j.at("path").get<std::string>();
-        e.device = j.at("device").get<std::uint64_t>();
-        e.inode = j.at("inode").get<std::uint64_t>();
-        e.birth_ns = j.value("birth_ns", std::int64_t{0});
         e.url = j.value("url", "");
-        e.time = j.value("time", std::int64_t{0});
         e.state = j.value("state", "") == "complete" ? DownloadState::complete
                                                      : DownloadState::in_progress;
-        e.pid = j.value("pid", 0);
-        if (e.path.empty()) return std::nullopt;
+        // A path with a NUL would reach the file system as a shorter, other path.
+        if (e.path.empty() || e.path.find('\0') != std::string::npos) return std::nullopt;
+        if (json_integer(j, "device", e.device) != JsonInteger::valid ||
+            json_integer(j, "inode", e.inode) != JsonInteger::valid ||
+            json_integer(j, "birth_ns", e.birth_ns) == JsonInteger::invalid ||
+            json_integer(j, "time", e.time) == JsonInteger::invalid ||
+            json_integer(j, "pid", e.pid) == JsonInteger::invalid || e.time < 0 ||
+            e.time > k_max_time) {
+            return std::nullopt;
+        }
         return e;
     } catch (const nlohmann::json::exception&) {
         return std::nullopt; // a damaged line: it records nothing we could act on safely
@@ -86,7 +98,7 @@ Result<std::vector<RegistryEntry>> read_entries(const std::string& path) {
 Status write_entries(const std::string& path, const std::vector<RegistryEntry>& entries) {
     std::string text;
     for (const auto& e : entries)
-        text += to_json(e).dump() + "\n";
+        text += format_registry_line(e) + "\n";
     return util::write_file_atomically(path, text);
 }
 

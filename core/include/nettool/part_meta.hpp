@@ -29,6 +29,8 @@ std::optional<PartMeta> read_part_meta(const std::string& part_path);
 
 // The sidecar's text (a JSON object); nullopt when it cannot be parsed.
 std::optional<PartMeta> parse_part_meta(std::string_view text);
+// The text (a JSON object and a newline) that parse_part_meta() reads back as `meta`.
+std::string format_part_meta(const PartMeta& meta);
 
 void remove_part_meta(const std::string& part_path);
 

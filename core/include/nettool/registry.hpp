@@ -32,6 +32,8 @@ struct RegistryEntry {
 
 // One line of the registry (a JSON object); nullopt when it is damaged or incomplete.
 std::optional<RegistryEntry> parse_registry_line(std::string_view line);
+// The line (without its newline) that parse_registry_line() reads back as `entry`.
+std::string format_registry_line(const RegistryEntry& entry);
 
 // The birth time of an open file in ns since the epoch, or 0 when the file system has none.
 std::int64_t birth_time_ns(int fd);

@@ -10,7 +10,6 @@
 #include <cerrno>
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <mutex>
 #include <nettool/http/transfer.hpp>
 #include <nettool/http/url.hpp>
 #include <nettool/stop.hpp>
@@ -20,11 +19,6 @@
 #include <unistd.h>
 
 namespace nettool::http {
-
-void ensure_curl_initialized() {
-    static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 namespace {
 

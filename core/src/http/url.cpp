@@ -56,6 +56,20 @@ Result<Url> parse_url(std::string_view text) {
     const CURLUcode rc =
         curl_url_set(url.get(), CURLUPART_URL, copy.c_str(), CURLU_NON_SUPPORT_SCHEME);
     if (rc != CURLUE_OK) return bad_url(text, curl_url_strerror(rc));
+    // The engine fetches libcurl's rebuilt form, so that form is what is checked and described,
+    // and it must read back as itself: a few inputs rebuild into URLs libcurl then rejects
+    // ("file:/t:?" becomes "file:///t:"), and a file: URL loses its query on the way.
+    std::string rebuilt = part(url.get(), CURLUPART_URL);
+    for (int round = 0;; ++round) {
+        if (rebuilt.empty()) return bad_url(text, "libcurl cannot rebuild it");
+        const CURLUcode again =
+            curl_url_set(url.get(), CURLUPART_URL, rebuilt.c_str(), CURLU_NON_SUPPORT_SCHEME);
+        if (again != CURLUE_OK) return bad_url(text, curl_url_strerror(again));
+        std::string next = part(url.get(), CURLUPART_URL);
+        if (next == rebuilt) break;
+        if (round == 2) return bad_url(text, "libcurl does not settle on one form of it");
+        rebuilt = std::move(next);
+    }
 
     Url result;
     result.scheme = part(url.get(), CURLUPART_SCHEME);
@@ -80,8 +94,7 @@ Result<Url> parse_url(std::string_view text) {
     result.path = part(url.get(), CURLUPART_PATH);
     result.query = part(url.get(), CURLUPART_QUERY);
     result.has_credentials = !part(url.get(), CURLUPART_USER).empty();
-    result.text = part(url.get(), CURLUPART_URL);
-    if (result.text.empty()) return bad_url(text, "libcurl cannot rebuild it");
+    result.text = std::move(rebuilt);
     return result;
 }
 
