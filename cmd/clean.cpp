@@ -92,6 +92,12 @@ class CleanPrinter : public CleanObserver {
         }
     }
 
+    // Even with --quiet or --json: a registry set aside needs the user's eyes.
+    void on_warning(const std::string& message) override {
+        std::fflush(stdout);
+        print_warning(message);
+    }
+
   private:
     const CleanCliOptions& m_options;
 };

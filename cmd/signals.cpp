@@ -2,7 +2,6 @@
 
 #include <csignal>
 #include <cstring>
-
 #include <nettool/stop.hpp>
 
 namespace nettool::cli {
@@ -16,6 +15,11 @@ extern "C" void on_stop_signal(int signal_number) {
     }
     request_stop(signal_number);
 }
+
+// Over a file size limit (ulimit -f) write() then fails with EFBIG, which the download reports
+// and cleans up after, instead of the process dying. A handler, unlike SIG_IGN, is reset for
+// the programs nettool starts.
+extern "C" void on_file_size_limit(int) {}
 } // namespace
 
 void install_signal_handlers() {
@@ -28,6 +32,8 @@ void install_signal_handlers() {
     action.sa_flags = 0;
     sigaction(SIGINT, &action, nullptr);
     sigaction(SIGTERM, &action, nullptr);
+    action.sa_handler = on_file_size_limit;
+    sigaction(SIGXFSZ, &action, nullptr);
 }
 
 } // namespace nettool::cli
