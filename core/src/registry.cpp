@@ -72,7 +72,11 @@ std::optional<RegistryEntry> parse_registry_line(std::string_view line) {
 
 std::string download_name(const RegistryEntry& entry, const std::string& area_path) {
     if (!entry.name.empty()) return entry.name;
-    if (util::parent_directory(entry.path) != area_path) return {};
+    // Older versions joined the area as given: "/tmp/a/" + "/" + name.
+    std::string parent = util::parent_directory(entry.path);
+    while (parent.size() > 1 && parent.back() == '/')
+        parent.pop_back();
+    if (parent != area_path) return {};
     return util::base_name(entry.path);
 }
 

@@ -167,6 +167,12 @@ TEST(Registry, ParsesOnlyWholeEntries) {
     ASSERT_TRUE(legacy);
     EXPECT_EQ(nettool::download_name(*legacy, "/a"), "b");
     EXPECT_EQ(nettool::download_name(*legacy, "/elsewhere"), "");
+    auto doubled = parse_registry_line(R"({"path":"/a//b","device":1,"inode":2})");
+    ASSERT_TRUE(doubled);
+    EXPECT_EQ(nettool::download_name(*doubled, "/a"), "b");
+    auto escaping = parse_registry_line(R"({"path":"/a/../b","device":1,"inode":2})");
+    ASSERT_TRUE(escaping);
+    EXPECT_EQ(nettool::download_name(*escaping, "/a"), "");
     auto modern = parse_registry_line(R"({"name":"n","path":"/etc/passwd","device":1,"inode":2})");
     ASSERT_TRUE(modern);
     EXPECT_EQ(nettool::download_name(*modern, "/a"), "n"); // the name decides, not the path
