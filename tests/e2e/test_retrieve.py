@@ -494,6 +494,8 @@ HOSTILE = {
                                    b"Content-Range: bytes 0-99/1000\r\n"
                                    b"Content-Length: 900\r\n\r\n" + b"t" * 900,
     "no HTTP at all": b"\x00\x01garbage\r\n\r\n",
+    "an impossible Content-Length": b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999"
+                                    b"\r\n\r\nabc",
 }
 
 

@@ -177,6 +177,20 @@ bool CurlTransfer::deliver_final() {
         m_final.last_modified =
             std::chrono::system_clock::from_time_t(static_cast<std::time_t>(file_time));
     }
+    const bool has_body = m_final.status >= 200 && m_final.status < 300 && m_final.status != 204 &&
+                          !m_request.head_only && m_request.options.method != "HEAD";
+    if (m_http && has_body && !m_final.content_length && !m_final.find("Transfer-Encoding") &&
+        m_final.find("Content-Length")) {
+        // libcurl drops a Content-Length it cannot hold (1e23) and reads until the connection
+        // closes: whatever arrives would pass for the whole body.
+        m_failure = failure_of(
+            Error{ErrorKind::protocol,
+                  fmt::format("{}: the server sent 'Content-Length: {}', which is not a length",
+                              m_final.url, *m_final.find("Content-Length"))},
+            FailureCause::protocol);
+        m_failure->http_status = m_final.status;
+        return false;
+    }
     if (m_http && m_final.status == 206) {
         // The part must start where we asked (0 without a range) and agree with its own
         // length, or it would be glued at the wrong offset.
