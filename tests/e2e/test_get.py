@@ -453,6 +453,15 @@ def test_exit_code_follows_the_cause_not_the_message(what, reply, code):
         raw.close()
 
 
+@pytest.mark.parametrize("proxy", ["http://[::1", "notascheme://x:1", "http://127.0.0.1:99999"])
+def test_a_bad_proxy_is_a_usage_error_and_contacts_nothing(server, proxy):
+    server.static("/p", b"direct")
+    r = run("get", "--proxy", proxy, server.url("/p"))
+    assert r.returncode == 2, r.stderr
+    assert err_line(r).startswith(f"nettool: error: bad --proxy '{proxy}': ")
+    assert server.requests == []
+
+
 def test_proxy_from_environment(server):
     server.route("http://origin.invalid/via-proxy", lambda h, r: respond(h, 200, b"proxied\n"))
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}

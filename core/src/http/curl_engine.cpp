@@ -128,7 +128,14 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
         if (auto bad = check_readable(*o.cacert, "the CA bundle")) return tl::unexpected(*bad);
         NETTOOL_SET(set, CURLOPT_CAINFO, o.cacert->c_str());
     }
-    if (o.proxy) NETTOOL_SET(set, CURLOPT_PROXY, o.proxy->c_str());
+    if (o.proxy) {
+        // libcurl reports a proxy it cannot parse as unresolvable (exit 4); it is the user's.
+        if (auto checked = check_proxy_url(*o.proxy); !checked) {
+            return tl::unexpected(
+                failure(ErrorKind::usage, FailureCause::usage, checked.error().message));
+        }
+        NETTOOL_SET(set, CURLOPT_PROXY, o.proxy->c_str());
+    }
     const long resolve = o.ip_family == IpFamily::v4   ? CURL_IPRESOLVE_V4
                          : o.ip_family == IpFamily::v6 ? CURL_IPRESOLVE_V6
                                                        : CURL_IPRESOLVE_WHATEVER;
