@@ -17,6 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(again);
     FUZZ_CHECK(again->url == meta->url && again->etag == meta->etag &&
                again->last_modified == meta->last_modified &&
-               again->content_length == meta->content_length && again->started == meta->started);
+               again->content_length == meta->content_length && again->started == meta->started &&
+               again->part.device == meta->part.device && again->part.inode == meta->part.inode &&
+               again->part.birth_ns == meta->part.birth_ns);
     return 0;
 }

@@ -12,7 +12,7 @@ using namespace nettool::fuzz;
 namespace {
 
 bool same(const RegistryEntry& a, const RegistryEntry& b) {
-    return a.path == b.path && a.device == b.device && a.inode == b.inode &&
+    return a.name == b.name && a.path == b.path && a.device == b.device && a.inode == b.inode &&
            a.birth_ns == b.birth_ns && a.url == b.url && a.time == b.time && a.state == b.state &&
            a.pid == b.pid;
 }
@@ -23,7 +23,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto entry = parse_registry_line(as_text(data, size));
     if (!entry) return 0;
     FUZZ_CHECK(!entry->path.empty());
-    FUZZ_CHECK(entry->path.find('\0') == std::string::npos); // the OS would see a shorter path
+    // The OS would see a shorter name or path.
+    FUZZ_CHECK(entry->path.find('\0') == std::string::npos);
+    FUZZ_CHECK(entry->name.find('\0') == std::string::npos);
     // A start time that clean's nanosecond clock arithmetic holds.
     FUZZ_CHECK(entry->time >= 0 &&
                entry->time <= std::numeric_limits<std::int64_t>::max() / 1'000'000'000);

@@ -77,3 +77,20 @@ TEST(Url, AcceptedOnlyWhenLibcurlsOwnFormReadsBack) {
         EXPECT_EQ(again->query, url->query);
     }
 }
+
+TEST(Url, ProxiesLibcurlCannotUseAreUsageErrors) {
+    using nettool::http::check_proxy_url;
+    for (const char* good : {"http://127.0.0.1:3128", "proxy.example:8080", "socks5h://[::1]:1080",
+                             "https://user:pw@proxy.example", "HTTP://p"}) {
+        auto checked = check_proxy_url(good);
+        EXPECT_TRUE(checked) << good << ": " << checked.error().message;
+    }
+    for (const char* bad : {"", "http://[::1", "notascheme://x:1", "http://127.0.0.1:99999",
+                            ":::", "socks9://h", "http://h:0", "http://", "a b"}) {
+        auto checked = check_proxy_url(bad);
+        ASSERT_FALSE(checked) << bad;
+        EXPECT_EQ(checked.error().kind, nettool::ErrorKind::usage) << bad;
+        EXPECT_EQ(checked.error().message.rfind(std::string("bad --proxy '") + bad + "'", 0), 0u)
+            << checked.error().message;
+    }
+}

@@ -98,6 +98,47 @@ Result<Url> parse_url(std::string_view text) {
     return result;
 }
 
+Status check_proxy_url(std::string_view text) {
+    static constexpr std::array<std::string_view, 6> k_proxy_schemes = {
+        "http", "https", "socks4", "socks4a", "socks5", "socks5h"};
+    const auto bad = [&](std::string_view why) {
+        return fail(ErrorKind::usage,
+                    fmt::format("bad --proxy '{}': {}; write it like http://host:port", text, why));
+    };
+    if (text.empty()) return bad("it is empty");
+    if (std::any_of(text.begin(), text.end(),
+                    [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; })) {
+        return bad("it contains a space or a control character");
+    }
+    ensure_curl_initialized();
+    UrlHandle url(curl_url());
+    if (!url) return fail(ErrorKind::generic, "out of memory parsing a URL");
+    const std::string copy = text.find("://") == std::string_view::npos
+                                 ? "http://" + std::string(text)
+                                 : std::string(text);
+    const CURLUcode rc =
+        curl_url_set(url.get(), CURLUPART_URL, copy.c_str(), CURLU_NON_SUPPORT_SCHEME);
+    if (rc != CURLUE_OK) return bad(curl_url_strerror(rc));
+    std::string scheme = part(url.get(), CURLUPART_SCHEME);
+    std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (std::find(k_proxy_schemes.begin(), k_proxy_schemes.end(), scheme) ==
+        k_proxy_schemes.end()) {
+        return bad(fmt::format("the scheme '{}' is not a proxy scheme (http, https, socks4, "
+                               "socks4a, socks5, socks5h)",
+                               scheme));
+    }
+    if (part(url.get(), CURLUPART_HOST).empty()) return bad("it has no host name");
+    const std::string port = part(url.get(), CURLUPART_PORT);
+    unsigned value = 0;
+    if (!port.empty()) {
+        auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+        if (ec != std::errc{} || value == 0 || value > 65535)
+            return bad("the port is not a number in 1-65535");
+    }
+    return {};
+}
+
 std::string path_of_url(std::string_view text) {
     ensure_curl_initialized();
     UrlHandle url(curl_url());
