@@ -94,30 +94,45 @@ std::string download_name(const RegistryEntry& entry, const std::string& area_pa
     return util::base_name(entry.path);
 }
 
+RegistryEntry RegistryEntry::for_download(const AtomicOutput& out, std::string url,
+                                          std::int64_t started) {
+    RegistryEntry entry;
+    entry.name = out.name();
+    entry.path = out.path();
+    entry.device = out.identity().device;
+    entry.inode = out.identity().inode;
+    entry.birth_ns = out.identity().birth_ns;
+    entry.url = std::move(url);
+    entry.time = started;
+    entry.state = DownloadState::in_progress;
+    entry.pid = static_cast<int>(::getpid());
+    return entry;
+}
+
 Registry::Registry(const TempArea& area, std::function<void(const std::string&)> warn)
     : m_dir(area.fd()), m_path(area.path_of(k_registry_name)),
       m_lock_path(area.path_of(k_lock_name)), m_area_path(area.path()), m_warn(std::move(warn)) {}
 
 Result<UniqueFd> Registry::take_lock(int operation) const {
-    UniqueFd fd(::openat(m_dir, k_lock_name,
-                         O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0600));
-    if (!fd) {
-        if (errno == ELOOP) {
-            return fail(ErrorKind::file_io,
-                        fmt::format("{} is a symbolic link; remove it", m_lock_path));
-        }
-        return io_error("open", m_lock_path, errno);
-    }
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) return io_error("stat", m_lock_path, errno);
-    if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) {
-        return fail(ErrorKind::file_io,
-                    fmt::format("{} is not a regular file owned by you; remove it", m_lock_path));
-    }
-    while (::flock(fd.get(), operation) != 0) {
+    auto fd =
+        util::open_own_file(m_dir, k_lock_name, O_RDWR | O_CREAT | O_NONBLOCK, 0600, m_lock_path);
+    if (!fd) return fd;
+    while (::flock(fd->get(), operation) != 0) {
         if (errno != EINTR) return io_error("lock", m_lock_path, errno);
     }
     return fd;
+}
+
+Result<Registry::Locked> Registry::lock_for_change() {
+    auto lock = take_lock(LOCK_EX);
+    if (!lock) return tl::unexpected(lock.error());
+    auto snapshot = read();
+    if (!snapshot) return tl::unexpected(snapshot.error());
+    if (snapshot->damaged_lines > 0) {
+        if (auto aside = set_aside(snapshot->damaged_lines, snapshot->entries.size()); !aside)
+            return tl::unexpected(aside.error());
+    }
+    return Locked{std::move(*lock), std::move(snapshot->entries)};
 }
 
 Result<RegistrySnapshot> Registry::read() const {
@@ -175,34 +190,23 @@ Status Registry::set_aside(std::size_t damaged_lines, std::size_t kept) {
 }
 
 Status Registry::update(const std::function<Status(std::vector<RegistryEntry>&)>& edit) {
-    auto lock = take_lock(LOCK_EX);
-    if (!lock) return tl::unexpected(lock.error());
-    auto snapshot = read();
-    if (!snapshot) return tl::unexpected(snapshot.error());
-    if (snapshot->damaged_lines > 0) {
-        if (auto aside = set_aside(snapshot->damaged_lines, snapshot->entries.size()); !aside)
-            return aside;
-    }
-    if (auto edited = edit(snapshot->entries); !edited) return edited;
-    return write(snapshot->entries);
+    auto locked = lock_for_change();
+    if (!locked) return tl::unexpected(locked.error());
+    if (auto edited = edit(locked->entries); !edited) return edited;
+    return write(locked->entries);
 }
 
 Status Registry::add(const RegistryEntry& entry, const std::function<Status()>& publish) {
-    auto lock = take_lock(LOCK_EX);
-    if (!lock) return tl::unexpected(lock.error());
-    auto snapshot = read();
-    if (!snapshot) return tl::unexpected(snapshot.error());
-    if (snapshot->damaged_lines > 0) {
-        if (auto aside = set_aside(snapshot->damaged_lines, snapshot->entries.size()); !aside)
-            return aside;
-    }
-    snapshot->entries.push_back(entry);
-    if (auto written = write(snapshot->entries); !written) return written;
+    auto locked = lock_for_change();
+    if (!locked) return tl::unexpected(locked.error());
+    auto& entries = locked->entries;
+    entries.push_back(entry);
+    if (auto written = write(entries); !written) return written;
     if (!publish) return {};
     auto published = publish();
     if (!published) {
-        snapshot->entries.pop_back();
-        (void)write(snapshot->entries); // failing too leaves an entry without a file: forgotten
+        entries.pop_back();
+        (void)write(entries); // failing too leaves an entry without a file: forgotten
     }
     return published;
 }

@@ -159,21 +159,12 @@ Status DownloadSink::open_in_temp_area(const http::ResponseHead& head) {
     Registry registry(*m_area,
                       [this](const std::string& warning) { m_observer.on_warning(warning); });
     const auto disposition = head.find("Content-Disposition");
-    auto output =
-        m_area->create_output(remote_file_name(disposition, path_of(head, m_options.url)),
-                              [&](AtomicOutput& out) -> Status {
-                                  RegistryEntry entry;
-                                  entry.name = out.name();
-                                  entry.path = out.path();
-                                  entry.device = out.identity().device;
-                                  entry.inode = out.identity().inode;
-                                  entry.birth_ns = out.identity().birth_ns;
-                                  entry.url = url_text();
-                                  entry.time = static_cast<std::int64_t>(std::time(nullptr));
-                                  entry.state = DownloadState::in_progress;
-                                  entry.pid = static_cast<int>(::getpid());
-                                  return registry.add(entry, [&out] { return out.publish(); });
-                              });
+    auto output = m_area->create_output(
+        remote_file_name(disposition, path_of(head, m_options.url)),
+        [&](AtomicOutput& out) -> Status {
+            const auto entry = RegistryEntry::for_download(out, url_text(), std::time(nullptr));
+            return registry.add(entry, [&out] { return out.publish(); });
+        });
     if (!output) return tl::unexpected(output.error());
     m_output.emplace(std::move(*output));
     m_registered = true;

@@ -30,16 +30,7 @@ struct Collector : nettool::CleanObserver {
 };
 
 inline RegistryEntry entry_for(const AtomicOutput& out, std::int64_t time = std::time(nullptr)) {
-    RegistryEntry entry;
-    entry.name = out.name();
-    entry.path = out.path();
-    entry.device = out.identity().device;
-    entry.inode = out.identity().inode;
-    entry.birth_ns = out.identity().birth_ns;
-    entry.url = "http://h/page.html";
-    entry.time = time;
-    entry.pid = static_cast<int>(::getpid());
-    return entry;
+    return RegistryEntry::for_download(out, "http://h/page.html", time);
 }
 
 // What retrieve does: create the .part unnamed, record it (in progress) and publish it under

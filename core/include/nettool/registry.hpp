@@ -36,6 +36,10 @@ struct RegistryEntry {
     int pid = 0;
 
     FileIdentity identity() const { return {device, inode, birth_ns}; }
+
+    // The entry for a download starting now in `out` (a temp-area output), by this process.
+    static RegistryEntry for_download(const AtomicOutput& out, std::string url,
+                                      std::int64_t started);
 };
 
 // One line of the registry (a JSON object); nullopt when it is damaged or incomplete.
@@ -75,6 +79,12 @@ class Registry {
     const std::string& path() const { return m_path; }
 
   private:
+    // The exclusive lock and the entries read under it (a damaged registry already set aside).
+    struct Locked {
+        UniqueFd lock;
+        std::vector<RegistryEntry> entries;
+    };
+    Result<Locked> lock_for_change();
     Result<UniqueFd> take_lock(int operation) const;
     Result<RegistrySnapshot> read() const;
     Status write(const std::vector<RegistryEntry>& entries);
