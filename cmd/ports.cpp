@@ -41,9 +41,9 @@ Json listener_json(const ListeningSocket& s) {
     return j;
 }
 
-// The table: PROTO, ADDRESS, PORT, PID, PROGRAM within 80 columns. The address column takes
-// what the others leave; an address longer than that gets a line of its own and the rest of
-// its row goes on the next line (df's way with long names), so nothing is cut.
+// The table: PROTO, ADDRESS, PORT, PID, PROGRAM within 80 columns. An address longer than
+// the others leave gets a line of its own and the rest of its row goes on the next line (df's
+// way with long names), so nothing is cut.
 constexpr std::size_t k_table_width = 80;
 constexpr std::size_t k_gap = 2;
 
@@ -93,17 +93,20 @@ void print_table(const std::vector<PortsRow>& rows) {
     const PortsRow title{"PROTO", "ADDRESS", "PORT", "PID", "PROGRAM"};
     std::size_t proto = terminal_columns(title.proto), port = terminal_columns(title.port);
     std::size_t pid = terminal_columns(title.pid), program = terminal_columns(title.program);
-    std::size_t address = terminal_columns(title.address);
     for (const auto& r : rows) {
         proto = std::max(proto, terminal_columns(r.proto));
         port = std::max(port, terminal_columns(r.port));
         pid = std::max(pid, terminal_columns(r.pid));
         program = std::max(program, terminal_columns(r.program));
-        address = std::max(address, terminal_columns(r.address));
     }
+    // The address column: as wide as the longest address that fits what the others leave.
     const std::size_t others = proto + port + pid + program + 4 * k_gap;
     const std::size_t room = others < k_table_width ? k_table_width - others : 0;
-    address = std::min(address, std::max<std::size_t>(room, terminal_columns(title.address)));
+    std::size_t address = terminal_columns(title.address);
+    for (const auto& r : rows) {
+        if (const std::size_t width = terminal_columns(r.address); width <= room)
+            address = std::max(address, width);
+    }
     const std::string gap(k_gap, ' ');
     std::string out;
     const auto line = [&](const PortsRow& r) {
