@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -131,6 +132,51 @@ def test_socket_activate_serves_the_greeting_on_the_passed_tcp_and_unix_sockets(
     notes = [e["message"] for e in events if e["event"] == "note"]
     assert any("socket activation" in n and "web, local" in n for n in notes), notes
     assert ready.recv(64) == b"READY=1"
+
+
+# UDP: systemd-socket-activate starts nettool when the first datagram arrives; that datagram
+# waits in the passed socket and is echoed like the second.
+UDP_SCRIPT = r'''
+set -u
+ip link set lo up
+systemd-socket-activate --datagram -l 127.0.0.1:5353 "$NETTOOL" serve --echo -k --json \
+    2>"$ERR" &
+pid=$!
+for _ in $(seq 1 400); do
+    grep -q '^Listening on' "$ERR" && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+done
+"$PYTHON" -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(float(sys.argv[1]))
+for word in (b"one", b"two"):
+    s.sendto(word, ("127.0.0.1", 5353))
+    sys.stdout.write(s.recv(64).decode() + "\n")
+' "$DEADLINE"
+status=$?
+kill -TERM "$pid" 2>/dev/null
+wait "$pid"
+exit $status
+'''
+
+
+@needs_activate
+def test_socket_activate_passes_a_udp_socket(tmp_path):
+    namespace = private_network_namespace()
+    if namespace is None:
+        pytest.skip("no private network namespace: needs unshare and ip, and user namespaces or root")
+    env = dict(os.environ, NETTOOL=NETTOOL, ERR=str(tmp_path / "err"), PYTHON=sys.executable,
+               DEADLINE=str(DEADLINE))
+    r = subprocess.run([*namespace, "bash", "-c", UDP_SCRIPT], env=env, capture_output=True,
+                       timeout=4 * DEADLINE)
+    err = (tmp_path / "err").read_text(errors="replace")
+    assert r.returncode == 0, (r.stderr, err)
+    assert r.stdout == b"one\ntwo\n"
+    listening = [e for e in json_lines(err) if e["event"] == "listening"]
+    assert listening == [{"event": "listening", "transport": "udp",
+                          "local": {"address": "127.0.0.1", "port": 5353}}]
 
 
 @needs_activate
