@@ -174,10 +174,10 @@ int run_ports(const PortsArgs& args) {
         unmatched.push_back(bare_port ? "port " + text : text);
     }
     if (!unmatched.empty()) {
-        return report(
-            Error{ErrorKind::generic,
-                  fmt::format("nothing listens on {}{}", joined(unmatched),
-                              any_kind ? "" : " (of the kinds --tcp/--udp/--unix chose)")});
+        return report(Error{
+            ErrorKind::generic,
+            fmt::format("nothing listens on {}{}", joined(unmatched),
+                        any_kind ? "" : " among the kinds chosen with --tcp, --udp or --unix")});
     }
     return exit_status({});
 }
@@ -189,8 +189,8 @@ void add_ports(CLI::App& app, Action& action) {
     auto* sub = app.add_subcommand(
         "ports", "List listening sockets (TCP, UDP, Unix) and the processes that hold them");
     sub->add_option("filter", args->filters,
-                    "Only sockets on PORT (any address), or at ENDPOINT: HOST:PORT, [IPV6]:PORT, "
-                    "tcp://HOST:PORT, udp://HOST:PORT, unix:/PATH, unix:@NAME")
+                    "Only sockets on PORT (any address) or at ENDPOINT (HOST:PORT, tcp://, "
+                    "udp://, unix:PATH)")
         ->type_name("PORT|ENDPOINT");
     sub->add_flag("-t,--tcp", args->tcp, "TCP sockets (with --udp/--unix: those kinds only)");
     sub->add_flag("-u,--udp", args->udp, "UDP sockets");
