@@ -78,6 +78,7 @@ int run(int argc, char** argv) {
     add_get(app, action);
     add_retrieve(app, action);
     add_clean(app, action);
+    add_ports(app, action);
     // An empty value is a usage error everywhere, except where it has a meaning of its own
     // (nettool(1), "EMPTY VALUES"): --send '' sends nothing, -d '' and --data-binary '' send an
     // empty body, --proxy '' uses no proxy at all (curl's habit). URLs, endpoints and -A are

@@ -7,11 +7,11 @@ _nettool() {
     sub=
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "${COMP_WORDS[i]}" in
-            serve|connect|get|retrieve|clean) sub="${COMP_WORDS[i]}"; break ;;
+            serve|connect|get|retrieve|clean|ports) sub="${COMP_WORDS[i]}"; break ;;
         esac
     done
     if [[ -z "$sub" ]]; then
-        COMPREPLY=($(compgen -W "serve connect get retrieve clean --help --help-all --version" -- "$cur"))
+        COMPREPLY=($(compgen -W "serve connect get retrieve clean ports --help --help-all --version" -- "$cur"))
         return
     fi
     case "$sub" in
@@ -47,6 +47,11 @@ _nettool() {
             case "$prev" in
             esac
             [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--help-all --list --dry-run --older-than --json -q --quiet -v --verbose --help" -- "$cur"))
+            ;;
+        ports)
+            case "$prev" in
+            esac
+            [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--help-all -t --tcp -u --udp -x --unix --json -q --quiet -v --verbose --help" -- "$cur"))
             ;;
     esac
 }

@@ -17,6 +17,10 @@ packages=(
   iproute2 time groff-base
   # docs test: syntax checks of the zsh and fish completions
   zsh fish
+  # install and package tests: objcopy (split symbols), cpack's dpkg-shlibdeps and file,
+  # lintian, man -l; serve's socket-activation test: systemd-socket-activate (systemd
+  # installs and runs its tools in a container without systemd as PID 1)
+  binutils dpkg-dev file lintian man-db systemd
 )
 
 missing=()

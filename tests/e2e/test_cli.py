@@ -12,7 +12,7 @@ def test_version_names_libcurl_and_tls():
     assert "libcurl" in out and "OpenSSL" in out
 
 
-SUBCOMMANDS = {"serve", "connect", "get", "retrieve", "clean"}
+SUBCOMMANDS = {"serve", "connect", "get", "retrieve", "clean", "ports"}
 
 
 def listed_subcommands(help_text):
