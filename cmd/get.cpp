@@ -173,6 +173,7 @@ void add_get(CLI::App& app, Action& action) {
                "-d,--data", options->data,
                "Send DATA as the request body (POST unless -X); repeated -d are joined with '&'")
             ->type_name("DATA")
+            ->allow_extra_args(false) // one value per -d, as with -H
             ->group(sections.request);
     sub->add_option_function<std::string>(
            "--data-binary",

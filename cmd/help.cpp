@@ -9,8 +9,8 @@
 namespace nettool::cli {
 namespace {
 
-constexpr std::size_t k_default_width = 80;
-constexpr std::size_t k_min_width = 40;
+constexpr std::size_t k_help_default_width = 80;
+constexpr std::size_t k_help_min_width = 40;
 
 // CLI11 2.1 gives no const access to an option's validators and no count of them: walk them
 // by index until it says there is no more.
@@ -47,7 +47,7 @@ std::vector<std::string> set_members(const std::string& description) {
     return members;
 }
 
-OptionDoc document(const CLI::Option& option, const std::string& section) {
+OptionDoc describe_option(const CLI::Option& option, const std::string& section) {
     OptionDoc doc;
     doc.positional = option.get_positional() && !option.nonpositional();
     doc.description = option.get_description();
@@ -91,29 +91,30 @@ OptionDoc document(const CLI::Option& option, const std::string& section) {
     return doc;
 }
 
-void document_app(const CLI::App& app, const std::string& group_title,
-                  std::vector<OptionDoc>& docs) {
+void document_app_options(const CLI::App& app, const std::string& group_title,
+                          std::vector<OptionDoc>& docs) {
     for (const CLI::Option* option : app.get_options()) {
-        OptionDoc doc = document(*option, group_title.empty() ? option->get_group() : group_title);
+        OptionDoc doc =
+            describe_option(*option, group_title.empty() ? option->get_group() : group_title);
         doc.help_flag = option == app.get_help_ptr() || option == app.get_help_all_ptr();
         docs.push_back(std::move(doc));
     }
     // Option groups (nameless subcommands): their options under the group's title.
     for (const CLI::App* group : app.get_subcommands({})) {
-        if (group->get_name().empty()) document_app(*group, group->get_group(), docs);
+        if (group->get_name().empty()) document_app_options(*group, group->get_group(), docs);
     }
 }
 
-bool is_continuation_byte(char c) {
+bool is_utf8_continuation(char c) {
     return (static_cast<unsigned char>(c) & 0xc0) == 0x80;
 }
 
 // The first `columns` columns of `word` (whole code points).
-std::size_t prefix_bytes(std::string_view word, std::size_t columns) {
+std::size_t bytes_of_columns(std::string_view word, std::size_t columns) {
     std::size_t bytes = 0;
     std::size_t seen = 0;
     while (bytes < word.size()) {
-        if (!is_continuation_byte(word[bytes])) {
+        if (!is_utf8_continuation(word[bytes])) {
             if (seen == columns) break;
             ++seen;
         }
@@ -123,7 +124,7 @@ std::size_t prefix_bytes(std::string_view word, std::size_t columns) {
 }
 
 // The left column of an option's row: "-i, --include", "--greet[=TEXT]", "--proxy URL".
-std::string row_label(const OptionDoc& doc) {
+std::string help_row_label(const OptionDoc& doc) {
     if (doc.positional) return doc.value;
     std::string label;
     for (const auto& names : {doc.short_names, doc.long_names}) {
@@ -134,19 +135,19 @@ std::string row_label(const OptionDoc& doc) {
     return label;
 }
 
-struct Row {
+struct HelpRow {
     std::string label;
     std::string description;
 };
 
-struct Section {
+struct HelpSection {
     std::string title;
-    std::vector<Row> rows;
+    std::vector<HelpRow> rows;
 };
 
 class HelpWriter {
   public:
-    explicit HelpWriter(std::size_t width) : m_width(std::max(width, k_min_width)) {}
+    explicit HelpWriter(std::size_t width) : m_width(std::max(width, k_help_min_width)) {}
 
     void line(std::string_view text = {}) {
         m_out.append(text);
@@ -157,7 +158,7 @@ class HelpWriter {
     }
 
     // The sections with one description column for all of them.
-    void sections(const std::vector<Section>& sections) {
+    void sections(const std::vector<HelpSection>& sections) {
         std::size_t widest = 0;
         for (const auto& section : sections) {
             for (const auto& row : section.rows)
@@ -215,7 +216,7 @@ class HelpWriter {
     std::string m_out;
 };
 
-std::string usage_line(const std::string& name, const std::vector<OptionDoc>& docs) {
+std::string help_usage_line(const std::string& name, const std::vector<OptionDoc>& docs) {
     std::string usage = name + " [OPTIONS]";
     for (const auto& doc : docs) {
         if (!doc.positional) continue;
@@ -228,7 +229,7 @@ std::string usage_line(const std::string& name, const std::vector<OptionDoc>& do
     return usage;
 }
 
-void write_help(HelpWriter& out, const CLI::App& app, const std::string& name) {
+void write_app_help(HelpWriter& out, const CLI::App& app, const std::string& name) {
     const auto docs = document_options(app);
     const bool top = app.get_parent() == nullptr;
     std::vector<const CLI::App*> subcommands =
@@ -241,13 +242,13 @@ void write_help(HelpWriter& out, const CLI::App& app, const std::string& name) {
         if (top)
             out.line("       " + wrap_paragraph(name + " help [SUBCOMMAND]", out.width(), 7, 7));
     } else {
-        const std::string usage = "Usage: " + usage_line(name, docs);
+        const std::string usage = "Usage: " + help_usage_line(name, docs);
         out.line(wrap_paragraph(usage, out.width(), 0, 7));
     }
     if (!app.get_description().empty()) out.paragraph(app.get_description());
 
-    std::vector<Section> sections;
-    const auto section_named = [&sections](const std::string& title) -> Section& {
+    std::vector<HelpSection> sections;
+    const auto help_section_named = [&sections](const std::string& title) -> HelpSection& {
         for (auto& section : sections) {
             if (section.title == title) return section;
         }
@@ -255,28 +256,29 @@ void write_help(HelpWriter& out, const CLI::App& app, const std::string& name) {
         return sections.back();
     };
     if (!subcommands.empty()) {
-        Section& listed = section_named("Subcommands");
+        HelpSection& listed = help_section_named("Subcommands");
         for (const CLI::App* sub : subcommands)
             listed.rows.push_back({sub->get_name(), sub->get_description()});
     }
     for (const auto& doc : docs) {
-        if (doc.positional) section_named("Arguments").rows.push_back({doc.value, doc.description});
+        if (doc.positional)
+            help_section_named("Arguments").rows.push_back({doc.value, doc.description});
     }
-    std::vector<Row> help_rows;
+    std::vector<HelpRow> help_rows;
     for (const auto& doc : docs) {
         if (doc.positional) continue;
         if (doc.help_flag) {
             // --help-all belongs to the top level's help; a subcommand shows -h, --help.
             if (top || doc.short_names.size() > 0)
-                help_rows.push_back({row_label(doc), doc.description});
+                help_rows.push_back({help_row_label(doc), doc.description});
             continue;
         }
-        section_named(doc.section).rows.push_back({row_label(doc), doc.description});
+        help_section_named(doc.section).rows.push_back({help_row_label(doc), doc.description});
     }
     // -h, --help joins the output options (or the last section) rather than opening a section
     // of its own; at the top level it leads the options.
     auto output = std::find_if(sections.begin(), sections.end(),
-                               [](const Section& s) { return s.title == k_output_section; });
+                               [](const HelpSection& s) { return s.title == k_output_section; });
     if (output == sections.end()) {
         if (sections.empty() || sections.back().title == "Arguments" ||
             sections.back().title == "Subcommands") {
@@ -293,12 +295,12 @@ void write_help(HelpWriter& out, const CLI::App& app, const std::string& name) {
 } // namespace
 
 OptionDoc document_option(const CLI::Option& option) {
-    return document(option, option.get_group());
+    return describe_option(option, option.get_group());
 }
 
 std::vector<OptionDoc> document_options(const CLI::App& app) {
     std::vector<OptionDoc> docs;
-    document_app(app, "", docs);
+    document_app_options(app, "", docs);
     return docs;
 }
 
@@ -308,12 +310,12 @@ std::size_t help_width() {
         size.ws_col > 0) {
         return size.ws_col;
     }
-    return k_default_width;
+    return k_help_default_width;
 }
 
 std::size_t display_width(std::string_view text) {
     return static_cast<std::size_t>(
-        std::count_if(text.begin(), text.end(), [](char c) { return !is_continuation_byte(c); }));
+        std::count_if(text.begin(), text.end(), [](char c) { return !is_utf8_continuation(c); }));
 }
 
 std::string wrap_paragraph(std::string_view text, std::size_t width, std::size_t first_indent,
@@ -349,7 +351,7 @@ std::string wrap_paragraph(std::string_view text, std::size_t width, std::size_t
                 new_line();
                 continue;
             }
-            const std::size_t cut = prefix_bytes(word, width > column ? width - column : 1);
+            const std::size_t cut = bytes_of_columns(word, width > column ? width - column : 1);
             out.append(word.substr(0, cut));
             word.remove_prefix(cut);
             new_line();
@@ -361,13 +363,13 @@ std::string wrap_paragraph(std::string_view text, std::size_t width, std::size_t
 std::string HelpFormatter::make_help(const CLI::App* app, std::string name,
                                      CLI::AppFormatMode mode) const {
     HelpWriter out(m_width != 0 ? m_width : help_width());
-    write_help(out, *app, name);
+    write_app_help(out, *app, name);
     if (mode == CLI::AppFormatMode::All) {
         for (const CLI::App* sub :
              app->get_subcommands([](const CLI::App* s) { return !s->get_name().empty(); })) {
             out.line();
             out.line(std::string(std::min<std::size_t>(out.width(), 80), '-'));
-            write_help(out, *sub, name + " " + sub->get_name());
+            write_app_help(out, *sub, name + " " + sub->get_name());
         }
     }
     return out.take();

@@ -127,6 +127,8 @@ void add_http_options(CLI::App& app, http::TransferOptions& o, HttpOptionStyle s
            "Add a request header 'Name: value' (repeatable); 'Name:' removes one nettool would "
            "send")
         ->type_name("'NAME: VALUE'")
+        // One value per -H: CLI11 would otherwise go on taking words, the URL among them.
+        ->allow_extra_args(false)
         ->group(sections.request);
     app.add_option("-A,--user-agent", o.user_agent,
                    "The User-Agent header (default nettool/VERSION)")

@@ -14,7 +14,7 @@ namespace {
 
 constexpr std::string_view k_redacted = "[redacted]";
 
-bool has_name(std::string_view line, std::string_view name) {
+bool is_header_named(std::string_view line, std::string_view name) {
     return line.size() > name.size() && line[name.size()] == ':' &&
            ::strncasecmp(line.data(), name.data(), name.size()) == 0;
 }
@@ -42,7 +42,7 @@ std::string redact_cookie_values(std::string_view pairs, bool first_only) {
     return out;
 }
 
-std::string_view strip_line_end(std::string_view line) {
+std::string_view without_line_end(std::string_view line) {
     if (line.ends_with('\n')) line.remove_suffix(1);
     if (line.ends_with('\r')) line.remove_suffix(1);
     return line;
@@ -67,7 +67,7 @@ const char* trace_title(http::TraceKind kind) {
 
 std::string redact_credentials(std::string_view line) {
     for (const std::string_view name : {"Authorization", "Proxy-Authorization"}) {
-        if (!has_name(line, name)) continue;
+        if (!is_header_named(line, name)) continue;
         // Keep the scheme ("Basic", "Bearer"), hide the rest.
         std::string_view value = line.substr(name.size() + 1);
         const auto scheme_start = value.find_first_not_of(' ');
@@ -81,9 +81,9 @@ std::string redact_credentials(std::string_view line) {
     // An FTP login, which libcurl reports as a header sent.
     if (line.size() > 5 && ::strncasecmp(line.data(), "PASS ", 5) == 0)
         return fmt::format("{} {}", line.substr(0, 4), k_redacted);
-    if (has_name(line, "Cookie"))
+    if (is_header_named(line, "Cookie"))
         return std::string(line.substr(0, 7)) + redact_cookie_values(line.substr(7), false);
-    if (has_name(line, "Set-Cookie"))
+    if (is_header_named(line, "Set-Cookie"))
         return std::string(line.substr(0, 11)) + redact_cookie_values(line.substr(11), true);
     return std::string(line);
 }
@@ -94,7 +94,7 @@ std::string header_trace_lines(std::string_view prefix, std::string_view block) 
     while (start < block.size()) {
         auto end = block.find('\n', start);
         end = end == std::string_view::npos ? block.size() : end + 1;
-        const std::string_view line = strip_line_end(block.substr(start, end - start));
+        const std::string_view line = without_line_end(block.substr(start, end - start));
         start = end;
         if (line.empty()) continue;
         out.append(prefix);
@@ -107,7 +107,7 @@ std::string header_trace_lines(std::string_view prefix, std::string_view block) 
 std::string trace_ascii_chunk(http::TraceKind kind, std::string_view bytes) {
     if (kind == http::TraceKind::info) {
         std::string out = fmt::format("{}: ", trace_title(kind));
-        for (const char c : strip_line_end(bytes)) {
+        for (const char c : without_line_end(bytes)) {
             const auto u = static_cast<unsigned char>(c);
             out += u >= 0x20 && u < 0x7f ? c : '.';
         }

@@ -6,7 +6,7 @@
 namespace nettool::cli {
 namespace {
 
-Json option_json(const OptionDoc& doc) {
+Json listed_option_json(const OptionDoc& doc) {
     const bool attached = doc.value.starts_with("[=");
     std::string value = doc.value;
     if (attached) value = value.substr(2, value.size() - 3);
@@ -21,7 +21,7 @@ Json option_json(const OptionDoc& doc) {
             {"description", doc.description}};
 }
 
-Json operand_json(const OptionDoc& doc) {
+Json listed_operand_json(const OptionDoc& doc) {
     return {{"name", doc.value},
             {"required", doc.required},
             {"repeatable", doc.repeatable},
@@ -29,14 +29,14 @@ Json operand_json(const OptionDoc& doc) {
             {"description", doc.description}};
 }
 
-Json app_json(const CLI::App& app) {
+Json listed_app_json(const CLI::App& app) {
     Json options = Json::array();
     Json operands = Json::array();
     for (const auto& doc : document_options(app)) {
         if (doc.positional)
-            operands.push_back(operand_json(doc));
+            operands.push_back(listed_operand_json(doc));
         else
-            options.push_back(option_json(doc));
+            options.push_back(listed_option_json(doc));
     }
     return {{"name", app.get_name()},
             {"description", app.get_description()},
@@ -61,11 +61,11 @@ std::string completion_kind(const std::string& value, bool has_choices) {
 }
 
 std::string list_options_json(const CLI::App& app) {
-    Json top = app_json(app);
+    Json top = listed_app_json(app);
     Json subcommands = Json::array();
     for (const CLI::App* sub :
          app.get_subcommands([](const CLI::App* s) { return !s->get_name().empty(); })) {
-        subcommands.push_back(app_json(*sub));
+        subcommands.push_back(listed_app_json(*sub));
     }
     return Json{{"options", top["options"]}, {"subcommands", subcommands}}.dump(
                2, ' ', true, Json::error_handler_t::replace) +

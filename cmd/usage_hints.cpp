@@ -11,11 +11,11 @@
 namespace nettool::cli {
 namespace {
 
-bool is_one_of(std::string_view name, std::initializer_list<std::string_view> names) {
+bool is_one_of_names(std::string_view name, std::initializer_list<std::string_view> names) {
     return std::find(names.begin(), names.end(), name) != names.end();
 }
 
-bool all_digits(std::string_view text) {
+bool is_digit_word(std::string_view text) {
     return !text.empty() && std::all_of(text.begin(), text.end(),
                                         [](unsigned char c) { return std::isdigit(c) != 0; });
 }
@@ -31,11 +31,11 @@ std::optional<std::string> habit_hint(CLI::App& sub, std::string_view name) {
     const bool socket = s == "serve" || s == "connect";
 
     if (name == "--version") return "nettool's version is 'nettool --version'";
-    if (is_one_of(name, {"-o", "--output"}) && s == "get")
+    if (is_one_of_names(name, {"-o", "--output"}) && s == "get")
         return "to save to a file, write 'nettool retrieve URL FILE' (curl's -o FILE)";
     if (name == "--output-document" && s == "get")
         return "to save to a file, write 'nettool retrieve URL FILE' (wget's -O FILE)";
-    if (is_one_of(name, {"-o", "--output"}) && s == "retrieve")
+    if (is_one_of_names(name, {"-o", "--output"}) && s == "retrieve")
         return "give FILE after the URL: 'nettool retrieve URL FILE' (curl's -o FILE)";
     if (name == "--output-document" && s == "retrieve")
         return "give FILE after the URL: 'nettool retrieve URL FILE' (wget's -O FILE)";
@@ -43,60 +43,60 @@ std::optional<std::string> habit_hint(CLI::App& sub, std::string_view name) {
         return "to save to a file, write 'nettool retrieve URL FILE' (wget's -O FILE), or "
                "'nettool retrieve -O URL' for the server's name (curl's -O)";
     }
-    if (is_one_of(name, {"-L", "--location"}) && http)
+    if (is_one_of_names(name, {"-L", "--location"}) && http)
         return "redirects are followed by default (--max-redirs N limits them, --no-follow "
                "turns them off)";
-    if (is_one_of(name, {"-s", "--silent"}) && has("--quiet"))
+    if (is_one_of_names(name, {"-s", "--silent"}) && has("--quiet"))
         return "-q (--quiet) prints nothing but errors";
-    if (is_one_of(name, {"-S", "--show-error"}) && has("--quiet"))
+    if (is_one_of_names(name, {"-S", "--show-error"}) && has("--quiet"))
         return "errors are always shown, also with -q (--quiet)";
-    if (is_one_of(name, {"-f", "--fail"}) && s == "get")
+    if (is_one_of_names(name, {"-f", "--fail"}) && s == "get")
         return "get fails on an HTTP error by default (exit 8, nothing on stdout); "
                "--ignore-status writes the error's body";
-    if (is_one_of(name, {"-w", "--write-out"}) && s == "get")
+    if (is_one_of_names(name, {"-w", "--write-out"}) && s == "get")
         return "curl's --write-out is not supported; -I or -D FILE show the status and headers";
     if (name == "-x" && http) return "--proxy URL chooses the proxy (curl's -x)";
-    if (is_one_of(name, {"-m", "--max-time"}) && http)
+    if (is_one_of_names(name, {"-m", "--max-time"}) && http)
         return "--timeout DURATION limits the whole transfer (curl's -m)";
     if (name == "-T" && s == "retrieve") return "--timeout DURATION (wget's -T)";
     if (name == "--compressed" && http)
         return "compressed responses are asked for and decoded by default";
     if (name == "--no-check-certificate" && http)
         return "-k (--insecure) turns certificate checks off (wget's --no-check-certificate)";
-    if (is_one_of(name, {"-t", "--tries"}) && s == "retrieve")
+    if (is_one_of_names(name, {"-t", "--tries"}) && s == "retrieve")
         return "--retry N retries transient failures (wget's --tries)";
-    if (is_one_of(name, {"-P", "--directory-prefix"}) && s == "retrieve")
+    if (is_one_of_names(name, {"-P", "--directory-prefix"}) && s == "retrieve")
         return "-O --output-dir DIR saves into DIR under the server's name (wget's -P)";
     if (name == "-C" && s == "get")
         return "to resume a download, write 'nettool retrieve -c URL FILE' (curl's -C -)";
-    if (is_one_of(name, {"-e", "--referer"}) && http)
+    if (is_one_of_names(name, {"-e", "--referer"}) && http)
         return "-H 'Referer: URL' sends a Referer (curl's -e)";
-    if (is_one_of(name, {"-r", "--range"}) && http)
+    if (is_one_of_names(name, {"-r", "--range"}) && http)
         return "-H 'Range: bytes=START-END' asks for part of the body (curl's -r)";
 
-    if (is_one_of(name, {"-l", "--listen"}) && s == "connect")
+    if (is_one_of_names(name, {"-l", "--listen"}) && s == "connect")
         return "to listen, use 'nettool serve [ENDPOINT]' (nc -l)";
-    if (is_one_of(name, {"-l", "--listen"}) && s == "serve")
+    if (is_one_of_names(name, {"-l", "--listen"}) && s == "serve")
         return "serve always listens; drop -l (nc -l -p PORT is 'nettool serve PORT')";
-    if (is_one_of(name, {"-p", "--source-port"}) && s == "serve")
+    if (is_one_of_names(name, {"-p", "--source-port"}) && s == "serve")
         return "give the port as the endpoint: 'nettool serve PORT' (nc -l -p PORT)";
-    if (is_one_of(name, {"-p", "--source-port"}) && s == "connect" && has("--source"))
+    if (is_one_of_names(name, {"-p", "--source-port"}) && s == "connect" && has("--source"))
         return "--source :PORT chooses the local port (nc -p PORT)";
-    if (is_one_of(name, {"-e", "--exec"}) && s == "serve" && has("--exec"))
+    if (is_one_of_names(name, {"-e", "--exec"}) && s == "serve" && has("--exec"))
         return "--exec 'PROGRAM ARGS' runs a program for each connection (nc -e PROG)";
-    if (is_one_of(name, {"-c", "--sh-exec"}) && s == "serve" && has("--sh-exec"))
+    if (is_one_of_names(name, {"-c", "--sh-exec"}) && s == "serve" && has("--sh-exec"))
         return "--sh-exec COMMAND runs a command with /bin/sh for each connection (ncat -c)";
-    if (is_one_of(name, {"-e", "--exec", "--sh-exec"}) && s == "connect")
+    if (is_one_of_names(name, {"-e", "--exec", "--sh-exec"}) && s == "connect")
         return "connect relays stdin and stdout; 'nettool serve --exec' runs a program for "
                "each connection (nc -e)";
     if (name == "-k" && s == "connect")
         return "connect makes one connection; 'nettool serve -k' keeps accepting (ncat -k)";
     if (name == "-N" && s == "connect")
         return "connect shuts down its sending side at the end of stdin already (nc -N)";
-    if (is_one_of(name, {"-U", "--unixsock"}) && socket)
+    if (is_one_of_names(name, {"-U", "--unixsock"}) && socket)
         return "write a Unix socket as the endpoint unix:/PATH (nc -U)";
-    if (is_one_of(name, {"--ssl", "--tls", "--ssl-cert", "--ssl-key", "--cert", "--key",
-                         "--ssl-verify", "--ssl-trustfile"}) &&
+    if (is_one_of_names(name, {"--ssl", "--tls", "--ssl-cert", "--ssl-key", "--cert", "--key",
+                               "--ssl-verify", "--ssl-trustfile"}) &&
         socket) {
         if (name != "--tls" && has("--tls")) return "--tls turns TLS on (ncat --ssl)";
         return fmt::format("TLS is not supported by {} yet", s);
@@ -105,7 +105,7 @@ std::optional<std::string> habit_hint(CLI::App& sub, std::string_view name) {
 }
 
 // Every name of `app`'s options, "--long" and "-s" alike.
-std::vector<std::string> option_names(CLI::App& app) {
+std::vector<std::string> all_option_names(CLI::App& app) {
     std::vector<std::string> names;
     for (const CLI::Option* option : options_with_groups(app)) {
         for (const auto& name : option->get_lnames())
@@ -116,7 +116,7 @@ std::vector<std::string> option_names(CLI::App& app) {
     return names;
 }
 
-std::string or_list(const std::vector<std::string>& names) {
+std::string joined_with_or(const std::vector<std::string>& names) {
     std::string text;
     for (std::size_t i = 0; i < names.size(); ++i) {
         if (i > 0) text += i + 1 == names.size() ? " or " : ", ";
@@ -140,7 +140,7 @@ std::string unknown_option(CLI::App& sub, const std::string& typed, const std::s
                                   ? name
                                   : fmt::format("{} (in {})", name, typed);
     const std::string head = fmt::format("{} is not an option of {}", shown, where);
-    const auto names = option_names(sub);
+    const auto names = all_option_names(sub);
     std::vector<std::string> longs;
     std::copy_if(names.begin(), names.end(), std::back_inserter(longs),
                  [](const std::string& n) { return n.starts_with("--"); });
@@ -163,7 +163,7 @@ std::string unknown_option(CLI::App& sub, const std::string& typed, const std::s
             !close.empty()) {
             for (auto& n : close)
                 n = "--" + n;
-            return fmt::format("{}; did you mean {}?", head, or_list(close));
+            return fmt::format("{}; did you mean {}?", head, joined_with_or(close));
         }
     } else if (name.size() == 2 && std::isalpha(static_cast<unsigned char>(name[1])) != 0) {
         // -c for -C: the same letter in the other case.
@@ -185,10 +185,11 @@ std::string unknown_subcommand(CLI::App& app, const std::string& word) {
     }
     names.push_back("help");
     if (auto close = close_names(word, names); !close.empty())
-        return fmt::format("'{}' is not a subcommand; did you mean {}?", word, or_list(close));
+        return fmt::format("'{}' is not a subcommand; did you mean {}?", word,
+                           joined_with_or(close));
     names.pop_back();
     return fmt::format("'{}' is not a subcommand; the subcommands are {} (see 'nettool help')",
-                       word, or_list(names));
+                       word, joined_with_or(names));
 }
 
 // An option before the subcommand: nettool's own, or one of the subcommand's put too early.
@@ -206,14 +207,14 @@ std::string unknown_top_option(CLI::App& app, const std::string& name, int argc,
     }
     if (name.starts_with("--")) {
         std::vector<std::string> longs;
-        for (const auto& each : option_names(app)) {
+        for (const auto& each : all_option_names(app)) {
             if (each.starts_with("--")) longs.push_back(each.substr(2));
         }
         if (auto close = close_names(name.substr(2), longs); !close.empty()) {
             for (auto& each : close)
                 each = "--" + each;
             return fmt::format("{} is not an option of nettool; did you mean {}?", name,
-                               or_list(close));
+                               joined_with_or(close));
         }
     }
     return fmt::format("{} is not an option of nettool; options go after the subcommand (see "
@@ -362,7 +363,7 @@ std::optional<std::string> misread_habit(const ScannedArguments& scanned) {
     const std::string sub = scanned.subcommand->get_name();
     // nc's -q SECS: -q is --quiet here, and the number became an extra operand.
     for (const auto& [flag, next] : scanned.flag_then_operand) {
-        if (flag != "-q" || !all_digits(next) || scanned.operands.size() < 2) continue;
+        if (flag != "-q" || !is_digit_word(next) || scanned.operands.size() < 2) continue;
         if (sub == "connect") {
             return fmt::format(
                 "-q is --quiet and takes no value, so '{}' was read as an operand; nc's -q SECS "

@@ -1,10 +1,12 @@
 """The command-line contract everywhere: version, help, usage errors exit 2 with one line."""
 import json
+import os
 import re
 
 import pytest
 
 from conftest import run
+from http_helpers import HttpServer, respond
 
 
 def test_version_names_libcurl_and_tls():
@@ -186,3 +188,21 @@ def test_option_like_values_are_not_unknown_options(args):
     r = run(*args)
     assert r.returncode == 4, r.stderr  # refused: parsed, and the connection was tried
     assert b"not an option" not in r.stderr
+
+
+def test_a_repeatable_option_takes_one_value_per_use(tmp_path):
+    """`retrieve -H 'X: 1' URL FILE`: -H takes its one value, not the URL as a second header
+    (CLI11 lets a list option go on taking words while an operand is still optional)."""
+    server = HttpServer()
+    try:
+        server.route("/h", lambda h, rec: respond(h, 200, (rec.headers.get("X-A") or "-").encode()))
+        target = tmp_path / "saved"
+        r = run("retrieve", "-H", "X-A: 1", "-H", "X-B: 2", server.url("/h"), str(target),
+                env=dict(os.environ, NETTOOL_TMPDIR=str(tmp_path / "area")))
+        assert r.returncode == 0, r.stderr
+        assert target.read_bytes() == b"1"
+        r = run("get", "-d", "a=1", "-d", "b=2", server.url("/h"))
+        assert r.returncode == 0, r.stderr
+        assert server.requests[-1].body == b"a=1&b=2"
+    finally:
+        server.close()
