@@ -93,9 +93,9 @@ int run(int argc, char** argv) {
         },
         "Print every subcommand and option as JSON (the shell completions are made from it)");
     set_help_footer(app,
-                    {{"The essay's server and client, in two terminals",
-                      "nettool serve --greet; nettool connect localhost 1024"},
-                     {"The options of one subcommand", "nettool help get"}},
+                    {{"Greet clients on localhost:1024", "nettool serve --greet -k"},
+                     {"Be one, from another terminal", "nettool connect localhost 1024"},
+                     {"The options of a subcommand", "nettool help get"}},
                     {"Exit status: 0 success, 1 failure, 2 usage, 3 file, 4 network, 5 TLS, "
                      "6 auth, 7 protocol, 8 server error, 9 checksum, 130 interrupted. See "
                      "nettool(1)."});
