@@ -100,6 +100,16 @@ class CleanPrinter : public CleanObserver {
         }
     }
 
+    // Even with --quiet or --json: a registry set aside needs the user's eyes.
+    void on_warning(const std::string& message) override {
+        if (m_options.output.json) {
+            write_json_line(stdout, Json{{"event", "warning"}, {"message", message}});
+            return;
+        }
+        std::fflush(stdout);
+        print_warning(message);
+    }
+
   private:
     const CleanCliOptions& m_options;
 };

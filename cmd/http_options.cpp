@@ -67,33 +67,6 @@ Result<std::string> prompt_password(int tty, const std::string& user) {
     return password;
 }
 
-// A proxy as libcurl takes it, [SCHEME://][USER:PASS@]HOST[:PORT], checked at parse time so that
-// a typo is a usage error (exit 2) rather than a failed transfer; the host part goes through the
-// same URL parser as every URL. '' means no proxy at all (curl's habit).
-std::string proxy_problem(const std::string& text) {
-    if (text.empty()) return {};
-    std::string rest = text;
-    if (const auto separator = text.find("://"); separator != std::string::npos) {
-        std::string scheme = text.substr(0, separator);
-        std::transform(scheme.begin(), scheme.end(), scheme.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-        static constexpr std::array<std::string_view, 6> k_schemes = {
-            "http", "https", "socks4", "socks4a", "socks5", "socks5h"};
-        if (std::find(k_schemes.begin(), k_schemes.end(), scheme) == k_schemes.end()) {
-            return fmt::format("'{}' has the scheme '{}'; a proxy is http, https, socks4, "
-                               "socks4a, socks5 or socks5h",
-                               text, scheme);
-        }
-        rest = text.substr(separator + 3);
-    }
-    if (!http::parse_url("http://" + rest)) {
-        return fmt::format("'{}' is not a proxy address; write it like http://HOST:PORT or "
-                           "socks5h://HOST:PORT",
-                           text);
-    }
-    return {};
-}
-
 } // namespace
 
 std::string default_user_agent() {
@@ -228,11 +201,19 @@ void add_http_options(CLI::App& app, http::TransferOptions& o, HttpOptionStyle s
     app.add_flag("-k,--insecure", o.insecure, "Do not verify the server's certificate (dangerous)")
         ->group(sections.tls);
     app.add_option_function<std::string>(
-           "--proxy", [&o](const std::string& url) { o.proxy = url; },
+           "--proxy",
+           [&o](const std::string& url) {
+               // Checked at parse time, so a typo is a usage error (exit 2) rather than a failed
+               // transfer. '' means no proxy at all, not even from *_proxy (curl's habit).
+               if (!url.empty()) {
+                   if (auto checked = http::check_proxy_url(url); !checked)
+                       throw CLI::ValidationError(checked.error().message);
+               }
+               o.proxy = url;
+           },
            "Use this proxy (http://, https://, socks5h:// ...; '': none); without it "
            "http_proxy, https_proxy, all_proxy and no_proxy apply")
         ->type_name("URL")
-        ->check(CLI::Validator(proxy_problem, ""))
         ->group(sections.connection);
     auto* v4 = app.add_flag_callback(
                       "-4", [&o] { o.ip_family = http::IpFamily::v4; }, "Use IPv4 addresses only")

@@ -86,6 +86,11 @@ void ProgressDisplay::on_note(const std::string& message) {
     print_note(message);
 }
 
+void ProgressDisplay::on_warning(const std::string& message) {
+    clear_line();
+    print_warning(message);
+}
+
 void ProgressDisplay::on_retry(int retry, int max, std::chrono::milliseconds delay,
                                const Error& why) {
     if (m_output.quiet) return;

@@ -27,6 +27,7 @@ class ProgressDisplay final : public RetrieveObserver {
                   std::uint64_t offset) override;
     void on_progress(std::uint64_t done, std::optional<std::uint64_t> total) override;
     void on_note(const std::string& message) override;
+    void on_warning(const std::string& message) override;
     void on_retry(int retry, int max, std::chrono::milliseconds delay, const Error& why) override;
     void on_end(bool success) override;
 

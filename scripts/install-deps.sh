@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   # toolchain
   g++ cmake make pkg-config
+  # fuzzing (scripts/fuzz.sh): clang, libFuzzer's runtime, llvm-symbolizer for readable reports
+  clang libclang-rt-14-dev llvm
   # libraries (see ARCHITECTURE.md for what each one is used for)
   libcli11-dev libfmt-dev libcurl4-openssl-dev libssl-dev libexpected-dev
   nlohmann-json3-dev libmnl-dev libgtest-dev libgmock-dev

@@ -50,6 +50,8 @@ std::string bound_length(std::string name) {
     std::size_t cut = k_max_safe_name - extension.size();
     while (cut > 0 && is_utf8_continuation(static_cast<unsigned char>(name[cut])))
         --cut;
+    while (cut > 0 && name[cut - 1] == ' ') // a cut among blanks must not leave them trailing
+        --cut;
     name.resize(cut);
     return name + extension;
 }
@@ -122,10 +124,10 @@ std::string safe_name(std::string_view raw) {
     // Cleaning first means a control character cannot hide a separator from base_name().
     const std::string cleaned = clean_characters(raw);
     std::string_view name = base_name(cleaned);
-    name = trim(name, " \t");
-    while (!name.empty() && name.front() == '.')
-        name.remove_prefix(1);
-    name = trim(name, " \t");
+    // Blanks and dots in any mix (". .bashrc"): stripping one kind must not expose the other.
+    const auto first = name.find_first_not_of(" \t.");
+    if (first == std::string_view::npos) return {};
+    name = trim(name.substr(first), " \t");
     return bound_length(std::string(name));
 }
 

@@ -17,6 +17,7 @@ import time
 import pytest
 
 from conftest import DEADLINE, NETTOOL, SANITIZED, run
+from download_helpers import RawServer
 from ftp_helpers import FtpServer
 from http_helpers import HttpServer, make_self_signed, respond
 
@@ -425,6 +426,40 @@ def test_gzip_response_is_decoded(server):
     assert r.returncode == 0
     assert "gzip" in server.requests[-1].headers.get("Accept-Encoding")
     assert r.stdout == text
+
+
+# Replies libcurl refuses are the server's fault: exit 7 ("protocol"), whatever code libcurl
+# used for them (out of memory for a 300 KB header line, a receive error for bad chunking, a
+# malformed URL for a bad Location), and a reset stays a network error (4).
+@pytest.mark.parametrize("what,reply,code", [
+    ("a 300 KB header line",
+     b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 300_000 + b"\r\nContent-Length: 2\r\n\r\nok", 7),
+    ("a bad chunk size",
+     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzzz\r\nxx\r\n", 7),
+    ("a malformed Location",
+     b"HTTP/1.1 301 Moved\r\nLocation: http://[::1\r\nContent-Length: 0\r\n\r\n", 7),
+    ("a reset mid-body",
+     b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"r" * 1000, 4),
+], ids=["huge-header", "bad-chunk", "bad-location", "reset"])
+def test_exit_code_follows_the_cause_not_the_message(what, reply, code):
+    raw = RawServer(lambda head, n: (reply, "reset" if code == 4 else "close"))
+    try:
+        r = run("get", raw.url())
+        assert r.returncode == code, (what, r.stderr)
+        line = err_line(r)
+        if what == "a malformed Location":
+            assert line.endswith("the server redirected to 'http://[::1', which is not a valid URL")
+    finally:
+        raw.close()
+
+
+@pytest.mark.parametrize("proxy", ["http://[::1", "notascheme://x:1", "http://127.0.0.1:99999"])
+def test_a_bad_proxy_is_a_usage_error_and_contacts_nothing(server, proxy):
+    server.static("/p", b"direct")
+    r = run("get", "--proxy", proxy, server.url("/p"))
+    assert r.returncode == 2, r.stderr
+    assert err_line(r).startswith(f"nettool: error: bad --proxy '{proxy}': ")
+    assert server.requests == []
 
 
 def test_proxy_from_environment(server):

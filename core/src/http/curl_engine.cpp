@@ -10,7 +10,6 @@
 #include <cerrno>
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <mutex>
 #include <nettool/http/transfer.hpp>
 #include <nettool/http/url.hpp>
 #include <nettool/stop.hpp>
@@ -20,11 +19,6 @@
 #include <unistd.h>
 
 namespace nettool::http {
-
-void ensure_curl_initialized() {
-    static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 namespace {
 
@@ -138,7 +132,14 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
     NETTOOL_SET(set, CURLOPT_MAXREDIRS, o.max_redirects);
     NETTOOL_SET(set, CURLOPT_NOSIGNAL, 1L);
     NETTOOL_SET(set, CURLOPT_ERRORBUFFER, error_buffer);
-    NETTOOL_SET(set, CURLOPT_ACCEPT_ENCODING, ""); // every encoding libcurl can decode
+    if (o.decode_content) {
+        NETTOOL_SET(set, CURLOPT_ACCEPT_ENCODING, ""); // every encoding libcurl can decode
+    } else {
+        // Without Accept-Encoding any coding is acceptable (RFC 9110), so ask for identity;
+        // a server that codes the body anyway is saved as sent, never decoded.
+        NETTOOL_SET(set, CURLOPT_ACCEPT_ENCODING, "identity");
+        NETTOOL_SET(set, CURLOPT_HTTP_CONTENT_DECODING, 0L);
+    }
     NETTOOL_SET(set, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     NETTOOL_SET(set, CURLOPT_FILETIME, 1L);
     NETTOOL_SET(set, CURLOPT_USERAGENT, o.user_agent.empty() ? "nettool" : o.user_agent.c_str());
@@ -148,7 +149,15 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
         if (auto bad = check_readable(*o.cacert, "the CA bundle")) return tl::unexpected(*bad);
         NETTOOL_SET(set, CURLOPT_CAINFO, o.cacert->c_str());
     }
-    if (o.proxy) NETTOOL_SET(set, CURLOPT_PROXY, o.proxy->c_str());
+    if (o.proxy) {
+        // libcurl reports a proxy it cannot parse as unresolvable (exit 4); it is the user's.
+        // An empty one means none at all.
+        if (auto checked = o.proxy->empty() ? Status{} : check_proxy_url(*o.proxy); !checked) {
+            return tl::unexpected(
+                failure(ErrorKind::usage, FailureCause::usage, checked.error().message));
+        }
+        NETTOOL_SET(set, CURLOPT_PROXY, o.proxy->c_str());
+    }
     const long resolve = o.ip_family == IpFamily::v4   ? CURL_IPRESOLVE_V4
                          : o.ip_family == IpFamily::v6 ? CURL_IPRESOLVE_V6
                                                        : CURL_IPRESOLVE_WHATEVER;
@@ -296,8 +305,11 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
     context.os_errno = static_cast<int>(os_errno);
     context.max_redirects = o.max_redirects;
     context.credentials_offered = transfer.credentials_offered;
-    context.refused_redirect = transfer.last_location();
-    context.refused_redirect_from = transfer.last_redirect_from();
+    context.scheme = url->scheme;
+    context.following_redirect = transfer.following_redirect();
+    context.redirect_location = transfer.last_location().value_or("");
+    context.redirect_from = transfer.last_redirect_from();
+    context.in_headers = !transfer.final_delivered();
     TransferError result = map_curl_error(code, context);
     if (code == CURLE_ABORTED_BY_CALLBACK && !stop_requested()) {
         result.error =

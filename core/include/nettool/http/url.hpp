@@ -23,6 +23,11 @@ struct Url {
 // the engine fetches (http, https, ftp, ftps, file).
 Result<Url> parse_url(std::string_view text);
 
+// A usage error (exit 2) naming the proxy when libcurl could not use it: malformed, a port
+// outside 1-65535, or a scheme other than http, https, socks4, socks4a, socks5, socks5h. A
+// proxy without a scheme is http, as libcurl takes it.
+Status check_proxy_url(std::string_view text);
+
 // The path of a URL libcurl itself produced (where a redirect led), "/" when it has none.
 std::string path_of_url(std::string_view url);
 
