@@ -118,7 +118,7 @@ int run(int argc, char** argv) {
 
     if (argc > 1 && std::string_view(argv[1]) == "help") return print_help(app, argc, argv);
     const ScannedArguments scanned = scan_arguments(app, argc, argv);
-    if (scanned.problem) {
+    if (scanned.problem && !scanned.help) {
         report_errors_as_json(json_stream(scanned));
         return report(Error{ErrorKind::usage, *scanned.problem});
     }

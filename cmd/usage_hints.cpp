@@ -304,6 +304,8 @@ ScannedArguments scan_arguments(CLI::App& app, int argc, const char* const* argv
                 note_problem(unknown_option(*current, arg, name));
         };
         const auto given = [&](const CLI::Option* option, const std::string& name) {
+            if (option == current->get_help_ptr() || option == current->get_help_all_ptr())
+                scanned.help = true;
             if (scanned.subcommand == nullptr) return;
             const std::string first =
                 option->get_lnames().empty() ? name : "--" + option->get_lnames().front();

@@ -21,6 +21,7 @@ struct ScannedArguments {
     // A flag immediately followed by an operand: ("-q", "1") for `connect -q 1 host 80`.
     std::vector<std::pair<std::string, std::string>> flag_then_operand;
     bool json = false; // --json was given to the subcommand
+    bool help = false; // -h, --help or --help-all: the help is printed, whatever else is wrong
     // The sentence for the first unknown option or subcommand.
     std::optional<std::string> problem;
 };

@@ -225,3 +225,9 @@ def test_help_all_holds_every_subcommand():
     text = help_of("--help-all")
     for sub in SUBCOMMANDS:
         assert f"Usage: nettool {sub} [OPTIONS]" in text
+
+
+def test_help_wins_over_an_unknown_option():
+    # `nettool get --bogus --help`: what was asked for is the help.
+    assert help_of("get", "--bogus", "--help") == help_of("get", "--help")
+    assert help_of("get", "-h", "-L") == help_of("get", "--help")
