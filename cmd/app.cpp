@@ -56,7 +56,8 @@ int print_help(CLI::App& app, int argc, const char* const* argv) {
                             "help takes one subcommand at most: 'nettool help SUBCOMMAND'"});
     }
     std::string text;
-    if (argc < 3 || std::string_view(argv[2]) == "help") {
+    const std::string_view what = argc < 3 ? "" : argv[2];
+    if (argc < 3 || what == "help" || what == "-h" || what == "--help") {
         text = app.help();
     } else {
         const std::string name = argv[2];

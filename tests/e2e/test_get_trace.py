@@ -13,6 +13,7 @@ import threading
 import pytest
 
 from conftest import DEADLINE, run
+from ftp_helpers import FtpServer
 from http_helpers import HttpServer, respond
 
 
@@ -175,3 +176,17 @@ def test_trace_ascii_unwritable_file_fails_before_fetching(server, tmp_path):
 def test_quiet_and_verbose_exclude_each_other(server):
     r = run("get", "-q", "-v", server.url("/x"))
     assert r.returncode == 2
+
+
+def test_verbose_shows_ftp_commands_with_the_password_redacted():
+    ftp = FtpServer({"f.txt": b"ftp data\n"})
+    try:
+        url = ftp.url("f.txt").replace("ftp://", "ftp://bob:hunter2@")
+        r = run("get", "-v", url)
+    finally:
+        ftp.close()
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"ftp data\n"
+    assert "USER bob" in sent(r.stderr) and "PASS [redacted]" in sent(r.stderr)
+    assert "RETR f.txt" in sent(r.stderr) and "226 done" in received(r.stderr)
+    assert b"hunter2" not in r.stderr

@@ -195,7 +195,7 @@ def test_examples_at_the_bottom(sub):
 
 
 def test_help_subcommand_prints_the_same_help():
-    assert help_of("help") == help_of("--help")
+    assert help_of("help") == help_of("--help") == help_of("help", "--help")
     for sub in SUBCOMMANDS:
         assert help_of("help", sub) == help_of(sub, "--help")
 
