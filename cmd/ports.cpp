@@ -2,6 +2,7 @@
 // from the kernel's socket table by nettool::listening_sockets().
 #include "app.hpp"
 #include "common_options.hpp"
+#include "help.hpp"
 #include "json_lines.hpp"
 #include "messages.hpp"
 
@@ -192,11 +193,19 @@ void add_ports(CLI::App& app, Action& action) {
                     "Only sockets on PORT (any address) or at ENDPOINT (HOST:PORT, tcp://, "
                     "udp://, unix:PATH)")
         ->type_name("PORT|ENDPOINT");
-    sub->add_flag("-t,--tcp", args->tcp, "TCP sockets (with --udp/--unix: those kinds only)");
-    sub->add_flag("-u,--udp", args->udp, "UDP sockets");
-    sub->add_flag("-x,--unix", args->unix_sockets, "Unix sockets");
+    // The sections of nettool-ports(1).
+    constexpr const char* kinds = "Kinds";
+    sub->add_flag("-t,--tcp", args->tcp, "TCP sockets (with --udp/--unix: those kinds only)")
+        ->group(kinds);
+    sub->add_flag("-u,--udp", args->udp, "UDP sockets")->group(kinds);
+    sub->add_flag("-x,--unix", args->unix_sockets, "Unix sockets")->group(kinds);
     add_output_options(*sub, args->output, true);
-    sub->footer("Exit status 1 when a PORT or ENDPOINT matches no socket. See nettool-ports(1).");
+    set_help_footer(*sub,
+                    {{"Who listens where", "nettool ports"},
+                     {"Is anything on port 8080 (exit 1 if not)?", "nettool ports -q 8080"},
+                     {"Unix sockets as JSON", "nettool ports --unix --json"}},
+                    {"Exit status 1 when a PORT or ENDPOINT matches no socket. See "
+                     "nettool-ports(1)."});
     sub->callback([args, &action] { action = [args] { return run_ports(*args); }; });
 }
 
