@@ -1,7 +1,9 @@
 // nettool clean: urlcleanup. Parses the options, calls nettool::clean(), prints what happened.
 #include "app.hpp"
 #include "common_options.hpp"
+#include "help.hpp"
 #include "human_units.hpp"
+#include "json_lines.hpp"
 #include "messages.hpp"
 
 #include <cstdio>
@@ -9,7 +11,6 @@
 #include <fmt/format.h>
 #include <nettool/clean.hpp>
 #include <nettool/temp_area.hpp>
-#include <nlohmann/json.hpp>
 
 namespace nettool::cli {
 namespace {
@@ -21,10 +22,11 @@ struct CleanCliOptions {
     OutputOptions output;
 };
 
-const char* action_name(CleanAction action) {
+// The JSON event for an item: what happened to it.
+const char* event_name(CleanAction action, bool dry_run) {
     switch (action) {
     case CleanAction::removed:
-        return "removed";
+        return dry_run ? "would_remove" : "removed";
     case CleanAction::listed:
         return "listed";
     default:
@@ -32,9 +34,16 @@ const char* action_name(CleanAction action) {
     }
 }
 
-void print_line(const std::string& line) {
+// One human line on stdout: the fields (paths and URLs from the registry, which anyone who can
+// write the temp area may have written) escaped one by one, joined by tabs.
+void print_fields(std::initializer_list<std::string_view> fields) {
+    std::string line;
+    for (const auto field : fields) {
+        if (!line.empty()) line += '\t';
+        line += escape_for_terminal(field);
+    }
+    line += '\n';
     std::fwrite(line.data(), 1, line.size(), stdout);
-    std::fputc('\n', stdout);
 }
 
 std::string format_time(std::int64_t unix_seconds) {
@@ -51,45 +60,54 @@ class CleanPrinter : public CleanObserver {
     explicit CleanPrinter(const CleanCliOptions& options) : m_options(options) {}
 
     void on_item(const CleanItem& item) override {
+        const char* state = item.alive                              ? "in_progress"
+                            : item.state == DownloadState::complete ? "complete"
+                                                                    : "interrupted";
         if (m_options.output.json) {
-            nlohmann::json j = {{"path", item.path},
-                                {"url", item.url},
-                                {"bytes", item.bytes},
-                                {"action", action_name(item.action)},
-                                {"reason", item.reason}};
+            Json j = {{"event", event_name(item.action, m_options.dry_run)},
+                      {"path", item.path},
+                      {"url", item.url},
+                      {"bytes", item.bytes}};
+            if (!item.reason.empty()) j["reason"] = item.reason;
             if (item.action == CleanAction::listed) {
-                j["state"] = item.alive                              ? "in_progress"
-                             : item.state == DownloadState::complete ? "complete"
-                                                                     : "interrupted";
-                j["time"] = item.time;
+                j["state"] = state;
+                j["started"] = item.time;
+                if (item.alive && item.pid > 0) j["pid"] = item.pid;
             }
-            if (m_options.dry_run && item.action == CleanAction::removed) j["dry_run"] = true;
-            print_line(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+            write_json_line(stdout, j);
             return;
         }
         if (m_options.output.quiet) return;
-        const std::string path = escape_for_terminal(item.path);
         switch (item.action) {
         case CleanAction::removed:
-            print_line(fmt::format("{} {}", m_options.dry_run ? "would remove" : "removed", path));
+            print_fields(
+                {fmt::format("{} {}", m_options.dry_run ? "would remove" : "removed", item.path)});
             break;
         case CleanAction::listed: {
-            const char* state = item.alive                              ? "in progress"
-                                : item.state == DownloadState::complete ? "complete"
-                                                                        : "interrupted";
-            print_line(fmt::format("{}\t{}\t{}\t{}\t{}", path, human_bytes(item.bytes), state,
-                                   format_time(item.time), escape_for_terminal(item.url)));
+            const std::string shown_state = item.alive ? "in progress" : state;
+            print_fields({item.path, human_bytes(item.bytes), shown_state, format_time(item.time),
+                          item.url});
             break;
         }
         case CleanAction::skipped:
-            print_note(fmt::format("skipped {}: {}", path, item.reason));
+            print_note(fmt::format("skipped {}: {}", item.path, item.reason));
             break;
         case CleanAction::too_new:
         case CleanAction::vanished:
             if (m_options.output.verbose)
-                print_note(fmt::format("skipped {}: {}", path, item.reason));
+                print_note(fmt::format("skipped {}: {}", item.path, item.reason));
             break;
         }
+    }
+
+    // Even with --quiet or --json: a registry set aside needs the user's eyes.
+    void on_warning(const std::string& message) override {
+        if (m_options.output.json) {
+            write_json_line(stdout, Json{{"event", "warning"}, {"message", message}});
+            return;
+        }
+        std::fflush(stdout);
+        print_warning(message);
     }
 
   private:
@@ -107,14 +125,13 @@ int run_clean(const CleanCliOptions& options) {
     std::fflush(stdout);
     if (!summary) return report(summary.error());
     if (!options.output.json && !options.output.quiet) {
-        const std::string area = escape_for_terminal(core.area);
         if (summary->entries == 0) {
-            print_note(options.list ? fmt::format("no downloads are recorded in {}", area)
-                                    : fmt::format("nothing to clean in {}", area));
+            print_note(options.list ? fmt::format("no downloads are recorded in {}", core.area)
+                                    : fmt::format("nothing to clean in {}", core.area));
         } else if (!options.list) {
-            print_line(fmt::format("{} {} in {} file{}", options.dry_run ? "would free" : "freed",
-                                   human_bytes(summary->bytes), summary->files,
-                                   summary->files == 1 ? "" : "s"));
+            print_fields({fmt::format(
+                "{} {} in {} file{}", options.dry_run ? "would free" : "freed",
+                human_bytes(summary->bytes), summary->files, summary->files == 1 ? "" : "s")});
         }
     }
     std::fflush(stdout);
@@ -126,16 +143,26 @@ int run_clean(const CleanCliOptions& options) {
 void add_clean(CLI::App& app, Action& action) {
     auto options = std::make_shared<CleanCliOptions>();
     auto* sub = app.add_subcommand("clean", "Remove the temporary downloads that retrieve recorded "
-                                            "(urlcleanup), and nothing else");
+                                            "(urlcleanup), and nothing else.");
+    // The sections of nettool-clean(1).
+    constexpr const char* cleaning = "Cleaning";
     auto* list =
-        sub->add_flag("--list", options->list, "Show the recorded downloads; remove nothing");
+        sub->add_flag("--list", options->list, "Show the recorded downloads; remove nothing")
+            ->group(cleaning);
     sub->add_flag("--dry-run", options->dry_run, "Show what would be removed; remove nothing")
-        ->excludes(list);
+        ->excludes(list)
+        ->group(cleaning);
     add_duration_option(*sub, "--older-than", options->older_than,
-                        "Only downloads started at least DURATION ago");
+                        "Only downloads started at least DURATION ago")
+        ->group(cleaning);
     add_output_options(*sub, options->output, true);
-    sub->footer("The temp area is $NETTOOL_TMPDIR, else ${TMPDIR:-/tmp}/nettool-UID. "
-                "See nettool-clean(1).");
+    set_help_footer(*sub,
+                    {{"Remove what retrieve left in the temp area", "nettool clean"},
+                     {"See what would go among downloads older than a day",
+                      "nettool clean --older-than 24h --dry-run"},
+                     {"List the downloads as JSON", "nettool clean --list --json"}},
+                    {"The temp area is $NETTOOL_TMPDIR, else ${TMPDIR:-/tmp}/nettool-UID. See "
+                     "nettool-clean(1)."});
     sub->callback([options, &action] { action = [options] { return run_clean(*options); }; });
 }
 

@@ -1,11 +1,12 @@
 #include "progress.hpp"
 
 #include "human_units.hpp"
+#include "json_lines.hpp"
 #include "messages.hpp"
 
 #include <cstdio>
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
+#include <nettool/utf8.hpp>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -26,10 +27,16 @@ int terminal_width() {
     return 80;
 }
 
-// Shortens a name to `width` columns (bytes; names are escaped ASCII-safe first).
-std::string fit(std::string name, std::size_t width) {
-    if (name.size() <= width) return name + std::string(width - name.size(), ' ');
-    return name.substr(0, width - 3) + "...";
+// Shortens an (escaped) name to `width` columns, never inside a UTF-8 sequence, or pads it.
+std::string fit(const std::string& name, std::size_t width) {
+    const std::size_t have = terminal_columns(name);
+    if (have <= width) return name + std::string(width - have, ' ');
+    std::size_t cut = 0;
+    for (std::size_t kept = 0; cut < name.size(); ++cut) {
+        if (!is_utf8_continuation(static_cast<unsigned char>(name[cut])) && kept++ == width - 3)
+            break;
+    }
+    return name.substr(0, cut) + "...";
 }
 
 } // namespace
@@ -41,12 +48,15 @@ ProgressStyle choose_progress_style(std::optional<ProgressStyle> requested,
     return ::isatty(STDERR_FILENO) ? ProgressStyle::bar : ProgressStyle::none;
 }
 
-ProgressDisplay::ProgressDisplay(ProgressStyle style, const OutputOptions& output)
-    : m_style(style), m_output(output) {}
+ProgressDisplay::ProgressDisplay(ProgressStyle style, const OutputOptions& output, std::string url)
+    : m_style(style), m_output(output), m_url(std::move(url)) {}
 
-void ProgressDisplay::on_start(const std::string& name, std::optional<std::uint64_t> total,
+void ProgressDisplay::on_start(const std::string& path, std::optional<std::uint64_t> total,
                                std::uint64_t offset) {
-    m_name = escape_for_terminal(name);
+    m_path = path;
+    const auto slash = path.rfind('/');
+    // The name is foreign text (from the server with -O): escaped before it is drawn.
+    m_shown_name = escape_for_terminal(slash == std::string::npos ? path : path.substr(slash + 1));
     m_total = total;
     m_offset = offset;
     m_done = offset;
@@ -68,6 +78,11 @@ void ProgressDisplay::on_note(const std::string& message) {
     print_note(message);
 }
 
+void ProgressDisplay::on_warning(const std::string& message) {
+    clear_line();
+    print_warning(message);
+}
+
 void ProgressDisplay::on_retry(int retry, int max, std::chrono::milliseconds delay,
                                const Error& why) {
     if (m_output.quiet) return;
@@ -85,12 +100,15 @@ void ProgressDisplay::on_end(bool success) {
         write_stderr("\n");
         m_line_dirty = false;
     }
+    m_drawn_columns = 0;
     m_started_once = false;
 }
 
+// The bar is overwritten with spaces rather than erased with a control sequence: nettool
+// writes no escape sequences at all, so any in its output would be a bug.
 void ProgressDisplay::clear_line() {
     if (m_style == ProgressStyle::bar && m_line_dirty) {
-        write_stderr("\r\x1b[K");
+        write_stderr("\r" + std::string(m_drawn_columns, ' ') + "\r");
         m_line_dirty = false;
     }
 }
@@ -102,7 +120,7 @@ std::string ProgressDisplay::bar_text(bool final) const {
     const std::string rate = human_bytes(static_cast<std::uint64_t>(speed)) + "/s";
     const int width = terminal_width();
     if (!m_total || *m_total == 0) {
-        return fmt::format("{} {:>10} {:>12}", fit(m_name, 24), human_bytes(m_done), rate);
+        return fmt::format("{} {:>10} {:>12}", fit(m_shown_name, 24), human_bytes(m_done), rate);
     }
     const double fraction =
         std::min(1.0, static_cast<double>(m_done) / static_cast<double>(*m_total));
@@ -122,7 +140,7 @@ std::string ProgressDisplay::bar_text(bool final) const {
     if (filled < bar_width)
         bar += '>' + std::string(static_cast<std::size_t>(bar_width - filled - 1), ' ');
     bar += "]";
-    return fmt::format("{} {}{}", fit(m_name, 24), bar, tail);
+    return fmt::format("{} {}{}", fit(m_shown_name, 24), bar, tail);
 }
 
 void ProgressDisplay::draw(bool final) {
@@ -137,12 +155,18 @@ void ProgressDisplay::draw(bool final) {
         return;
     m_last_draw = now;
     switch (m_style) {
-    case ProgressStyle::bar:
-        write_stderr("\r" + bar_text(final) + "\x1b[K");
+    case ProgressStyle::bar: {
+        std::string text = bar_text(final);
+        const std::size_t drawn = terminal_columns(text);
+        // Spaces over what a longer earlier bar left.
+        if (drawn < m_drawn_columns) text += std::string(m_drawn_columns - drawn, ' ');
+        m_drawn_columns = drawn;
+        write_stderr("\r" + text);
         m_line_dirty = true;
         break;
+    }
     case ProgressStyle::line: {
-        std::string line = fmt::format("{}: {}", m_name, human_bytes(m_done));
+        std::string line = fmt::format("{}: {}", m_shown_name, human_bytes(m_done));
         if (m_total && *m_total > 0) {
             line += fmt::format(" of {} ({}%)", human_bytes(*m_total),
                                 static_cast<int>(100.0 * static_cast<double>(m_done) /
@@ -153,11 +177,13 @@ void ProgressDisplay::draw(bool final) {
     }
     case ProgressStyle::json: {
         const double seconds = std::chrono::duration<double>(now - m_started).count();
-        nlohmann::json j = {
-            {"event", "progress"}, {"name", m_name},
-            {"bytes", m_done},     {"total", m_total ? nlohmann::json(*m_total) : nlohmann::json()},
-            {"seconds", seconds},  {"done", final}};
-        write_stderr(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+        write_stderr(json_line({{"event", "progress"},
+                                {"url", m_url},
+                                {"path", m_path},
+                                {"bytes", m_done},
+                                {"total", m_total ? Json(*m_total) : Json()},
+                                {"seconds", seconds},
+                                {"done", final}}));
         break;
     }
     case ProgressStyle::none:

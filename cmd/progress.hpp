@@ -20,12 +20,14 @@ ProgressStyle choose_progress_style(std::optional<ProgressStyle> requested,
 
 class ProgressDisplay final : public RetrieveObserver {
   public:
-    ProgressDisplay(ProgressStyle style, const OutputOptions& output);
+    // `url` is what is downloaded (for the JSON events).
+    ProgressDisplay(ProgressStyle style, const OutputOptions& output, std::string url);
 
-    void on_start(const std::string& name, std::optional<std::uint64_t> total,
+    void on_start(const std::string& path, std::optional<std::uint64_t> total,
                   std::uint64_t offset) override;
     void on_progress(std::uint64_t done, std::optional<std::uint64_t> total) override;
     void on_note(const std::string& message) override;
+    void on_warning(const std::string& message) override;
     void on_retry(int retry, int max, std::chrono::milliseconds delay, const Error& why) override;
     void on_end(bool success) override;
 
@@ -36,14 +38,17 @@ class ProgressDisplay final : public RetrieveObserver {
 
     ProgressStyle m_style;
     const OutputOptions& m_output;
-    std::string m_name;
+    std::string m_url;
+    std::string m_path;       // as core gave it, for JSON ("-" for stdout)
+    std::string m_shown_name; // its base name, escaped, for the bar and the lines
     std::optional<std::uint64_t> m_total;
     std::uint64_t m_done = 0;
     std::uint64_t m_offset = 0; // bytes that were there before this transfer (speed excludes them)
     std::chrono::steady_clock::time_point m_started;
     std::chrono::steady_clock::time_point m_last_draw;
     bool m_started_once = false;
-    bool m_line_dirty = false; // a bar is on screen without its newline
+    bool m_line_dirty = false;       // a bar is on screen without its newline
+    std::size_t m_drawn_columns = 0; // how wide the bar on screen is
 };
 
 } // namespace nettool::cli

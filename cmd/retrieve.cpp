@@ -1,7 +1,9 @@
-// nettool retrieve URL [FILE]: urlretrieve from a shell (CLI.md "retrieve").
+// nettool retrieve URL [FILE]: urlretrieve from a shell (nettool-retrieve(1)).
 #include "app.hpp"
 #include "common_options.hpp"
+#include "help.hpp"
 #include "http_options.hpp"
+#include "json_lines.hpp"
 #include "messages.hpp"
 #include "progress.hpp"
 
@@ -10,7 +12,8 @@
 #include <nettool/http/url.hpp>
 #include <nettool/retrieve.hpp>
 #include <nettool/temp_area.hpp>
-#include <nlohmann/json.hpp>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace nettool::cli {
 namespace {
@@ -24,41 +27,95 @@ struct RetrieveCliOptions {
     OutputOptions output;
 };
 
-nlohmann::json headers_object(const http::ResponseHead& head) {
-    nlohmann::json headers = nlohmann::json::object();
+Json headers_object(const http::ResponseHead& head) {
+    Json headers = Json::object();
     for (const auto& header : head.headers) {
         auto& slot = headers[header.name];
-        slot = slot.is_null() ? nlohmann::json(header.value)
-                              : nlohmann::json(slot.get<std::string>() + ", " + header.value);
+        slot = slot.is_null() ? Json(header.value)
+                              : Json(slot.get<std::string>() + ", " + header.value);
     }
     return headers;
 }
 
+// With FILE '-' the data is all that goes to stdout; the path, the headers and the JSON
+// object (errors included, see app.cpp) go to stderr then.
+std::FILE* result_stream(const RetrieveCliOptions& options) {
+    return options.file && *options.file == "-" ? stderr : stdout;
+}
+
 int print_result(const RetrieveCliOptions& options, const RetrieveResult& result) {
-    // With FILE '-' the data is all that goes to stdout; the rest moves to stderr.
-    FILE* out = options.file && *options.file == "-" ? stderr : stdout;
-    std::string text;
+    std::FILE* out = result_stream(options);
     if (options.output.json) {
-        nlohmann::json j = {{"url", result.url},
-                            {"filename", result.path},
-                            {"status", result.head.status},
-                            {"headers", headers_object(result.head)},
-                            {"bytes", result.bytes},
-                            {"sha256", result.sha256},
-                            {"seconds", result.seconds}};
-        if (result.not_modified) j["not_modified"] = true;
-        text = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+        Json j = {{"event", result.not_modified ? "not_modified" : "saved"},
+                  {"url", result.url},
+                  {"path", result.path},
+                  {"status", result.head.status},
+                  {"headers", headers_object(result.head)},
+                  {"bytes", result.bytes},
+                  {"sha256", result.sha256},
+                  {"seconds", result.seconds}};
+        if (!write_json_line(out, j))
+            return report(Error{ErrorKind::file_io, "cannot write the result to standard output"});
     } else {
+        // The path is printed as it is: scripts take it from here (f=$(nettool retrieve URL)),
+        // and names nettool makes never hold control characters. --headers is data too.
+        std::string text;
         if (out == stdout) text = result.path + "\n";
         if (options.headers) text += result.head.raw;
+        if (std::fwrite(text.data(), 1, text.size(), out) != text.size() || std::fflush(out) != 0)
+            return report(
+                Error{ErrorKind::file_io, "cannot write the saved path to standard output"});
     }
-    std::fwrite(text.data(), 1, text.size(), out);
-    std::fflush(out);
-    if (result.not_modified && options.output.verbose) {
-        print_note(
-            fmt::format("{} is up to date; not downloaded", escape_for_terminal(result.path)));
-    }
+    if (result.not_modified && options.output.verbose)
+        print_note(fmt::format("{} is up to date; not downloaded", result.path));
     return exit_status({});
+}
+
+// A directory the download is saved into must exist and take new files, checked before the
+// first request so that a typo costs no transfer. `what` names the option to change.
+Status check_directory(const std::string& dir, std::string_view what) {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0) {
+        return fail(ErrorKind::file_io, fmt::format("cannot save into {}: {}; create it or choose "
+                                                    "another {}",
+                                                    dir, errno_text(errno), what));
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        return fail(ErrorKind::file_io,
+                    fmt::format("cannot save into {}: it is not a directory; choose another {}",
+                                dir, what));
+    }
+    if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+        return fail(ErrorKind::file_io, fmt::format("cannot save into {}: {}; choose another {}",
+                                                    dir, errno_text(errno), what));
+    }
+    return {};
+}
+
+Status check_local_target(const RetrieveCliOptions& options) {
+    if (options.file) {
+        const std::string& file = *options.file;
+        if (file == "-") return {};
+        struct stat st {};
+        if (::stat(file.c_str(), &st) == 0) {
+            if (S_ISDIR(st.st_mode)) {
+                return fail(ErrorKind::file_io,
+                            fmt::format("{} is a directory; give a file name in it, or use -O "
+                                        "--output-dir {}",
+                                        file, file));
+            }
+            // /dev/null, a FIFO: written directly, its directory does not matter.
+            if (!S_ISREG(st.st_mode)) return {};
+        }
+        const auto slash = file.rfind('/');
+        const std::string dir = slash == std::string::npos ? "."
+                                : slash == 0               ? "/"
+                                                           : file.substr(0, slash);
+        return check_directory(dir, "FILE");
+    }
+    if (options.core.remote_name)
+        return check_directory(options.core.output_dir.value_or("."), "--output-dir");
+    return {}; // the temp area is made and checked by core
 }
 
 int run_retrieve(RetrieveCliOptions& options) {
@@ -66,17 +123,18 @@ int run_retrieve(RetrieveCliOptions& options) {
     core.file = options.file;
     core.retry.max_retries = options.retries;
     core.temp_area = default_temp_area_path();
+    if (auto checked = check_local_target(options); !checked) return report(checked.error());
     if (auto completed = complete_http_options(core.transfer, options.output.quiet); !completed) {
         return exit_status(completed);
     }
     ProgressDisplay progress(choose_progress_style(options.progress, options.output),
-                             options.output);
+                             options.output, core.url.shown);
     auto engine = http::make_transfer_engine();
     auto result = retrieve(core, *engine, progress);
     if (!result) return report(result.error());
     if (options.output.verbose) {
-        print_note(fmt::format("{} bytes from {} in {:.2f} s", result->bytes,
-                               escape_for_terminal(result->url), result->seconds));
+        print_note(fmt::format("{} bytes from {} in {:.2f} s", result->bytes, result->url,
+                               result->seconds));
     }
     return print_result(options, *result);
 }
@@ -86,9 +144,12 @@ int run_retrieve(RetrieveCliOptions& options) {
 void add_retrieve(CLI::App& app, Action& action) {
     auto* sub = app.add_subcommand("retrieve",
                                    "Save a URL to a file (urlretrieve): FILE, a remote-supplied "
-                                   "safe name (-O), or the private temp area");
+                                   "safe name (-O), or the private temp area.");
     auto options = std::make_shared<RetrieveCliOptions>();
     auto& core = options->core;
+    // The sections of nettool-retrieve(1); the shared HTTP options add theirs.
+    constexpr const char* output = k_output_section;
+    const char* transfer = http_sections(HttpOptionStyle::retrieve).connection;
 
     sub->add_option_function<std::string>(
            "URL",
@@ -105,26 +166,32 @@ void add_retrieve(CLI::App& app, Action& action) {
     auto* remote =
         sub->add_flag("-O,--remote-name", core.remote_name,
                       "Name the file after Content-Disposition or the URL path (a safe base name)")
-            ->excludes(file);
+            ->excludes(file)
+            ->group(output);
     sub->add_option_function<std::string>(
            "--output-dir", [&core](const std::string& dir) { core.output_dir = dir; },
            "With -O: save into DIR (default: the current directory)")
         ->type_name("DIR")
-        ->needs(remote);
+        ->needs(remote)
+        ->group(output);
     sub->add_flag("--force", core.force,
-                  "Replace an existing file (and start over an existing .part)");
+                  "Replace an existing file (and start over an existing .part)")
+        ->group(output);
     auto* resume =
         sub->add_flag("-c,--continue", core.resume,
                       "Resume NAME.part with a range request (If-Range); starts over when the "
-                      "server cannot resume");
-    auto* newer = sub->add_flag(
-        "-N,--timestamping", core.timestamping,
-        "Download only when the server's copy is newer than FILE (If-Modified-Since)");
+                      "server cannot resume")
+            ->group(output);
+    auto* newer =
+        sub->add_flag("-N,--timestamping", core.timestamping,
+                      "Download only when the server's copy is newer than FILE (If-Modified-Since)")
+            ->group(output);
     sub->add_option(
            "--retry", options->retries,
            "Retry transient failures up to N times (default 3), resuming from the bytes received")
         ->type_name("N")
-        ->check(CLI::Range(0, 100));
+        ->check(CLI::Range(0, 100))
+        ->group(transfer);
     sub->add_option_function<std::string>(
            "--checksum",
            [&core](const std::string& text) {
@@ -134,14 +201,20 @@ void add_retrieve(CLI::App& app, Action& action) {
            },
            "Verify the download before naming it: sha256:HEX (or sha512, sha1, md5); mismatch: "
            "exit 9")
-        ->type_name("ALGO:HEX");
+        ->type_name("ALGO:HEX")
+        ->group(output);
     add_size_option(*sub, "--limit-rate", core.transfer.limit_rate,
-                    "Receive at most SIZE bytes per second");
-    auto* json = sub->add_flag(
-        "--json", options->output.json,
-        "Print one JSON object: url, filename, status, headers, bytes, sha256, seconds");
+                    "Receive at most SIZE bytes per second")
+        ->group(transfer);
+    auto* json =
+        sub->add_flag(
+               "--json", options->output.json,
+               "Print one JSON object (event 'saved'): url, path, status, headers, bytes, sha256, "
+               "seconds; with FILE '-' on stderr")
+            ->group(output);
     sub->add_flag("--headers", options->headers, "Also print the response headers after the path")
-        ->excludes(json);
+        ->excludes(json)
+        ->group(output);
     sub->add_option_function<std::string>(
            "--progress",
            [&progress = options->progress](const std::string& style) {
@@ -151,15 +224,24 @@ void add_retrieve(CLI::App& app, Action& action) {
            },
            "Progress on stderr even when it is not a terminal: bar, line or json")
         ->type_name("STYLE")
-        ->check(CLI::IsMember({"bar", "line", "json"}));
+        ->check(CLI::IsMember({"bar", "line", "json"}))
+        ->group(output);
     auto* quiet =
-        sub->add_flag("-q,--quiet", options->output.quiet, "Print nothing but errors and the path");
-    sub->add_flag("-v,--verbose", options->output.verbose, "Print more detail")->excludes(quiet);
+        sub->add_flag("-q,--quiet", options->output.quiet, "Print nothing but errors and the path")
+            ->group(output);
+    sub->add_flag("-v,--verbose", options->output.verbose, "Print more detail")
+        ->excludes(quiet)
+        ->group(output);
     add_http_options(*sub, core.transfer, HttpOptionStyle::retrieve);
-    sub->footer(
-        "Exit status: 0 saved (or up to date with -N), 2 usage, 3 file, 4 network, 5 TLS, 6 auth, "
-        "7 protocol, 8 HTTP error, 9 checksum mismatch, 130 interrupted (NAME.part kept). "
-        "See nettool-retrieve(1).");
+    set_help_footer(
+        *sub,
+        {{"Save into the temp area and use the path",
+          "f=$(nettool retrieve https://example.org/data.csv)"},
+         {"Keep the server's name for the file", "nettool retrieve -O https://example.org/a.tgz"},
+         {"Resume an interrupted download", "nettool retrieve -c https://example.org/b.iso b.iso"}},
+        {"Exit status: 0 saved (or up to date with -N), 2 usage, 3 file, 4 network, 5 TLS, 6 "
+         "auth, 7 protocol, 8 HTTP error, 9 checksum mismatch, 130 interrupted (NAME.part "
+         "kept). See nettool-retrieve(1)."});
 
     sub->callback([options, resume, newer, &action] {
         const bool named = options->file.has_value() || options->core.remote_name;

@@ -1,13 +1,14 @@
 // nettool serve: the options, the event lines on stderr (text or JSON Lines), one core call.
 #include "app.hpp"
 #include "common_options.hpp"
+#include "help.hpp"
+#include "json_lines.hpp"
 #include "messages.hpp"
 
 #include <cstdio>
 #include <fmt/format.h>
 #include <memory>
 #include <nettool/serve.hpp>
-#include <nlohmann/json.hpp>
 
 namespace nettool::cli {
 namespace {
@@ -57,15 +58,17 @@ std::string peer_text(const ConnectionInfo& info) {
                              : "unix:" + info.where;
 }
 
+// One human line on stderr, escaped (a Unix peer's path comes from the file system), in one
+// write so that lines never interleave.
 void emit_line(const std::string& line) {
-    const std::string with_newline = line + "\n"; // one write: lines never interleave
+    const std::string with_newline = escape_for_terminal(line) + "\n";
     std::fwrite(with_newline.data(), 1, with_newline.size(), stderr);
     std::fflush(stderr);
 }
 
-class TextObserver final : public ServeObserver {
+class ServeTextObserver final : public ServeObserver {
   public:
-    explicit TextObserver(const OutputOptions& output) : m_output(output) {}
+    explicit ServeTextObserver(const OutputOptions& output) : m_output(output) {}
     void listening(Transport t, const SocketAddress& local) override {
         if (!m_output.quiet) emit_line("listening on " + shown(t, local));
     }
@@ -82,7 +85,7 @@ class TextObserver final : public ServeObserver {
         if (!m_output.quiet)
             emit_line(fmt::format("denied connection from {} (--allow/--deny)", peer_text(info)));
     }
-    void error(const Error& error) override { print_warning(escape_for_terminal(error.message)); }
+    void error(const Error& error) override { print_warning(error.message); }
     void note(std::string_view message) override {
         if (m_output.verbose) print_note(message);
     }
@@ -91,13 +94,13 @@ class TextObserver final : public ServeObserver {
     const OutputOptions& m_output;
 };
 
-class JsonObserver final : public ServeObserver {
+// JSON Lines on stderr: listening, connection, close, denied, warning, note (nettool(1)).
+class ServeJsonObserver final : public ServeObserver {
   public:
     void listening(Transport t, const SocketAddress& local) override {
-        nlohmann::json j{
-            {"event", "listening"}, {"address", local.host()}, {"transport", transport_name(t)}};
-        if (t != Transport::unix_stream) j["port"] = local.port();
-        emit(j);
+        emit({{"event", "listening"},
+              {"transport", transport_name(t)},
+              {"local", address_json(local)}});
     }
     void connection(const ConnectionInfo& info) override { emit(peer_json("connection", info)); }
     void closed(const ConnectionInfo& info) override {
@@ -108,56 +111,45 @@ class JsonObserver final : public ServeObserver {
         emit(j);
     }
     void denied(const ConnectionInfo& info) override { emit(peer_json("denied", info)); }
+    // A problem that ends one connection, not the server: a warning (a failure of the server
+    // itself is the "error" event, with its exit status).
     void error(const Error& error) override {
-        emit({{"event", "error"}, {"message", error.message}});
+        emit({{"event", "warning"}, {"message", error.message}});
     }
     void note(std::string_view message) override {
         emit({{"event", "note"}, {"message", message}});
     }
 
   private:
-    static nlohmann::json peer_json(const char* event, const ConnectionInfo& info) {
-        nlohmann::json j{{"event", event}, {"transport", transport_name(info.transport)}};
+    static Json peer_json(const char* event, const ConnectionInfo& info) {
+        Json j{{"event", event}, {"transport", transport_name(info.transport)}};
         if (info.transport == Transport::unix_stream) {
-            j["address"] = info.where;
-            if (info.peer_pid > 0) j["pid"] = info.peer_pid;
+            // The listener's own name is what tells Unix connections apart; the peer is
+            // usually unnamed, its process id is known.
+            j["local"] = {{"path", info.where}};
+            j["peer"] = {{"path", info.peer.host()}};
+            if (info.peer_pid > 0) j["peer"]["pid"] = info.peer_pid;
         } else {
-            j["address"] = info.peer.host();
-            j["port"] = info.peer.port();
+            j["peer"] = address_json(info.peer);
         }
         return j;
     }
-    static void emit(const nlohmann::json& j) {
-        emit_line(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-    }
+    static void emit(const Json& j) { write_json_line(stderr, j); }
 };
 
-// --greet's "{default}" (how CLI11 lets a flag take an optional =VALUE without swallowing
-// the next argument) is an implementation detail: keep it out of the help.
-class ServeFormatter : public CLI::Formatter {
-  public:
-    std::string make_option_name(const CLI::Option* option, bool positional) const override {
-        std::string name = CLI::Formatter::make_option_name(option, positional);
-        if (const auto open = name.find('{'); open != std::string::npos) {
-            const auto close = name.find('}', open);
-            if (close != std::string::npos) name.erase(open, close - open + 1);
-        }
-        return name;
-    }
-};
-
-void add_cidr_option(CLI::App& app, const std::string& name, std::vector<Cidr>& target,
-                     const std::string& what) {
-    app.add_option_function<std::vector<std::string>>(
-           name,
-           [&target](const std::vector<std::string>& values) {
-               for (const auto& v : values) {
-                   auto parsed = parse_cidr(v);
-                   if (!parsed) throw CLI::ValidationError(parsed.error().message);
-                   target.push_back(*parsed);
-               }
-           },
-           what)
+CLI::Option* add_cidr_option(CLI::App& app, const std::string& name, std::vector<Cidr>& target,
+                             const std::string& what) {
+    return app
+        .add_option_function<std::vector<std::string>>(
+            name,
+            [&target](const std::vector<std::string>& values) {
+                for (const auto& v : values) {
+                    auto parsed = parse_cidr(v);
+                    if (!parsed) throw CLI::ValidationError(parsed.error().message);
+                    target.push_back(*parsed);
+                }
+            },
+            what)
         ->type_name("CIDR")
         ->allow_extra_args(false)
         ->take_all();
@@ -184,9 +176,9 @@ int run_serve(const ServeArgs& args) {
     options.access = args.access;
     std::unique_ptr<ServeObserver> observer;
     if (args.output.json)
-        observer = std::make_unique<JsonObserver>();
+        observer = std::make_unique<ServeJsonObserver>();
     else
-        observer = std::make_unique<TextObserver>(args.output);
+        observer = std::make_unique<ServeTextObserver>(args.output);
     return exit_status(serve(options, *observer));
 }
 
@@ -195,11 +187,21 @@ int run_serve(const ServeArgs& args) {
 void add_serve(CLI::App& app, Action& action) {
     auto args = std::make_shared<ServeArgs>();
     auto* sub = app.add_subcommand(
-        "serve", "Accept connections and relay, greet, echo, send a file or run a program");
-    sub->formatter(std::make_shared<ServeFormatter>());
-    sub->footer(
-        "The default endpoint is localhost:1024 (127.0.0.1 and ::1); a bare PORT is loopback too.\n"
-        "Listen on every interface with *:PORT, 0.0.0.0:PORT or [::]:PORT. See nettool-serve(1).");
+        "serve", "Accept connections and relay, greet, echo, send a file or run a program.");
+    set_help_footer(
+        *sub,
+        {{"Greet every client on localhost:1024 until Ctrl+C", "nettool serve --greet -k"},
+         {"Receive a file on a port the kernel picks", "nettool serve 0 > received.bin"},
+         {"Run a command for each client, on every interface",
+          "nettool serve -k --sh-exec 'date' '*:9000'"}},
+        {"The default endpoint is localhost:1024 (127.0.0.1 and ::1); a bare PORT is loopback "
+         "too. Listen on every interface with *:PORT, 0.0.0.0:PORT or [::]:PORT. See "
+         "nettool-serve(1)."});
+    // The sections of nettool-serve(1).
+    constexpr const char* listening = "Listening";
+    constexpr const char* modes = "Modes";
+    constexpr const char* connections = "Connections";
+
     sub->add_option("endpoint", args->endpoint,
                     "Where to listen: PORT, HOST:PORT, [IPV6]:PORT, *:PORT, udp://HOST:PORT, "
                     "unix:/PATH, unix:@NAME "
@@ -209,33 +211,49 @@ void add_serve(CLI::App& app, Action& action) {
             auto ep = parse_endpoint(text, Transport::tcp, PortRule::allow_zero);
             return ep ? std::string() : ep.error().message;
         });
-    sub->add_flag("-u,--udp", args->udp, "Use UDP (datagrams) for an endpoint without a scheme");
-
-    auto* modes =
-        sub->add_option_group("Modes", "What each connection gets (one at most; default: relay "
-                                       "stdin/stdout, netcat-style)");
-    modes
-        ->add_flag(std::string("--greet{") + k_greet_default + "}", args->greet,
-                   "Send TEXT (default 'Thank you for connecting!' and a newline) and close; the "
-                   "text attaches "
-                   "with '=' only: --greet=TEXT")
-        ->type_name("[=TEXT]");
-    modes->add_flag("--echo", args->echo, "Send back what arrives");
-    modes->add_option("--send-file", args->send_file, "Send FILE (zero-copy, sendfile) and close")
-        ->type_name("FILE");
-    modes
-        ->add_option(
-            "--exec", args->exec,
-            "Run PROGRAM ARGS (split on whitespace, no shell) per connection, its stdin and stdout "
-            "wired to the connection")
-        ->type_name("'PROGRAM ARGS'");
-    modes
-        ->add_option("--sh-exec", args->sh_exec,
-                     "Run COMMAND with /bin/sh -c per connection, wired like --exec")
-        ->type_name("COMMAND");
-
+    sub->add_flag("-u,--udp", args->udp, "Use UDP (datagrams) for an endpoint without a scheme")
+        ->group(listening);
     sub->add_flag("-k,--keep-open", args->keep_open,
-                  "Keep accepting after the first client (otherwise serve one and exit)");
+                  "Keep accepting after the first client (otherwise serve one and exit)")
+        ->group(listening);
+    sub->add_option("--backlog", args->backlog, "Length of the listen queue (default 128)")
+        ->type_name("N")
+        ->check(CLI::Range(1, 65535))
+        ->group(listening);
+    sub->add_flag("--reuse-port", args->reuse_port,
+                  "Set SO_REUSEPORT (several servers share the port)")
+        ->group(listening);
+
+    // One mode at most (checked in the callback); without one, stdin/stdout are relayed.
+    sub->add_flag(std::string("--greet{") + k_greet_default + "}", args->greet,
+                  "Send TEXT (default 'Thank you for connecting!' and a newline) and close; the "
+                  "text attaches with '=' only: --greet=TEXT")
+        ->type_name("[=TEXT]")
+        ->group(modes);
+    sub->add_flag("--echo", args->echo, "Send back what arrives")->group(modes);
+    sub->add_option("--send-file", args->send_file, "Send FILE (zero-copy, sendfile) and close")
+        ->type_name("FILE")
+        ->group(modes);
+    // A blank command names no program: a usage error, never a fallback to relaying stdin.
+    const auto not_blank = CLI::Validator(
+        [](std::string& command) -> std::string {
+            return command.find_first_not_of(" \t\n") == std::string::npos
+                       ? "the command is blank; give the program to run"
+                       : std::string();
+        },
+        "");
+    sub->add_option("--exec", args->exec,
+                    "Run PROGRAM ARGS (split on whitespace, no shell) per connection, its stdin "
+                    "and stdout wired to the connection")
+        ->type_name("'PROGRAM ARGS'")
+        ->check(not_blank)
+        ->group(modes);
+    sub->add_option("--sh-exec", args->sh_exec,
+                    "Run COMMAND with /bin/sh -c per connection, wired like --exec")
+        ->type_name("COMMAND")
+        ->check(not_blank)
+        ->group(modes);
+
     sub->add_option(
            "--max-conns", args->max_conns,
            "At most N connections at once; further clients wait in the backlog until one closes")
@@ -250,26 +268,28 @@ void add_serve(CLI::App& app, Action& action) {
             return n >= 1 && n <= 1000000
                        ? std::string()
                        : fmt::format("'{}' is not a number from 1 to 1000000", text);
-        });
+        })
+        ->group(connections);
     sub->add_option("--workers", args->workers,
                     "Run N event loops (threads), each with its own SO_REUSEPORT listener "
                     "(default 1; needs -k and a mode other than the relay)")
         ->type_name("N")
-        ->check(CLI::Range(1, 256));
+        ->check(CLI::Range(1, 256))
+        ->group(connections);
     add_duration_option(*sub, "--idle-timeout", args->idle_timeout,
-                        "Close a connection (UDP: forget a peer) after DURATION without data");
-    add_duration_option(
-        *sub, "--grace", args->grace,
-        "After SIGTERM/SIGINT, let open connections finish for DURATION (default 5s)");
+                        "Close a connection (UDP: forget a peer) after DURATION without data (0: "
+                        "never)")
+        ->group(connections);
+    add_duration_option(*sub, "--grace", args->grace,
+                        "After SIGTERM/SIGINT, let open connections finish for DURATION (default "
+                        "5s; 0: end them at once)")
+        ->group(connections);
     add_cidr_option(*sub, "--allow", args->access.allow,
-                    "Accept only peers in CIDR (repeatable; IPv4 or IPv6)");
+                    "Accept only peers in CIDR (repeatable; IPv4 or IPv6)")
+        ->group(connections);
     add_cidr_option(*sub, "--deny", args->access.deny,
-                    "Refuse peers in CIDR (repeatable; wins over --allow)");
-    sub->add_option("--backlog", args->backlog, "Length of the listen queue (default 128)")
-        ->type_name("N")
-        ->check(CLI::Range(1, 65535));
-    sub->add_flag("--reuse-port", args->reuse_port,
-                  "Set SO_REUSEPORT (several servers share the port)");
+                    "Refuse peers in CIDR (repeatable; wins over --allow)")
+        ->group(connections);
     add_output_options(*sub, args->output, true);
 
     sub->callback([args, sub, &action] {

@@ -19,6 +19,11 @@ extern "C" void on_stop_signal(int signal_number) {
     }
     request_stop(signal_number);
 }
+
+// Over a file size limit (ulimit -f) write() then fails with EFBIG, which the download reports
+// and cleans up after, instead of the process dying. A handler, unlike SIG_IGN, is reset for
+// the programs nettool starts.
+extern "C" void on_file_size_limit(int) {}
 } // namespace
 
 // A script may start nettool with a standard descriptor closed (`<&-`, `>&-`). The first
@@ -48,6 +53,8 @@ void install_signal_handlers() {
     action.sa_flags = 0;
     sigaction(SIGINT, &action, nullptr);
     sigaction(SIGTERM, &action, nullptr);
+    action.sa_handler = on_file_size_limit;
+    sigaction(SIGXFSZ, &action, nullptr);
 }
 
 } // namespace nettool::cli

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, builds with warnings as errors, runs
-# every unit and end-to-end test, then does it all again in an ASan+UBSan build.
-# NETTOOL_SKIP_SANITIZE=1 skips the second pass (for a quick local run).
+# every unit and end-to-end test and every fuzz target (20 s each), then runs the tests again
+# in an ASan+UBSan build.
+# NETTOOL_SKIP_SANITIZE=1 skips the second pass, NETTOOL_SKIP_FUZZ=1 the fuzzing (for a quick
+# local run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -9,6 +11,11 @@ scripts/install-deps.sh
 jobs=$(nproc)
 scripts/build.sh build -DNETTOOL_WERROR=ON
 (cd build && ctest --output-on-failure --parallel "$jobs" --timeout 300)
+
+if [[ "${NETTOOL_SKIP_FUZZ:-0}" != 1 ]]; then
+  # A clang build of only the parsers (build-fuzz/), the targets run $jobs at a time.
+  scripts/fuzz.sh -j "$jobs" 20
+fi
 
 if [[ "${NETTOOL_SKIP_SANITIZE:-0}" != 1 ]]; then
   scripts/build.sh build-sanitize -DNETTOOL_WERROR=ON -DNETTOOL_SANITIZE=ON

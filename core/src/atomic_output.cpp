@@ -1,8 +1,8 @@
+#include "util/check.hpp"
 #include "util/fd.hpp"
 #include "util/file.hpp"
 
 #include <cerrno>
-#include <cstdio>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <fstream>
@@ -15,8 +15,9 @@
 namespace nettool {
 namespace {
 
-Error io_error(std::string_view what, const std::string& path, int err) {
-    return Error{ErrorKind::file_io, fmt::format("{} {}: {}", what, path, errno_text(err))};
+tl::unexpected<Error> io_error(std::string_view what, const std::string& path, int err) {
+    return fail_errno(ErrorKind::file_io, err,
+                      fmt::format("{} {}: {}", what, path, errno_text(err)));
 }
 
 // Takes the download's lock; EWOULDBLOCK means another process writes this file right now.
@@ -28,17 +29,17 @@ Status lock_part(int fd, const std::string& part_path) {
                                 "choose another name",
                                 part_path));
     }
-    return tl::unexpected(io_error("lock", part_path, errno));
+    return io_error("lock", part_path, errno);
 }
 
-bool exists_no_follow(const std::string& path) {
+bool exists_at(int dir, const std::string& name) {
     struct stat st {};
-    return ::lstat(path.c_str(), &st) == 0;
+    return ::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 Error exists_error(const std::string& path) {
     return Error{ErrorKind::file_io,
-                 fmt::format("{} already exists; use --force to overwrite it", path)};
+                 fmt::format("{} already exists; use --force to overwrite it", path), EEXIST, 0};
 }
 
 } // namespace
@@ -83,76 +84,129 @@ Result<AtomicOutput> AtomicOutput::open(std::string path, AtomicOutputOptions op
             return out;
         }
     }
-    if (!options.force && exists_no_follow(out.m_path))
+    out.m_name = util::base_name(out.m_path);
+    if (out.m_name.empty() || out.m_name == "." || out.m_name == "..") {
+        return fail(
+            ErrorKind::file_io,
+            fmt::format("{} does not name a file; name one, or use --output-dir", out.m_path));
+    }
+    const std::string dir = util::parent_directory(out.m_path);
+    out.m_dir.reset(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!out.m_dir) return io_error("cannot open the directory", dir, errno);
+    if (!options.force && exists_at(out.m_dir.get(), out.m_name))
         return tl::unexpected(exists_error(out.m_path));
+    out.m_part_name = out.m_name + ".part";
     out.m_part_path = out.m_path + ".part";
     if (auto opened = out.open_part(options); !opened) return tl::unexpected(opened.error());
     return out;
+}
+
+Result<AtomicOutput> AtomicOutput::create_unnamed(int dir_fd, std::string name, std::string shown,
+                                                  AtomicOutputOptions options) {
+    AtomicOutput out;
+    out.m_path = std::move(shown);
+    out.m_part_path = out.m_path + ".part";
+    out.m_name = std::move(name);
+    out.m_part_name = out.m_name + ".part";
+    out.m_force = false;
+    out.m_final_mode = options.final_mode ? *options.final_mode : (0666 & ~current_umask());
+    out.m_dir.reset(::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0));
+    if (!out.m_dir) return io_error("cannot use the directory of", out.m_path, errno);
+    // publish() links through /proc/self/fd (linkat's AT_EMPTY_PATH needs a capability).
+    if (::access("/proc/self/fd", X_OK) == 0) {
+        out.m_fd.reset(::openat(out.m_dir.get(), ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600));
+    }
+    if (!out.m_fd) {
+        // No O_TMPFILE here (an old or network file system): a named .part, created O_EXCL.
+        options.force = false;
+        options.resume = false;
+        if (auto opened = out.open_part(options); !opened) return tl::unexpected(opened.error());
+        return out;
+    }
+    out.m_unnamed = true;
+    if (auto locked = lock_part(out.m_fd.get(), out.m_part_path); !locked)
+        return tl::unexpected(locked.error());
+    if (auto identity = out.take_identity(); !identity) return tl::unexpected(identity.error());
+    return out;
+}
+
+Status AtomicOutput::publish() {
+    if (!m_unnamed) return {};
+    const std::string self = fmt::format("/proc/self/fd/{}", m_fd.get());
+    if (::linkat(AT_FDCWD, self.c_str(), m_dir.get(), m_part_name.c_str(), AT_SYMLINK_FOLLOW) !=
+        0) {
+        if (errno == EEXIST) return tl::unexpected(exists_error(m_part_path));
+        return io_error("create", m_part_path, errno);
+    }
+    m_unnamed = false;
+    return {};
+}
+
+Status AtomicOutput::take_identity() {
+    auto identity = identity_of(m_fd.get());
+    if (!identity) return io_error("stat", m_part_path, identity.error().sys_errno);
+    m_identity = *identity;
+    return {};
 }
 
 Status AtomicOutput::open_direct() {
     m_direct = true;
     // No O_TRUNC: a device or FIFO has nothing to truncate, and O_NONBLOCK is not wanted.
     m_fd = UniqueFd(::open(m_path.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY));
-    if (!m_fd) return tl::unexpected(io_error("open", m_path, errno));
+    if (!m_fd) return io_error("open", m_path, errno);
     return {};
 }
 
 Status AtomicOutput::open_part(const AtomicOutputOptions& options) {
+    const int dir = m_dir.get();
+    const char* part = m_part_name.c_str();
     if (options.resume) {
-        m_fd = UniqueFd(::open(m_part_path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
+        // O_NONBLOCK: a FIFO planted where the .part should be must not hang us.
+        m_fd =
+            UniqueFd(::openat(dir, part, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
         if (m_fd) {
             struct stat st {};
-            if (::fstat(m_fd.get(), &st) != 0)
-                return tl::unexpected(io_error("stat", m_part_path, errno));
+            if (::fstat(m_fd.get(), &st) != 0) return io_error("stat", m_part_path, errno);
             if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) {
                 return fail(
                     ErrorKind::file_io,
                     fmt::format("{} is not a regular file owned by you; remove it to start over",
                                 m_part_path));
             }
+            if (::fcntl(m_fd.get(), F_SETFL, 0) != 0) return io_error("open", m_part_path, errno);
             if (auto locked = lock_part(m_fd.get(), m_part_path); !locked) return locked;
-            if (::lseek(m_fd.get(), 0, SEEK_END) < 0)
-                return tl::unexpected(io_error("seek", m_part_path, errno));
+            if (::lseek(m_fd.get(), 0, SEEK_END) < 0) return io_error("seek", m_part_path, errno);
             m_size = static_cast<std::uint64_t>(st.st_size);
-            m_device = st.st_dev;
-            m_inode = st.st_ino;
             m_resumed = true;
-            return {};
+            return take_identity();
         }
         if (errno == ELOOP) {
             return fail(ErrorKind::file_io,
                         fmt::format("{} is a symbolic link; remove it", m_part_path));
         }
-        if (errno != ENOENT) return tl::unexpected(io_error("open", m_part_path, errno));
+        if (errno != ENOENT) return io_error("open", m_part_path, errno);
     }
     for (int attempt = 0; attempt < 2; ++attempt) {
-        m_fd =
-            UniqueFd(::open(m_part_path.c_str(),
-                            O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600));
+        m_fd = UniqueFd(::openat(
+            dir, part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600));
         if (m_fd) break;
-        if (errno != EEXIST) return tl::unexpected(io_error("create", m_part_path, errno));
+        if (errno != EEXIST) return io_error("create", m_part_path, errno);
         if (!options.force || attempt > 0) {
-            return fail(ErrorKind::file_io,
-                        fmt::format("{} already exists (an interrupted download?); resume it with "
-                                    "--continue, or use --force to start over",
-                                    m_part_path));
+            return fail_errno(ErrorKind::file_io, EEXIST,
+                              fmt::format("{} already exists (an interrupted download?); resume "
+                                          "it with --continue, or use --force to start over",
+                                          m_part_path));
         }
         // --force: start over, unless a live download holds that .part.
-        UniqueFd old(::open(m_part_path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+        UniqueFd old(::openat(dir, part, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
         if (old) {
             if (auto locked = lock_part(old.get(), m_part_path); !locked) return locked;
         }
-        if (::unlink(m_part_path.c_str()) != 0 && errno != ENOENT) {
-            return tl::unexpected(io_error("remove", m_part_path, errno));
-        }
+        if (::unlinkat(dir, part, 0) != 0 && errno != ENOENT)
+            return io_error("remove", m_part_path, errno);
     }
     if (auto locked = lock_part(m_fd.get(), m_part_path); !locked) return locked;
-    struct stat st {};
-    if (::fstat(m_fd.get(), &st) != 0) return tl::unexpected(io_error("stat", m_part_path, errno));
-    m_device = st.st_dev;
-    m_inode = st.st_ino;
-    return {};
+    return take_identity();
 }
 
 Status AtomicOutput::write(std::span<const char> data) {
@@ -176,73 +230,70 @@ Status AtomicOutput::restart() {
                                 "is not a regular file",
                                 m_path == "-" ? std::string("standard output") : m_path, m_size));
     }
-    if (::ftruncate(fd(), 0) != 0) return tl::unexpected(io_error("truncate", m_part_path, errno));
-    if (::lseek(fd(), 0, SEEK_SET) < 0) return tl::unexpected(io_error("seek", m_part_path, errno));
+    if (::ftruncate(fd(), 0) != 0) return io_error("truncate", m_part_path, errno);
+    if (::lseek(fd(), 0, SEEK_SET) < 0) return io_error("seek", m_part_path, errno);
     m_size = 0;
     return {};
 }
 
 Status AtomicOutput::rename_into_place() {
+    const int dir = m_dir.get();
+    const char* part = m_part_name.c_str();
+    const char* name = m_name.c_str();
+    const std::string what = "rename " + m_part_path + " to";
     if (m_force) {
-        if (::rename(m_part_path.c_str(), m_path.c_str()) != 0) {
-            return tl::unexpected(io_error("rename " + m_part_path + " to", m_path, errno));
-        }
+        if (::renameat(dir, part, dir, name) != 0) return io_error(what, m_path, errno);
         return {};
     }
-    if (::renameat2(AT_FDCWD, m_part_path.c_str(), AT_FDCWD, m_path.c_str(), RENAME_NOREPLACE) ==
-        0) {
-        return {};
-    }
+    if (::renameat2(dir, part, dir, name, RENAME_NOREPLACE) == 0) return {};
     if (errno == EEXIST) return tl::unexpected(exists_error(m_path));
-    if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP) {
-        return tl::unexpected(io_error("rename " + m_part_path + " to", m_path, errno));
-    }
+    if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
+        return io_error(what, m_path, errno);
     // The file system cannot rename without replacing: link() fails with EEXIST instead.
-    if (::link(m_part_path.c_str(), m_path.c_str()) == 0) {
-        ::unlink(m_part_path.c_str());
+    if (::linkat(dir, part, dir, name, 0) == 0) {
+        ::unlinkat(dir, part, 0);
         return {};
     }
     if (errno == EEXIST) return tl::unexpected(exists_error(m_path));
-    if (errno != EPERM && errno != ENOTSUP) {
-        return tl::unexpected(io_error("link " + m_part_path + " to", m_path, errno));
-    }
+    if (errno != EPERM && errno != ENOTSUP)
+        return io_error("link " + m_part_path + " to", m_path, errno);
     // No hard links either (vfat): check, then rename; the window is documented in the man page.
-    if (exists_no_follow(m_path)) return tl::unexpected(exists_error(m_path));
-    if (::rename(m_part_path.c_str(), m_path.c_str()) != 0) {
-        return tl::unexpected(io_error("rename " + m_part_path + " to", m_path, errno));
-    }
+    if (exists_at(dir, m_name)) return tl::unexpected(exists_error(m_path));
+    if (::renameat(dir, part, dir, name) != 0) return io_error(what, m_path, errno);
     return {};
 }
 
 Status AtomicOutput::commit(std::optional<std::chrono::system_clock::time_point> mtime) {
     if (m_direct) {
-        if (m_borrowed_fd < 0 && ::fsync(fd()) != 0 && errno != EINVAL && errno != EROFS) {
-            return tl::unexpected(io_error("sync", m_path, errno));
-        }
+        if (m_borrowed_fd < 0 && ::fsync(fd()) != 0 && errno != EINVAL && errno != EROFS)
+            return io_error("sync", m_path, errno);
         return {};
     }
-    if (::fsync(fd()) != 0) return tl::unexpected(io_error("sync", m_part_path, errno));
-    if (::fchmod(fd(), m_final_mode) != 0)
-        return tl::unexpected(io_error("chmod", m_part_path, errno));
+    NETTOOL_CHECK(!m_unnamed); // the temp area publishes right after recording
+    if (::fsync(fd()) != 0) return io_error("sync", m_part_path, errno);
+    if (::fchmod(fd(), m_final_mode) != 0) return io_error("chmod", m_part_path, errno);
     if (mtime) {
         const auto since_epoch = mtime->time_since_epoch();
         const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
         const auto nanos =
             std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch - seconds);
         const timespec times[2] = {{0, UTIME_OMIT}, {seconds.count(), nanos.count()}};
-        if (::futimens(fd(), times) != 0)
-            return tl::unexpected(io_error("set the time of", m_part_path, errno));
+        if (::futimens(fd(), times) != 0) return io_error("set the time of", m_part_path, errno);
     }
     if (auto renamed = rename_into_place(); !renamed) return renamed;
     m_committed = true;
-    remove_part_meta(m_part_path);
-    return util::sync_parent_directory(m_path);
+    ::unlinkat(m_dir.get(), part_meta_name(m_part_name).c_str(), 0);
+    if (::fsync(m_dir.get()) != 0 && errno != EINVAL)
+        return io_error("sync the directory of", m_path, errno);
+    return {};
 }
 
 void AtomicOutput::discard() {
     if (m_direct || m_committed) return;
-    ::unlink(m_part_path.c_str());
-    remove_part_meta(m_part_path);
+    if (!m_unnamed) {
+        ::unlinkat(m_dir.get(), m_part_name.c_str(), 0);
+        ::unlinkat(m_dir.get(), part_meta_name(m_part_name).c_str(), 0);
+    }
     m_fd.reset();
 }
 

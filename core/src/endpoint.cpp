@@ -43,7 +43,9 @@ std::string format_host_port(std::string_view host, std::uint16_t port) {
 std::string Endpoint::display() const {
     if (transport == Transport::unix_stream) return (abstract ? "unix:@" : "unix:") + unix_path;
     const std::string hp = format_host_port(host, port);
-    return transport == Transport::udp ? "udp://" + hp : hp;
+    if (transport == Transport::udp) return "udp://" + hp;
+    // A host named "unix" would read back as a Unix socket path.
+    return hp.starts_with("unix:") ? "tcp://" + hp : hp;
 }
 
 Result<std::uint16_t> parse_port(std::string_view text, PortRule rule) {

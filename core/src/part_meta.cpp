@@ -1,45 +1,86 @@
 #include "util/file.hpp"
+#include "util/json_integer.hpp"
 
 #include <cerrno>
 #include <fcntl.h>
-#include <fmt/format.h>
 #include <nettool/part_meta.hpp>
 #include <nettool/unique_fd.hpp>
 #include <nlohmann/json.hpp>
-#include <sys/stat.h>
-#include <unistd.h>
 
 namespace nettool {
+namespace {
 
-std::string part_meta_path(const std::string& part_path) {
-    return part_path + ".meta";
+constexpr std::size_t k_max_meta_size = 64 * 1024;
+
+} // namespace
+
+std::string part_meta_name(const std::string& part_name) {
+    return part_name + ".meta";
 }
 
-Status write_part_meta(const std::string& part_path, const PartMeta& meta) {
+std::string format_part_meta(const PartMeta& meta) {
     nlohmann::json j = {{"url", meta.url},
                         {"etag", meta.etag},
                         {"last_modified", meta.last_modified},
-                        {"started", meta.started}};
+                        {"started", meta.started},
+                        {"device", meta.part.device},
+                        {"inode", meta.part.inode},
+                        {"birth_ns", meta.part.birth_ns}};
     j["content_length"] =
         meta.content_length ? nlohmann::json(*meta.content_length) : nlohmann::json();
-    return util::write_file_atomically(part_meta_path(part_path), j.dump() + "\n");
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+Status write_part_meta(int dir_fd, const std::string& part_name, const PartMeta& meta,
+                       std::string_view shown) {
+    return util::write_file_atomically(dir_fd, part_meta_name(part_name), format_part_meta(meta),
+                                       part_meta_name(std::string(shown)));
+}
+
+Status write_part_meta(const std::string& part_path, const PartMeta& meta) {
+    const std::string dir = util::parent_directory(part_path);
+    UniqueFd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir_fd) {
+        const int err = errno;
+        return fail_errno(ErrorKind::file_io, err,
+                          "cannot open the directory " + dir + ": " + errno_text(err));
+    }
+    return write_part_meta(dir_fd.get(), util::base_name(part_path), meta, part_path);
+}
+
+std::optional<PartMeta> read_part_meta(int dir_fd, const std::string& part_name,
+                                       std::string_view shown) {
+    // A damaged or foreign sidecar only means there is no validator: resuming starts over.
+    auto text = util::read_own_file(dir_fd, part_meta_name(part_name), k_max_meta_size,
+                                    part_meta_name(std::string(shown)));
+    if (!text || !*text) return std::nullopt;
+    return parse_part_meta(**text);
 }
 
 std::optional<PartMeta> read_part_meta(const std::string& part_path) {
-    // A damaged or foreign sidecar only means there is no validator: resuming starts over.
-    auto text = util::read_own_file(part_meta_path(part_path), 64 * 1024);
+    auto text = util::read_own_file(part_meta_name(part_path), k_max_meta_size);
     if (!text || !*text) return std::nullopt;
     return parse_part_meta(**text);
 }
 
 std::optional<PartMeta> parse_part_meta(std::string_view text) {
+    using detail::json_integer;
+    using detail::JsonInteger;
     try {
         const auto j = nlohmann::json::parse(text);
+        if (!j.is_object()) return std::nullopt;
         PartMeta meta;
         meta.url = j.value("url", "");
         meta.etag = j.value("etag", "");
         meta.last_modified = j.value("last_modified", "");
-        meta.started = j.value("started", std::int64_t{0});
+        // Numbers must be integers in range: a forged float would convert with undefined
+        // behaviour (found by fuzzing).
+        if (json_integer(j, "started", meta.started) == JsonInteger::invalid ||
+            json_integer(j, "device", meta.part.device) == JsonInteger::invalid ||
+            json_integer(j, "inode", meta.part.inode) == JsonInteger::invalid ||
+            json_integer(j, "birth_ns", meta.part.birth_ns) == JsonInteger::invalid) {
+            return std::nullopt;
+        }
         if (j.contains("content_length") && j["content_length"].is_number_unsigned()) {
             meta.content_length = j["content_length"].get<std::uint64_t>();
         }
@@ -47,10 +88,6 @@ std::optional<PartMeta> parse_part_meta(std::string_view text) {
     } catch (const nlohmann::json::exception&) {
         return std::nullopt;
     }
-}
-
-void remove_part_meta(const std::string& part_path) {
-    ::unlink(part_meta_path(part_path).c_str());
 }
 
 } // namespace nettool

@@ -10,56 +10,68 @@
 namespace nettool {
 namespace {
 
+// How often one run may start over because the sink asked for it (the resource changed, or a
+// -O name turned out to have a .part to continue) before it gives up.
+constexpr int k_max_fresh_starts = 3;
+
 Error interrupted() {
     return Error{ErrorKind::interrupted, "interrupted"};
 }
 
-} // namespace
-
-std::optional<std::uint64_t> content_range_total(std::string_view value) {
-    const auto slash = value.rfind('/');
-    if (slash == std::string_view::npos) return std::nullopt;
-    const std::string_view digits = value.substr(slash + 1);
-    std::uint64_t total = 0;
-    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), total);
-    if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty())
-        return std::nullopt;
-    return total;
+double seconds_since(std::chrono::steady_clock::time_point started) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 }
 
-Result<RetrieveResult> retrieve(const RetrieveOptions& options, http::TransferEngine& engine,
-                                RetrieveObserver& observer) {
+Result<RetrieveResult> run(const RetrieveOptions& options, http::TransferEngine& engine,
+                           RetrieveObserver& observer, DownloadSink& sink) {
     const http::Url* url = &options.url;
     const auto started = std::chrono::steady_clock::now();
-    DownloadSink sink(options, observer);
     if (auto prepared = sink.prepare(); !prepared) return tl::unexpected(prepared.error());
 
     http::Request request;
     request.url = options.url;
     request.options = options.transfer;
+    // The bytes as sent: a range over a decoded body would splice two different streams.
+    request.options.decode_content = false;
     int retry = 0;
+    int fresh_starts = 0;
     bool restarted_after_416 = false;
     for (;;) {
+        sink.before_request();
         request.resume_from = sink.offset();
         request.if_range = request.resume_from > 0 ? sink.validator() : std::nullopt;
         request.if_modified_since = sink.local_time();
         auto outcome = engine.perform(request, sink);
+        std::optional<http::TransferError> failed;
         if (outcome) {
-            observer.on_end(true);
-            auto result = outcome->condition_unmet || sink.not_modified()
-                              ? sink.finish_not_modified(outcome->head)
-                              : sink.finish(outcome->head);
-            if (result) {
-                result->seconds =
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
-                        .count();
+            if (outcome->condition_unmet || sink.not_modified()) {
+                observer.on_end(true);
+                auto result = sink.finish_not_modified(outcome->head);
+                if (result) result->seconds = seconds_since(started);
+                return result;
             }
-            return result;
+            failed = sink.incomplete();
+            if (!failed) {
+                observer.on_end(true);
+                auto result = sink.finish(outcome->head);
+                if (result) result->seconds = seconds_since(started);
+                return result;
+            }
+        } else {
+            failed = std::move(outcome.error());
         }
-        const http::TransferError& failure = outcome.error();
+        const http::TransferError& failure = *failed;
         if (stop_requested() || failure.cause == http::FailureCause::interrupted) {
             observer.on_end(false);
             return tl::unexpected(interrupted());
+        }
+        if (sink.take_rerequest()) {
+            if (++fresh_starts <= k_max_fresh_starts) continue;
+            observer.on_end(false);
+            return fail(ErrorKind::protocol,
+                        fmt::format("{}: the download started over {} times (the file keeps "
+                                    "changing on the server); try again later",
+                                    url->shown, k_max_fresh_starts));
         }
         if (failure.http_status == 416 && request.resume_from > 0) {
             // Nothing left to send from that offset: either we already have it all, or the
@@ -68,7 +80,7 @@ Result<RetrieveResult> retrieve(const RetrieveOptions& options, http::TransferEn
                 observer.on_end(true);
                 http::ResponseHead head;
                 head.status = 416;
-                head.url = url->text;
+                head.url = url->shown;
                 auto result = sink.finish(head);
                 if (result) result->seconds = 0;
                 return result;
@@ -78,7 +90,7 @@ Result<RetrieveResult> retrieve(const RetrieveOptions& options, http::TransferEn
                 if (auto again = sink.restart(); !again) return tl::unexpected(again.error());
                 observer.on_note(
                     fmt::format("{} cannot send the rest from byte {} (416); starting over",
-                                url->text, request.resume_from));
+                                url->shown, request.resume_from));
                 continue;
             }
         }
@@ -96,6 +108,27 @@ Result<RetrieveResult> retrieve(const RetrieveOptions& options, http::TransferEn
             return tl::unexpected(interrupted());
         }
     }
+}
+
+} // namespace
+
+std::optional<std::uint64_t> content_range_total(std::string_view value) {
+    const auto slash = value.rfind('/');
+    if (slash == std::string_view::npos) return std::nullopt;
+    const std::string_view digits = value.substr(slash + 1);
+    std::uint64_t total = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), total);
+    if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty())
+        return std::nullopt;
+    return total;
+}
+
+Result<RetrieveResult> retrieve(const RetrieveOptions& options, http::TransferEngine& engine,
+                                RetrieveObserver& observer) {
+    DownloadSink sink(options, observer);
+    auto result = run(options, engine, observer, sink);
+    if (!result) sink.abandon();
+    return result;
 }
 
 } // namespace nettool

@@ -21,11 +21,6 @@ std::string join(const std::string& dir, const std::string& name) {
     return dir.back() == '/' ? dir + name : dir + "/" + name;
 }
 
-std::string base_of(const std::string& path) {
-    const auto slash = path.rfind('/');
-    return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
 // The path the final response came from (after redirects), for naming; the request's own
 // when the response has none (a fake engine, a body-less success).
 const std::string& path_of(const http::ResponseHead& head, const http::Url& requested) {
@@ -39,11 +34,15 @@ DownloadSink::DownloadSink(const RetrieveOptions& options, RetrieveObserver& obs
     if (options.checksum && options.checksum->algorithm != "sha256") {
         m_check = Digest::create(options.checksum->algorithm).value();
     }
-    m_meta.url = options.url.text;
+    m_meta.url = options.url.shown;
     m_meta.started = std::time(nullptr);
 }
 
-// The name -c and -N look at before any response: FILE, or the URL's name in --output-dir.
+std::string DownloadSink::url_text() const {
+    return m_options.url.shown;
+}
+
+// The name -N looks at before any response: FILE, or the URL's name in --output-dir.
 std::string DownloadSink::local_path_guess() const {
     if (m_options.file) return *m_options.file;
     return join(m_options.output_dir.value_or(""),
@@ -60,24 +59,15 @@ Status DownloadSink::prepare() {
             std::chrono::system_clock::time_point(std::chrono::seconds(st.st_mtim.tv_sec));
     }
     if (m_options.resume) {
-        struct stat part {};
-        if (m_options.file || ::lstat((path + ".part").c_str(), &part) == 0) {
-            AtomicOutputOptions o;
-            o.force = m_options.force;
-            o.resume = true;
-            auto output = AtomicOutput::open(path, o);
-            if (!output) return tl::unexpected(output.error());
-            m_output.emplace(std::move(*output));
-            m_display_name = base_of(path);
-            if (!m_output->direct() && m_output->size() > 0) {
-                if (auto meta = read_part_meta(m_output->part_path());
-                    meta && meta->url == m_options.url.text) {
-                    m_meta = *meta;
-                    m_total = m_meta.content_length;
-                }
-                return rehash_existing();
-            }
-        }
+        if (!m_options.file) return {}; // -O: the name comes from the response
+        AtomicOutputOptions o;
+        o.force = m_options.force;
+        o.resume = true;
+        auto output = AtomicOutput::open(path, o);
+        if (!output) return tl::unexpected(output.error());
+        m_output.emplace(std::move(*output));
+        m_display_name = path;
+        if (!m_output->direct() && m_output->size() > 0) return adopt_part();
         return {};
     }
     if (m_options.file && exists && S_ISREG(st.st_mode) && !m_options.force &&
@@ -85,6 +75,39 @@ Status DownloadSink::prepare() {
         return fail(ErrorKind::file_io,
                     fmt::format("{} already exists; use --force to overwrite it", path));
     }
+    return {};
+}
+
+Status DownloadSink::adopt_part() {
+    const AtomicOutput& out = *m_output;
+    const auto meta = read_part_meta(out.dir_fd(), out.part_name(), out.part_path());
+    const std::string meta_path = part_meta_name(out.part_path());
+    std::string doubt;
+    bool other_url = false;
+    if (!meta) {
+        doubt = fmt::format("{} has no readable {} saying where its {} bytes came from",
+                            out.part_path(), meta_path, out.size());
+    } else if (meta->part.known() && !meta->part.matches(out.identity())) {
+        doubt = fmt::format("{} describes another file, not {}", meta_path, out.part_path());
+    } else if (meta->url != url_text()) {
+        other_url = true;
+        doubt = fmt::format("{} holds the first {} bytes of {}, not of {}", out.part_path(),
+                            out.size(), meta->url, url_text());
+    }
+    if (doubt.empty()) {
+        m_meta = *meta;
+        m_meta.part = out.identity();
+        m_total = m_meta.content_length;
+        return rehash_existing();
+    }
+    if (!m_options.force) {
+        return fail(
+            ErrorKind::file_io,
+            fmt::format("{}; {} to start over", doubt,
+                        other_url ? "resume it with that URL, or use --force" : "use --force"));
+    }
+    if (auto restarted = restart(); !restarted) return restarted;
+    m_observer.on_note(fmt::format("{}; starting over (--force)", doubt));
     return {};
 }
 
@@ -96,8 +119,8 @@ Status DownloadSink::rehash_existing() {
             ::pread(m_output->fd(), buffer.data(), buffer.size(), static_cast<off_t>(position));
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
-            return fail(
-                ErrorKind::file_io,
+            return fail_errno(
+                ErrorKind::file_io, n == 0 ? 0 : errno,
                 fmt::format("read {}: {}", m_output->part_path(),
                             n == 0 ? std::string("unexpected end of file") : errno_text(errno)));
         }
@@ -107,6 +130,18 @@ Status DownloadSink::rehash_existing() {
         position += static_cast<std::uint64_t>(n);
     }
     return {};
+}
+
+void DownloadSink::before_request() {
+    if (offset() == 0 || m_output->direct() || validator()) return;
+    // Without a validator for If-Range the server cannot tell us that the resource changed,
+    // and a changed one of the same length would be spliced: start over instead.
+    const std::uint64_t had = offset();
+    if (restart()) {
+        m_observer.on_note(fmt::format("{} sent no strong ETag or Last-Modified, so the {} bytes "
+                                       "saved cannot be checked against it; starting over",
+                                       url_text(), had));
+    }
 }
 
 std::optional<std::string> DownloadSink::validator() const {
@@ -121,20 +156,17 @@ Status DownloadSink::open_in_temp_area(const http::ResponseHead& head) {
         if (!area) return tl::unexpected(area.error());
         m_area.emplace(std::move(*area));
     }
+    Registry registry(*m_area,
+                      [this](const std::string& warning) { m_observer.on_warning(warning); });
     const auto disposition = head.find("Content-Disposition");
-    auto output =
-        m_area->create_output(remote_file_name(disposition, path_of(head, m_options.url)));
+    auto output = m_area->create_output(
+        remote_file_name(disposition, path_of(head, m_options.url)),
+        [&](AtomicOutput& out) -> Status {
+            const auto entry = RegistryEntry::for_download(out, url_text(), std::time(nullptr));
+            return registry.add(entry, [&out] { return out.publish(); });
+        });
     if (!output) return tl::unexpected(output.error());
     m_output.emplace(std::move(*output));
-    RegistryEntry entry{m_output->path(),
-                        static_cast<std::uint64_t>(m_output->device()),
-                        static_cast<std::uint64_t>(m_output->inode()),
-                        birth_time_ns(m_output->fd()),
-                        m_options.url.text,
-                        static_cast<std::int64_t>(std::time(nullptr)),
-                        DownloadState::in_progress,
-                        static_cast<int>(::getpid())};
-    if (auto added = Registry(*m_area).add(entry); !added) return added;
     m_registered = true;
     return {};
 }
@@ -143,6 +175,7 @@ Status DownloadSink::open_output(const http::ResponseHead& head) {
     if (!m_options.file && !m_options.remote_name) return open_in_temp_area(head);
     AtomicOutputOptions o;
     o.force = m_options.force || m_options.timestamping; // -N replaces an older copy
+    o.resume = m_options.resume; // -O -c (FILE -c opened its .part before the request)
     std::string path;
     if (m_options.file) {
         path = *m_options.file;
@@ -155,6 +188,21 @@ Status DownloadSink::open_output(const http::ResponseHead& head) {
     auto output = AtomicOutput::open(path, o);
     if (!output) return tl::unexpected(output.error());
     m_output.emplace(std::move(*output));
+    if (o.resume && !m_output->direct() && m_output->size() > 0) return adopt_part();
+    return {};
+}
+
+std::string DownloadSink::changed_since(const http::ResponseHead& head) const {
+    const auto total = content_range_total(head.find("Content-Range").value_or(""));
+    if (total && m_meta.content_length && *total != *m_meta.content_length) {
+        return fmt::format("its length is now {} bytes, not {}", *total, *m_meta.content_length);
+    }
+    if (const auto etag = head.find("ETag"); etag && !m_meta.etag.empty() && *etag != m_meta.etag)
+        return fmt::format("its ETag is now {}, not {}", *etag, m_meta.etag);
+    if (const auto modified = head.find("Last-Modified");
+        modified && !m_meta.last_modified.empty() && *modified != m_meta.last_modified) {
+        return fmt::format("its Last-Modified is now {}, not {}", *modified, m_meta.last_modified);
+    }
     return {};
 }
 
@@ -174,7 +222,14 @@ Status DownloadSink::on_response(const http::ResponseHead& head) {
     m_request_offset = offset();
     if (!m_output) {
         if (auto opened = open_output(head); !opened) return opened;
-        m_display_name = m_output->path() == "-" ? std::string("-") : base_of(m_output->path());
+        m_display_name = m_output->path();
+        if (offset() > m_request_offset) {
+            // -O -c: the name this response gives has a .part to continue, but the response
+            // starts at byte 0; ask again for the rest.
+            m_rerequest = true;
+            return fail(ErrorKind::generic, fmt::format("{}: continuing {} from byte {}", head.url,
+                                                        m_output->part_path(), offset()));
+        }
     }
     if (m_request_offset > 0 && !head.resumed) {
         // A range request answered with the whole body: the server cannot resume, or the
@@ -189,20 +244,45 @@ Status DownloadSink::on_response(const http::ResponseHead& head) {
                                        "cannot resume, or the file changed); starting over",
                                        head.url));
     }
+    if (head.resumed) {
+        // A tail of another version of the resource (a server that ignores If-Range, or
+        // none to send): throw the bytes away and ask for the whole new file.
+        if (const std::string change = changed_since(head); !change.empty()) {
+            if (auto restarted = restart(); !restarted) {
+                return fail(ErrorKind::protocol,
+                            fmt::format("{} changed on the server ({}); {}", head.url, change,
+                                        restarted.error().message));
+            }
+            m_observer.on_note(fmt::format("{} changed on the server since the first {} bytes "
+                                           "were saved ({}); starting over",
+                                           head.url, m_request_offset, change));
+            m_rerequest = true;
+            return fail(ErrorKind::protocol,
+                        fmt::format("{} changed on the server ({})", head.url, change));
+        }
+    }
     // Validators and the full size, for the next retry and for --continue.
     const std::string etag(head.find("ETag").value_or(""));
     const std::string last_modified(head.find("Last-Modified").value_or(""));
+    const auto range_total = content_range_total(head.find("Content-Range").value_or(""));
     if (!head.resumed) {
         m_meta.etag = etag;
         m_meta.last_modified = last_modified;
-        m_meta.content_length = head.content_length;
-    } else if (auto total = content_range_total(head.find("Content-Range").value_or(""))) {
-        m_meta.content_length = total;
+        m_meta.content_length = head.status == 206 ? range_total : head.content_length;
+    } else {
+        if (m_meta.etag.empty()) m_meta.etag = etag;
+        if (m_meta.last_modified.empty()) m_meta.last_modified = last_modified;
+        if (range_total) m_meta.content_length = range_total;
     }
     m_total = m_meta.content_length;
     if (head.last_modified) m_last_modified = head.last_modified;
     if (!m_output->direct()) {
-        if (auto written = write_part_meta(m_output->part_path(), m_meta); !written) return written;
+        m_meta.part = m_output->identity();
+        if (auto written = write_part_meta(m_output->dir_fd(), m_output->part_name(), m_meta,
+                                           m_output->part_path());
+            !written) {
+            return written;
+        }
     }
     m_observer.on_start(m_display_name, m_total, offset());
     return {};
@@ -210,6 +290,11 @@ Status DownloadSink::on_response(const http::ResponseHead& head) {
 
 Status DownloadSink::on_body(std::span<const char> chunk) {
     if (!m_output) return fail(ErrorKind::protocol, "a response body arrived before its headers");
+    if (m_total && m_output->size() + chunk.size() > *m_total) {
+        return fail(ErrorKind::protocol,
+                    fmt::format("{}: the server sent more than the {} bytes it announced",
+                                url_text(), *m_total));
+    }
     if (auto written = m_output->write(chunk); !written) return written;
     m_sha256.update(chunk);
     if (m_check) m_check->update(chunk);
@@ -229,9 +314,26 @@ Status DownloadSink::restart() {
     return {};
 }
 
+std::optional<http::TransferError> DownloadSink::incomplete() const {
+    if (!m_output || !m_total || m_output->size() == *m_total) return std::nullopt;
+    http::TransferError failure;
+    if (m_output->size() < *m_total) {
+        failure.error =
+            Error{ErrorKind::network, fmt::format("{}: the transfer ended at byte {} of {}",
+                                                  url_text(), m_output->size(), *m_total)};
+        failure.cause = http::FailureCause::partial;
+    } else {
+        failure.error = Error{ErrorKind::protocol,
+                              fmt::format("{}: {} bytes arrived, more than the {} announced",
+                                          url_text(), m_output->size(), *m_total)};
+        failure.cause = http::FailureCause::protocol;
+    }
+    return failure;
+}
+
 Result<RetrieveResult> DownloadSink::finish(const http::ResponseHead& head) {
     RetrieveResult result;
-    result.url = head.url.empty() ? m_options.url.text : head.url;
+    result.url = head.url.empty() ? m_options.url.shown : head.url;
     result.head = head;
     if (!m_output) {
         // A body-less success (an empty file: URL, say): still create the file.
@@ -252,10 +354,12 @@ Result<RetrieveResult> DownloadSink::finish(const http::ResponseHead& head) {
     }
     if (auto committed = m_output->commit(m_last_modified); !committed)
         return tl::unexpected(committed.error());
+    m_committed = true;
     if (m_registered) {
-        if (auto marked = Registry(*m_area).mark_complete(m_output->path()); !marked) {
+        Registry registry(*m_area,
+                          [this](const std::string& warning) { m_observer.on_warning(warning); });
+        if (auto marked = registry.mark_complete(m_output->name()); !marked)
             return tl::unexpected(marked.error());
-        }
     }
     result.path = m_output->path();
     result.bytes = m_output->size();
@@ -264,7 +368,7 @@ Result<RetrieveResult> DownloadSink::finish(const http::ResponseHead& head) {
 
 Result<RetrieveResult> DownloadSink::finish_not_modified(const http::ResponseHead& head) {
     RetrieveResult result;
-    result.url = head.url.empty() ? m_options.url.text : head.url;
+    result.url = head.url.empty() ? m_options.url.shown : head.url;
     result.head = head;
     result.path = local_path_guess();
     result.not_modified = true;
@@ -281,6 +385,16 @@ Result<RetrieveResult> DownloadSink::finish_not_modified(const http::ResponseHea
     }
     result.sha256 = m_sha256.hex();
     return result;
+}
+
+void DownloadSink::abandon() {
+    if (!m_registered || m_committed || !m_output) return;
+    const std::string name = m_output->name();
+    m_output->discard();
+    // When this fails too the entry names a file that is gone: clean forgets it.
+    (void)Registry(*m_area, [this](const std::string& warning) {
+        m_observer.on_warning(warning);
+    }).forget(name);
 }
 
 } // namespace nettool

@@ -1,7 +1,9 @@
 #pragma once
 // The TransferSink of one retrieve: opens the output when the final response arrives (its name
-// may come from that response), writes and hashes the body, keeps the resume validators in the
-// .part sidecar, and starts over when a range request is answered with the whole body.
+// may come from that response), writes and hashes the body, keeps the URL, validators and
+// length in the .part sidecar, and never splices bytes of two resources: a .part of another
+// URL or of unknown origin is refused (or, with --force, started over), and a resumed part
+// whose length or validators changed starts the download over.
 #include <nettool/atomic_output.hpp>
 #include <nettool/digest.hpp>
 #include <nettool/part_meta.hpp>
@@ -16,9 +18,13 @@ class DownloadSink final : public http::TransferSink {
   public:
     DownloadSink(const RetrieveOptions& options, RetrieveObserver& observer);
 
-    // Before the first request: -c opens an existing NAME.part (and re-hashes it); -N finds
-    // the local file's time. Fails early when FILE exists and may not be replaced.
+    // Before the first request: -c with FILE opens an existing FILE.part (checks its sidecar,
+    // re-hashes it); -N finds the local file's time. Fails early when FILE exists and may not
+    // be replaced.
     Status prepare();
+    // Before each request: bytes on disk that the server could not check (no strong ETag or
+    // Last-Modified for If-Range) are thrown away rather than resumed blindly.
+    void before_request();
 
     Status on_response(const http::ResponseHead& head) override;
     Status on_body(std::span<const char> chunk) override;
@@ -32,17 +38,31 @@ class DownloadSink final : public http::TransferSink {
     Status restart();
     bool not_modified() const { return m_not_modified; }
     std::optional<std::uint64_t> total() const { return m_total; }
+    // True once: the sink stopped the transfer on purpose and wants it made again from
+    // offset() (a -O name resolved to a .part to continue, or the resource changed).
+    bool take_rerequest() { return std::exchange(m_rerequest, false); }
+    // After a transfer that libcurl called complete: the bytes on disk must be the whole
+    // resource when its size is known (a 206 may end early; a lying server may claim more).
+    std::optional<http::TransferError> incomplete() const;
 
     // Verify the checksum, set the time, rename into place, mark the temp-area entry complete.
     Result<RetrieveResult> finish(const http::ResponseHead& head);
     // -N and the local file is current.
     Result<RetrieveResult> finish_not_modified(const http::ResponseHead& head);
+    // The download failed: a temp-area download cannot be continued, so its .part and its
+    // registry entry go now (other .parts stay for --continue).
+    void abandon();
 
   private:
     Status open_output(const http::ResponseHead& head);
     Status open_in_temp_area(const http::ResponseHead& head);
+    // A .part found for --continue: adopt its sidecar when it proves the bytes came from this
+    // URL, else refuse (or start over with --force).
+    Status adopt_part();
     Status rehash_existing();
+    std::string changed_since(const http::ResponseHead& head) const;
     std::string local_path_guess() const;
+    std::string url_text() const;
 
     const RetrieveOptions& m_options;
     RetrieveObserver& m_observer;
@@ -57,10 +77,9 @@ class DownloadSink final : public http::TransferSink {
     std::optional<std::chrono::system_clock::time_point> m_last_modified;
     bool m_not_modified = false;
     bool m_registered = false;
+    bool m_rerequest = false;
+    bool m_committed = false;
     std::string m_display_name;
-
-    friend Result<RetrieveResult> retrieve(const RetrieveOptions&, http::TransferEngine&,
-                                           RetrieveObserver&);
 };
 
 } // namespace nettool

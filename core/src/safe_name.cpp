@@ -1,55 +1,11 @@
 #include <cstdint>
 #include <nettool/safe_name.hpp>
+#include <nettool/utf8.hpp>
 
 namespace nettool {
 namespace {
 
 constexpr std::size_t k_max_extension = 16; // ".tar.gz" style suffixes longer than this are cut
-
-bool is_continuation(unsigned char c) {
-    return (c & 0xc0) == 0x80;
-}
-
-// Length of the valid UTF-8 sequence starting at text[i], or 0 when it is invalid.
-std::size_t utf8_sequence(std::string_view text, std::size_t i, std::uint32_t& code) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    std::size_t length = 0;
-    std::uint32_t min = 0;
-    if (c < 0x80) {
-        code = c;
-        return 1;
-    }
-    if ((c & 0xe0) == 0xc0) {
-        length = 2;
-        code = c & 0x1fU;
-        min = 0x80;
-    } else if ((c & 0xf0) == 0xe0) {
-        length = 3;
-        code = c & 0x0fU;
-        min = 0x800;
-    } else if ((c & 0xf8) == 0xf0) {
-        length = 4;
-        code = c & 0x07U;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (i + length > text.size()) return 0;
-    for (std::size_t k = 1; k < length; ++k) {
-        const auto d = static_cast<unsigned char>(text[i + k]);
-        if (!is_continuation(d)) return 0;
-        code = (code << 6) | (d & 0x3fU);
-    }
-    if (code < min || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return 0;
-    return length;
-}
-
-// Code points that change how a terminal or a file manager shows the name: C0/C1 controls,
-// DEL, and the bidirectional overrides that make "evil\u202Etxt.sh" look like "evilhs.txt".
-bool is_dangerous(std::uint32_t code) {
-    return code < 0x20 || code == 0x7f || (code >= 0x80 && code <= 0x9f) ||
-           (code >= 0x202a && code <= 0x202e) || (code >= 0x2066 && code <= 0x2069);
-}
 
 std::string clean_characters(std::string_view text) {
     std::string out;
@@ -62,7 +18,7 @@ std::string clean_characters(std::string_view text) {
             ++i;
             continue;
         }
-        if (is_dangerous(code))
+        if (is_display_control(code))
             out += '_';
         else
             out.append(text.substr(i, length));
@@ -92,7 +48,9 @@ std::string bound_length(std::string name) {
         extension = name.substr(dot);
     }
     std::size_t cut = k_max_safe_name - extension.size();
-    while (cut > 0 && is_continuation(static_cast<unsigned char>(name[cut])))
+    while (cut > 0 && is_utf8_continuation(static_cast<unsigned char>(name[cut])))
+        --cut;
+    while (cut > 0 && name[cut - 1] == ' ') // a cut among blanks must not leave them trailing
         --cut;
     name.resize(cut);
     return name + extension;
@@ -166,10 +124,10 @@ std::string safe_name(std::string_view raw) {
     // Cleaning first means a control character cannot hide a separator from base_name().
     const std::string cleaned = clean_characters(raw);
     std::string_view name = base_name(cleaned);
-    name = trim(name, " \t");
-    while (!name.empty() && name.front() == '.')
-        name.remove_prefix(1);
-    name = trim(name, " \t");
+    // Blanks and dots in any mix (". .bashrc"): stripping one kind must not expose the other.
+    const auto first = name.find_first_not_of(" \t.");
+    if (first == std::string_view::npos) return {};
+    name = trim(name.substr(first), " \t");
     return bound_length(std::string(name));
 }
 

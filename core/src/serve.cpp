@@ -10,6 +10,7 @@
 #include <nettool/listener.hpp>
 #include <nettool/pump.hpp>
 #include <nettool/serve.hpp>
+#include <nettool/systemd.hpp>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -159,7 +160,8 @@ void raise_descriptor_limit(ServeMode mode) {
 }
 
 Status run_worker(ServeContext& context) {
-    const bool datagrams = context.options.endpoint.transport == Transport::udp;
+    // The listeners decide, not the endpoint: passed sockets may be of either kind.
+    const bool datagrams = context.listeners.front().transport() == Transport::udp;
     Status s =
         datagrams ? serve_detail::serve_datagrams(context) : serve_detail::serve_streams(context);
     if (!s) context.shared.stop_all();
@@ -168,10 +170,11 @@ Status run_worker(ServeContext& context) {
 
 // The listening sockets of worker `index`: its own, bound with SO_REUSEPORT to the first
 // worker's port (the kernel spreads connections among them). A Unix path can be bound only
-// once, so there the workers share the first worker's socket.
+// once, and sockets systemd passed are the service's only ones: there the workers share the
+// first worker's sockets (each connection is still accepted by one worker).
 Result<std::vector<Listener>> worker_listeners(const ServeOptions& options,
-                                               const std::vector<Listener>& first) {
-    if (options.endpoint.transport == Transport::unix_stream) {
+                                               const std::vector<Listener>& first, bool passed) {
+    if (passed || options.endpoint.transport == Transport::unix_stream) {
         std::vector<Listener> out;
         for (const auto& l : first) {
             UniqueFd fd(::fcntl(l.fd(), F_DUPFD_CLOEXEC, 0));
@@ -189,7 +192,13 @@ Result<std::vector<Listener>> worker_listeners(const ServeOptions& options,
     return open_listeners(endpoint, ListenOptions{options.backlog, true});
 }
 
-Status serve_with_workers(const ServeOptions& options, ServeObserver& observer, int file) {
+// Type=notify: the service is up once every socket listens (and every worker runs).
+void tell_service_manager_ready(ServeObserver& observer) {
+    if (auto told = notify_service_manager("READY=1"); !told) observer.error(told.error());
+}
+
+Status serve_with_workers(const ServeOptions& options, ServeObserver& observer, int file,
+                          std::optional<ActivatedSockets> activated) {
     LockedObserver locked(observer);
     SharedState shared(options.max_conns);
     std::vector<std::unique_ptr<ServeContext>> contexts;
@@ -199,13 +208,19 @@ Status serve_with_workers(const ServeOptions& options, ServeObserver& observer, 
         auto wake = shared.add_worker();
         if (!wake) return tl::unexpected(wake.error());
         context->wake_fd = *wake;
-        auto listeners =
-            i == 0 ? open_listeners(options.endpoint, ListenOptions{options.backlog, true})
-                   : worker_listeners(options, contexts.front()->listeners);
-        if (!listeners) return tl::unexpected(listeners.error());
-        context->listeners = std::move(*listeners);
+        if (i == 0 && activated) {
+            context->listeners = std::move(activated->listeners);
+        } else {
+            auto listeners =
+                i == 0 ? open_listeners(options.endpoint, ListenOptions{options.backlog, true})
+                       : worker_listeners(options, contexts.front()->listeners,
+                                          activated.has_value());
+            if (!listeners) return tl::unexpected(listeners.error());
+            context->listeners = std::move(*listeners);
+        }
         contexts.push_back(std::move(context));
     }
+    if (activated) locked.note(activation_note(*activated, options.endpoint));
     for (const auto& l : contexts.front()->listeners)
         locked.listening(l.transport(), l.local());
 
@@ -222,7 +237,10 @@ Status serve_with_workers(const ServeOptions& options, ServeObserver& observer, 
             break;
         }
     }
-    if (!shared.stopping()) results[0] = run_worker(*contexts[0]);
+    if (!shared.stopping()) {
+        tell_service_manager_ready(locked);
+        results[0] = run_worker(*contexts[0]);
+    }
     for (auto& t : threads)
         t.join();
     for (auto& r : results) {
@@ -234,7 +252,12 @@ Status serve_with_workers(const ServeOptions& options, ServeObserver& observer, 
 } // namespace
 
 Status serve(const ServeOptions& options, ServeObserver& observer) {
-    const bool datagrams = options.endpoint.transport == Transport::udp;
+    // Started by systemd with sockets (LISTEN_FDS): serve those; the endpoint is not bound.
+    auto activated = activated_sockets();
+    if (!activated) return tl::unexpected(activated.error());
+    const bool datagrams = *activated
+                               ? (*activated)->listeners.front().transport() == Transport::udp
+                               : options.endpoint.transport == Transport::udp;
     if (datagrams && (options.mode == ServeMode::send_file || options.mode == ServeMode::exec ||
                       options.mode == ServeMode::sh_exec)) {
         return fail(ErrorKind::usage,
@@ -250,6 +273,14 @@ Status serve(const ServeOptions& options, ServeObserver& observer) {
     if (options.workers > 1 && !options.keep_open) {
         return fail(ErrorKind::usage, "--workers serves many clients at once; add -k (without "
                                       "it serve serves one client and exits)");
+    }
+    // Workers share passed sockets; a UDP socket read by several workers would hand one peer's
+    // datagrams to any of them, each with its own idea of the peer.
+    if (options.workers > 1 && *activated && datagrams) {
+        return fail(ErrorKind::usage,
+                    "socket activation: a passed UDP socket cannot be split among --workers; "
+                    "run one worker, or bind the port yourself (no socket unit) to get one "
+                    "SO_REUSEPORT socket per worker");
     }
     UniqueFd file;
     if (options.mode == ServeMode::send_file) {
@@ -270,7 +301,8 @@ Status serve(const ServeOptions& options, ServeObserver& observer) {
                     "--sh-exec needs a command, such as --sh-exec 'date; uptime'");
     }
     raise_descriptor_limit(options.mode);
-    if (options.workers > 1) return serve_with_workers(options, observer, file.get());
+    if (options.workers > 1)
+        return serve_with_workers(options, observer, file.get(), std::move(*activated));
 
     SharedState shared(options.max_conns);
     ServeContext context(options, observer, shared);
@@ -278,12 +310,18 @@ Status serve(const ServeOptions& options, ServeObserver& observer) {
     if (options.mode == ServeMode::relay) {
         if (auto ready = prepare_relay(context); !ready) return ready;
     }
-    auto listeners =
-        open_listeners(options.endpoint, ListenOptions{options.backlog, options.reuse_port});
-    if (!listeners) return tl::unexpected(listeners.error());
-    context.listeners = std::move(*listeners);
+    if (*activated) {
+        context.listeners = std::move((*activated)->listeners);
+        observer.note(activation_note(**activated, options.endpoint));
+    } else {
+        auto listeners =
+            open_listeners(options.endpoint, ListenOptions{options.backlog, options.reuse_port});
+        if (!listeners) return tl::unexpected(listeners.error());
+        context.listeners = std::move(*listeners);
+    }
     for (const auto& l : context.listeners)
         observer.listening(l.transport(), l.local());
+    tell_service_manager_ready(observer);
     return run_worker(context);
 }
 

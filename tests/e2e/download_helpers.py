@@ -1,8 +1,10 @@
 """An HTTP server the retrieve/clean tests control: resources with ETag, Last-Modified,
-Content-Disposition, byte ranges with If-Range, If-Modified-Since, a connection dropped
-half-way, and a slow body. Runs in threads of the pytest process on 127.0.0.1 port 0 and
-records every request it saw (method, path, headers)."""
+Content-Disposition, byte ranges with If-Range (or ignoring it), If-Modified-Since, gzip
+content coding (when asked, or always), a connection dropped half-way, and a slow body. Runs in
+threads of the pytest process on 127.0.0.1 port 0 and records every request it saw (method,
+path, headers)."""
 import email.utils
+import gzip
 import hashlib
 import http.server
 import os
@@ -13,8 +15,12 @@ import time
 
 class Resource:
     def __init__(self, body, etag='"v1"', last_modified=None, disposition=None,
-                 drop_after=None, drops=1, chunk_delay=0.0, chunk=16384, ranges=True):
+                 drop_after=None, drops=1, chunk_delay=0.0, chunk=16384, ranges=True,
+                 coding=None, honor_if_range=True):
         self.body = body
+        # None: identity only; "when_asked": gzip when Accept-Encoding names it; "always".
+        self.coding = coding
+        self.honor_if_range = honor_if_range
         self.etag = etag
         self.last_modified = last_modified  # unix seconds, or None
         self.disposition = disposition
@@ -27,6 +33,16 @@ class Resource:
     @property
     def sha256(self):
         return hashlib.sha256(self.body).hexdigest()
+
+    @property
+    def gzipped(self):
+        """The gzip representation (deterministic: no name, no time)."""
+        return gzip.compress(self.body, mtime=0)
+
+    def wants_gzip(self, accept_encoding):
+        if self.coding == "always":
+            return True
+        return self.coding == "when_asked" and "gzip" in (accept_encoding or "")
 
     def last_modified_text(self):
         if self.last_modified is None:
@@ -58,27 +74,34 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
+        coded = res.wants_gzip(self.headers.get("Accept-Encoding"))
+        whole = res.gzipped if coded else res.body
+        # A representation has its own validator (RFC 9110 8.8.3): the gzip one differs.
+        etag = res.etag[:-1] + '-gz"' if coded and res.etag else res.etag
         start = 0
         status = 200
         rng = self.headers.get("Range")
         if rng and res.ranges and rng.startswith("bytes=") and rng.endswith("-"):
             if_range = self.headers.get("If-Range")
-            if if_range is None or if_range in (res.etag, res.last_modified_text()):
+            if (if_range is None or not res.honor_if_range
+                    or if_range in (etag, res.last_modified_text())):
                 start = int(rng[len("bytes="):-1])
-                if start >= len(res.body):
+                if start >= len(whole):
                     self.send_response(416)
-                    self.send_header("Content-Range", f"bytes */{len(res.body)}")
+                    self.send_header("Content-Range", f"bytes */{len(whole)}")
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
                 status = 206
-        body = res.body[start:]
+        body = whole[start:]
         self.send_response(status)
-        self._validators(res)
+        self._validators(res, etag)
+        if coded:
+            self.send_header("Content-Encoding", "gzip")
         if res.ranges:
             self.send_header("Accept-Ranges", "bytes")
         if status == 206:
-            self.send_header("Content-Range", f"bytes {start}-{len(res.body) - 1}/{len(res.body)}")
+            self.send_header("Content-Range", f"bytes {start}-{len(whole) - 1}/{len(whole)}")
         if res.disposition:
             self.send_header("Content-Disposition", res.disposition)
         self.send_header("Content-Length", str(len(body)))
@@ -110,9 +133,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             except OSError:
                 pass
 
-    def _validators(self, res):
-        if res.etag:
-            self.send_header("ETag", res.etag)
+    def _validators(self, res, etag=None):
+        etag = etag if etag is not None else res.etag
+        if etag:
+            self.send_header("ETag", etag)
         lm = res.last_modified_text()
         if lm:
             self.send_header("Last-Modified", lm)
@@ -167,17 +191,61 @@ def file_size(path):
         return -1
 
 
-def check_man_page(subcommand, run):
-    """Every long option of `nettool SUBCOMMAND --help` is in man/nettool-SUBCOMMAND.1, and
-    the page renders with groff -ww without a warning."""
-    import re
-    import subprocess
-    source = os.environ.get("NETTOOL_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-    page = os.path.join(source, "man", f"nettool-{subcommand}.1")
-    text = open(page).read().replace("\\-", "-")
-    options = set(re.findall(r"--[a-z][a-z0-9-]*", run(subcommand, "--help").stdout.decode()))
-    options -= {"--help", "--help-all"}
-    missing = sorted(o for o in options if o not in text)
-    assert options and not missing, missing
-    render = subprocess.run(["groff", "-ww", "-man", "-Tutf8", page], capture_output=True, timeout=30)
-    assert render.returncode == 0 and render.stderr == b"", render.stderr
+class RawServer:
+    """A raw-socket HTTP peer for hostile replies. Each connection's request head is read (under
+    a deadline) and recorded; `reply(head, n)` (n counts connections from 0) returns the bytes
+    to send and how to end: "close" (FIN) or "reset" (RST). One request per connection."""
+
+    def __init__(self, reply):
+        self.reply = reply
+        self.requests = []
+        self.lock = threading.Lock()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.05)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def url(self, path="/x"):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def _accept(self):
+        count = 0
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            threading.Thread(target=self._serve, args=(conn, count), daemon=True).start()
+            count += 1
+
+    def _serve(self, conn, n):
+        import struct
+        conn.settimeout(10)
+        head = b""
+        try:
+            while b"\r\n\r\n" not in head and len(head) < 65536:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                head += data
+            text = head.decode("latin-1")
+            with self.lock:
+                self.requests.append(text)
+            data, end = self.reply(text, n)
+            conn.sendall(data)
+            if end == "reset":
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        self.stopping = True
+        self.thread.join(timeout=5)
+        self.sock.close()
+

@@ -1,6 +1,6 @@
 """Helpers for test_serve.py: start `nettool serve --json` and learn its ports from the
-`listening` events; small socket clients with deadlines."""
-import json
+`listening` events; small socket clients with deadlines. Every event read is checked against
+the JSON schema (conftest.py)."""
 import os
 import signal
 import socket
@@ -8,7 +8,7 @@ import subprocess
 import threading
 import time
 
-from conftest import DEADLINE, NETTOOL
+from conftest import DEADLINE, NETTOOL, json_lines, parse_json_line
 
 
 def start_serve(procs, *args, stdin=subprocess.DEVNULL, listeners=1, **kwargs):
@@ -19,19 +19,14 @@ def start_serve(procs, *args, stdin=subprocess.DEVNULL, listeners=1, **kwargs):
 
 
 def port_of(events):
-    return events[0]["port"]
+    """The port of the first `listening` event: {"event":"listening","local":{"address","port"}}."""
+    return events[0]["local"]["port"]
 
 
 def read_events_until_exit(proc, timeout=DEADLINE):
-    """All JSON events left on stderr once the process has exited."""
-    rest = proc.rest_of_stderr(timeout)
-    out = []
-    for line in rest.splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            pass
-    return out
+    """All JSON events left on stderr once the process has exited (serve --json writes nothing
+    else there)."""
+    return json_lines(proc.rest_of_stderr(timeout), only_json=True)
 
 
 def exchange(host, port, payload=b"", half_close=True, family=None, timeout=DEADLINE):
@@ -110,7 +105,7 @@ def read_json_line(f, timeout=DEADLINE):
         if not chunk:
             raise EOFError(f"pipe closed; so far {data!r}")
         data += chunk
-    return json.loads(data)
+    return parse_json_line(data)
 
 
 class RawServe:

@@ -3,7 +3,6 @@ module) and OpenBSD nc. Each test asserts what the peer received, not only what 
 printed."""
 import fcntl
 import hashlib
-import json
 import os
 import pty
 import signal
@@ -14,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import DEADLINE, NETTOOL, nettool_argv, run
+from conftest import DEADLINE, NETTOOL, json_lines, nettool_argv, run
 from connect_helpers import (BIG, PipeReader, Server, adjacent_open_and_closed_ports,
                              big_payload_file, black_hole, closed_port_socket, file_sha256,
                              free_port, ipv6_available, read_all_then_answer, recv_hashing,
@@ -637,10 +636,11 @@ def test_zero_range_with_open_and_closed_ports_text_json_quiet():
         assert r.stdout.decode() == f"127.0.0.1 {port} open\n127.0.0.1 {port + 1} closed\n"
         j = run("connect", "-z", "--json", "127.0.0.1", rng)
         assert j.returncode == 1
-        objs = [json.loads(line) for line in j.stdout.decode().splitlines()]
-        assert objs[0] == {"host": "127.0.0.1", "address": "127.0.0.1", "port": port, "open": True}
-        assert objs[1]["port"] == port + 1 and objs[1]["open"] is False
-        assert objs[1]["error"] == "connection refused"
+        objs = json_lines(j.stdout, only_json=True)
+        assert objs[0] == {"event": "port", "host": "127.0.0.1",
+                           "peer": {"address": "127.0.0.1", "port": port}, "open": True}
+        assert objs[1]["peer"]["port"] == port + 1 and objs[1]["open"] is False
+        assert objs[1]["reason"] == "connection refused"
         q = run("connect", "-z", "-q", "127.0.0.1", rng)
         assert q.returncode == 1 and q.stdout == b"" and q.stderr == b""
     finally:

@@ -1,4 +1,4 @@
-"""The docs test (STYLE.md): every subcommand that `nettool --help` lists, and every long option
+"""The docs test: every subcommand that `nettool --help` lists, and every long option
 that its `--help` prints, appears in its man page and in the bash, zsh and fish completions;
 every man page renders with `groff -ww` without a warning; the completion files parse; nettool(1)
 lists every subcommand; the README links every page.
@@ -25,7 +25,7 @@ ROOT = Path(os.environ.get("NETTOOL_SOURCE_DIR") or Path(__file__).resolve().par
 COMMON_OPTIONS = {"--help", "--help-all", "--version"}
 # Only used to probe that the --help parser misses nothing: a name on this list that answers
 # `nettool NAME --help` with its own usage must be among the parsed subcommands.
-PROBE_NAMES = ("serve", "connect", "get", "retrieve", "clean")
+PROBE_NAMES = ("serve", "connect", "get", "retrieve", "clean", "ports")
 COMPLETIONS = ("completions/nettool.bash", "completions/_nettool", "completions/nettool.fish")
 OPTION_RE = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 TIMEOUT = 30
@@ -447,6 +447,18 @@ def test_self_each_missing_piece_is_reported(tmp_path, case):
     assert problems, f"{case}: no problem reported"
     assert any(all(w in p for w in words) for p in problems), \
         f"{case}: no problem names {words}:\n" + "\n".join(problems)
+
+
+def test_self_an_option_is_matched_whole_not_inside_a_longer_one(tmp_path):
+    # `--keep` is printed by --help, but the page and completions name only `--keep-open`
+    # (the way `--cookie-jar` must not stand in for a missing `--cookie`).
+    spec = json.loads(json.dumps(FAKE_SPEC))
+    spec["subs"]["serve"]["options"].append("--keep")
+    check = make_fake(tmp_path, spec=spec)
+    problems = "\n".join(check.all_problems())
+    for where in ["man/nettool-serve.1", *COMPLETIONS]:
+        assert re.search(re.escape(where) + r".*--keep\b(?!-)", problems), (where, problems)
+    assert "--keep-open" not in problems
 
 
 def test_self_new_option_and_unlisted_subcommand_are_reported(tmp_path):

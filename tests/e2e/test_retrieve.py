@@ -1,9 +1,9 @@
 """nettool retrieve: urlretrieve from a shell, against an HTTP server this test controls."""
 import email.utils
+import gzip
 import hashlib
 import json
 import os
-import pty
 import select
 import signal
 import stat
@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from conftest import DEADLINE, NETTOOL, nettool_argv, run
-from download_helpers import DownloadServer, Resource, check_man_page
+from conftest import DEADLINE, NETTOOL, json_lines, nettool_argv, run
+from download_helpers import DownloadServer, RawServer, Resource
 
 BODY = os.urandom(300_000)
 LAST_MODIFIED = 1_600_000_000  # 2020-09-13
@@ -132,12 +132,15 @@ def test_a_dropped_connection_is_retried_with_a_range_request(server, tmp_path, 
     target = tmp_path / "big.bin"
     r = run("retrieve", "--retry", "3", "--json", url, str(target), env=env)
     assert r.returncode == 0, r.stderr
-    result = json.loads(r.stdout)
+    [result] = json_lines(r.stdout, only_json=True)
+    assert result["event"] == "saved"
     assert result["sha256"] == res.sha256
     assert result["bytes"] == len(BODY)
-    assert result["filename"] == str(target)
+    assert result["path"] == str(target)
+    assert result["url"] == url
     assert result["status"] == 206
-    assert set(result) >= {"url", "filename", "status", "headers", "bytes", "sha256", "seconds"}
+    assert set(result) == {"event", "url", "path", "status", "headers", "bytes", "sha256",
+                           "seconds"}
     assert target.read_bytes() == BODY
     seen = server.requests_for("/big.bin")
     assert len(seen) == 2
@@ -194,12 +197,12 @@ def test_sigint_keeps_the_part_and_continue_finishes_it(server, tmp_path, env, p
     assert last["if-range"] == '"v1"'
     expected = new_body if changed else BODY
     assert target.read_bytes() == expected
-    assert json.loads(r.stdout)["sha256"] == hashlib.sha256(expected).hexdigest()
+    assert json_lines(r.stdout)[0]["sha256"] == hashlib.sha256(expected).hexdigest()
     assert not part.exists()
     if changed:
         assert b"starting over" in r.stderr
     else:
-        assert json.loads(r.stdout)["status"] == 206
+        assert json_lines(r.stdout)[0]["status"] == 206
 
 
 def test_checksum_is_verified_before_the_rename(server, tmp_path, env):
@@ -359,7 +362,193 @@ def test_progress_bar_on_a_terminal_and_silence_otherwise(server, tmp_path, env)
     assert (tmp_path / "err.txt").read_bytes() == b""
 
 
-def test_every_long_option_is_in_the_man_page():
-    check_man_page("retrieve", run)
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+# A gzip-capable server that drops the connection half-way: retrieve asks for the identity
+# coding, so every retry resumes the very bytes on disk, and the file is the resource.
+def test_a_gzip_server_dropping_half_way_yields_the_identity_bytes(server, tmp_path, env):
+    body = b"compressible line of text\n" * 40_000  # 1 MiB, gzips well
+    res = Resource(body, coding="when_asked", drop_after=len(body) // 2)
+    url = server.add("/text.txt", res)
+    target = tmp_path / "text.txt"
+    r = run("retrieve", "--retry", "3", "--json", url, str(target), env=env)
+    assert r.returncode == 0, r.stderr
+    assert sha256(target.read_bytes()) == sha256(body)
+    assert json.loads(r.stdout)["sha256"] == sha256(body)
+    seen = server.requests_for("/text.txt")
+    assert len(seen) == 2
+    assert all(req["headers"]["accept-encoding"] == "identity" for req in seen)
+    assert seen[1]["headers"]["range"] == f"bytes={len(body) // 2}-"
+    assert b"retrying" in r.stderr
+    # get still asks for compression and decodes it.
+    got = run("get", url, env=env)
+    assert got.returncode == 0 and got.stdout == body
+    assert "gzip" in server.requests_for("/text.txt")[-1]["headers"]["accept-encoding"]
+
+
+# A server that codes the body whatever it is asked: the bytes are saved as sent (the gzip
+# stream), and resuming continues that same stream.
+def test_a_body_coded_anyway_is_saved_as_sent_and_resumed(server, tmp_path, env):
+    body = os.urandom(100_000) + b"z" * 400_000
+    res = Resource(body, coding="always")
+    res.drop_after = len(res.gzipped) // 2
+    url = server.add("/coded.bin", res)
+    target = tmp_path / "coded.bin.gz"
+    r = run("retrieve", "--retry", "2", "--headers", url, str(target), env=env)
+    assert r.returncode == 0, r.stderr
+    assert target.read_bytes() == res.gzipped
+    assert gzip.decompress(target.read_bytes()) == body
+    assert b"Content-Encoding: gzip" in r.stdout
+
+
+def test_continue_refuses_a_part_of_another_url(server, tmp_path, env):
+    a = Resource(BODY, drop_after=100_000)
+    url_a = server.add("/a.bin", a)
+    body_b = os.urandom(250_000)
+    url_b = server.add("/b.bin", Resource(body_b, etag=None))
+    target = tmp_path / "f.bin"
+    r = run("retrieve", "--retry", "0", url_a, str(target), env=env)
+    assert r.returncode == 4
+    part = tmp_path / "f.bin.part"
+    assert part.read_bytes() == BODY[:100_000]
+    r = run("retrieve", "-c", url_b, str(target), env=env)
+    assert r.returncode == 3, r.stderr
+    assert r.stderr.decode() == (
+        f"nettool: error: {part} holds the first 100000 bytes of {url_a}, not of {url_b}; resume "
+        "it with that URL, or use --force to start over\n")
+    assert part.read_bytes() == BODY[:100_000]
+    assert server.requests_for("/b.bin") == []  # refused before any request
+    assert not target.exists()
+    # --force: start over with B. Never a mix of the two.
+    r = run("retrieve", "-c", "--force", url_b, str(target), env=env)
+    assert r.returncode == 0, r.stderr
+    assert target.read_bytes() == body_b
+    assert b"starting over (--force)" in r.stderr
+    # Without a sidecar nothing shows where the bytes came from: refused as well.
+    (tmp_path / "g.bin.part").write_bytes(b"unknown origin")
+    r = run("retrieve", "-c", url_b, str(tmp_path / "g.bin"), env=env)
+    assert r.returncode == 3
+    assert b"has no readable" in r.stderr and b"use --force to start over" in r.stderr
+
+
+@pytest.mark.parametrize("how", ["no-validators", "ignores-if-range"])
+def test_continue_over_a_changed_resource_never_mixes(server, tmp_path, env, how):
+    old = os.urandom(300_000)
+    res = Resource(old, drop_after=120_000)
+    if how == "no-validators":
+        res.etag = None  # nothing for If-Range: a same-length change would go unnoticed
+    else:
+        res.honor_if_range = False  # a server sending a range of whatever it has now
+    url = server.add("/r.bin", res)
+    target = tmp_path / "r.bin"
+    r = run("retrieve", "--retry", "0", url, str(target), env=env)
+    assert r.returncode == 4
+    new = os.urandom(300_000 if how == "no-validators" else 310_000)
+    with server.lock:
+        res.body = new
+        if how == "ignores-if-range":
+            res.etag = '"v2"'
+    r = run("retrieve", "-c", url, str(target), env=env)
+    assert r.returncode == 0, r.stderr
+    assert target.read_bytes() == new
+    assert b"starting over" in r.stderr
+    if how == "no-validators":
+        assert "range" not in server.requests_for("/r.bin")[-1]["headers"]
+    else:
+        assert b"its length is now 310000 bytes, not 300000" in r.stderr
+
+
+def test_remote_name_continue_resumes_a_content_disposition_name(server, tmp_path, env):
+    res = Resource(BODY, disposition='attachment; filename="report.bin"', drop_after=120_000)
+    url = server.add("/download?id=7", res)
+    r = run("retrieve", "-O", "--retry", "0", url, env=env, cwd=str(tmp_path))
+    assert r.returncode == 4
+    assert (tmp_path / "report.bin.part").read_bytes() == BODY[:120_000]
+    r = run("retrieve", "-O", "-c", url, env=env, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"report.bin\n"
+    assert (tmp_path / "report.bin").read_bytes() == BODY
+    assert not (tmp_path / "report.bin.part").exists()
+    last = server.requests_for("/download?id=7")[-1]["headers"]
+    assert last["range"] == "bytes=120000-"
+    assert last["if-range"] == '"v1"'
+
+
+def raw_reply(text):
+    return lambda head, n: (text, "close")
+
+
+HOSTILE = {
+    "a 300 KB header line": b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 300_000 + b"\r\n"
+                            b"Content-Length: 2\r\n\r\nok",
+    "350 KB of headers": b"HTTP/1.1 200 OK\r\n" + b"".join(
+        b"X-H%d: %s\r\n" % (i, b"a" * 50_000) for i in range(7)) + b"Content-Length: 2\r\n\r\nok",
+    "a bad chunk size": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        b"5\r\nhello\r\nzzz\r\nxx\r\n0\r\n\r\n",
+    "a malformed Location": b"HTTP/1.1 302 Found\r\nLocation: http://[::1\r\n"
+                            b"Content-Length: 0\r\n\r\n",
+    "a 206 to a request without a range": b"HTTP/1.1 206 Partial Content\r\n"
+                                          b"Content-Range: bytes 500-999/1000\r\n"
+                                          b"Content-Length: 500\r\n\r\n" + b"t" * 500,
+    "a 206 whose ranges disagree": b"HTTP/1.1 206 Partial Content\r\n"
+                                   b"Content-Range: bytes 0-99/1000\r\n"
+                                   b"Content-Length: 900\r\n\r\n" + b"t" * 900,
+    "no HTTP at all": b"\x00\x01garbage\r\n\r\n",
+    "an impossible Content-Length": b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999"
+                                    b"\r\n\r\nabc",
+}
+
+
+@pytest.mark.parametrize("what", sorted(HOSTILE))
+def test_hostile_replies_are_protocol_errors(tmp_path, env, what):
+    raw = RawServer(raw_reply(HOSTILE[what]))
+    try:
+        target = tmp_path / "out.bin"
+        r = run("retrieve", "--retry", "2", raw.url(), str(target), env=env)
+        assert r.returncode == 7, (what, r.stderr)
+        assert not target.exists()
+        assert len(raw.requests) == 1  # a protocol error is not retried
+        r = run("retrieve", "--retry", "0", raw.url(), env=env)  # into the temp area
+        assert r.returncode == 7, (what, r.stderr)
+        area = tmp_path / "area"
+        assert not area.exists() or set(os.listdir(area)) <= {".registry.jsonl", ".registry.lock"}
+    finally:
+        raw.close()
+
+
+def test_a_short_body_or_a_reset_is_a_network_error_and_is_resumed(tmp_path, env):
+    body = os.urandom(200_000)
+
+    def reply(head, n):
+        start = 0
+        for line in head.split("\r\n"):
+            if line.lower().startswith("range: bytes="):
+                start = int(line.split("=")[1].rstrip("-"))
+        if n == 0:  # claims 200000 bytes, sends 50000, then closes
+            return (b'HTTP/1.1 200 OK\r\nETag: "x"\r\nContent-Length: 200000\r\n\r\n'
+                    + body[:50_000], "close")
+        if n == 1:  # a range, cut by a reset
+            return (b'HTTP/1.1 206 Partial Content\r\nETag: "x"\r\nContent-Range: bytes %d-199999/'
+                    b'200000\r\nContent-Length: %d\r\n\r\n' % (start, 200_000 - start)
+                    + body[start:start + 30_000], "reset")
+        return (b'HTTP/1.1 206 Partial Content\r\nETag: "x"\r\nContent-Range: bytes %d-199999/'
+                b'200000\r\nContent-Length: %d\r\n\r\n' % (start, 200_000 - start)
+                + body[start:], "close")
+
+    raw = RawServer(reply)
+    try:
+        r = run("retrieve", "--retry", "0", raw.url(), str(tmp_path / "a.bin"), env=env)
+        assert r.returncode == 4, r.stderr
+        assert b"the transfer ended early" in r.stderr
+        r = run("retrieve", "--retry", "3", raw.url(), str(tmp_path / "b.bin"), env=env)
+        assert r.returncode == 0, r.stderr
+        assert (tmp_path / "b.bin").read_bytes() == body
+    finally:
+        raw.close()
+
+
+def test_options_not_built_are_absent_from_help():
     help_text = run("retrieve", "--help").stdout
     assert b"--jobs" not in help_text and b"-i," not in help_text  # not built yet

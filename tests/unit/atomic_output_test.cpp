@@ -252,7 +252,8 @@ TEST(AtomicOutput, DiscardRemovesThePartAndItsSidecar) {
 TEST(PartMeta, RoundTripsAndIgnoresGarbage) {
     ScratchDir dir;
     const std::string part = dir / "x.part";
-    nettool::PartMeta meta{"http://h/x", "\"abc\"", "Wed, 21 Oct 2015 07:28:00 GMT", 1234, 42};
+    nettool::PartMeta meta{"http://h/x", "\"abc\"", "Wed, 21 Oct 2015 07:28:00 GMT",
+                           1234,         42,        nettool::FileIdentity{7, 99, 123456789}};
     ASSERT_TRUE(nettool::write_part_meta(part, meta));
     EXPECT_EQ(mode_of(part + ".meta"), 0600u);
     auto back = nettool::read_part_meta(part);
@@ -262,7 +263,69 @@ TEST(PartMeta, RoundTripsAndIgnoresGarbage) {
     EXPECT_EQ(back->last_modified, meta.last_modified);
     EXPECT_EQ(back->content_length, std::optional<std::uint64_t>(1234));
     EXPECT_EQ(back->started, 42);
+    EXPECT_EQ(back->part.device, 7u);
+    EXPECT_EQ(back->part.inode, 99u);
+    EXPECT_EQ(back->part.birth_ns, 123456789);
+    // A sidecar of an older version has no identity: known() says so.
+    auto old = nettool::parse_part_meta(R"({"url":"http://h/x","etag":"","last_modified":""})");
+    ASSERT_TRUE(old);
+    EXPECT_FALSE(old->part.known());
+    EXPECT_FALSE(nettool::parse_part_meta("[1,2]"));
+    EXPECT_FALSE(nettool::parse_part_meta(R"({"url":5})"));
     write_file(part + ".meta", "{not json");
     EXPECT_FALSE(nettool::read_part_meta(part));
     EXPECT_FALSE(nettool::read_part_meta(dir / "none.part"));
+}
+
+TEST(AtomicOutput, AnUnnamedPartGetsItsNameOnlyWhenPublished) {
+    ScratchDir dir;
+    nettool::UniqueFd dir_fd(::open(dir.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_TRUE(dir_fd);
+    auto out = AtomicOutput::create_unnamed(dir_fd.get(), "n.bin", dir / "n.bin");
+    ASSERT_TRUE(out) << out.error().message;
+    EXPECT_EQ(out->part_path(), dir / "n.bin.part");
+    EXPECT_TRUE(out->identity().known());
+    ASSERT_TRUE(out->write(bytes("early")));
+    // O_TMPFILE: ext4, tmpfs, xfs and btrfs have it (the scratch directory is on one of them).
+    ASSERT_FALSE(out->published());
+    EXPECT_FALSE(exists(dir / "n.bin.part")); // nothing to see before it is recorded
+    ASSERT_TRUE(out->publish());
+    EXPECT_TRUE(out->published());
+    EXPECT_EQ(read_file(dir / "n.bin.part"), "early");
+    struct stat st {};
+    ASSERT_EQ(::stat((dir / "n.bin.part").c_str(), &st), 0);
+    EXPECT_EQ(st.st_ino, out->identity().inode);
+    ASSERT_TRUE(out->commit());
+    EXPECT_EQ(read_file(dir / "n.bin"), "early");
+
+    // An unnamed .part that never gets published leaves nothing behind.
+    {
+        auto lost = AtomicOutput::create_unnamed(dir_fd.get(), "lost.bin", dir / "lost.bin");
+        ASSERT_TRUE(lost);
+        ASSERT_TRUE(lost->write(bytes("nobody recorded me")));
+    }
+    EXPECT_FALSE(exists(dir / "lost.bin.part"));
+
+    // Publishing never replaces a file that took the name meanwhile.
+    auto late = AtomicOutput::create_unnamed(dir_fd.get(), "taken.bin", dir / "taken.bin");
+    ASSERT_TRUE(late);
+    write_file(dir / "taken.bin.part", "someone else's");
+    auto published = late->publish();
+    ASSERT_FALSE(published);
+    EXPECT_EQ(published.error().sys_errno, EEXIST);
+    late->discard();
+    EXPECT_EQ(read_file(dir / "taken.bin.part"), "someone else's");
+}
+
+TEST(AtomicOutput, AFifoWhereThePartShouldBeIsRefusedWithoutHanging) {
+    ScratchDir dir;
+    const std::string path = dir / "f.bin";
+    ASSERT_EQ(::mkfifo((path + ".part").c_str(), 0600), 0);
+    auto resumed = AtomicOutput::open(path, resuming());
+    ASSERT_FALSE(resumed);
+    EXPECT_NE(resumed.error().message.find("not a regular file"), std::string::npos)
+        << resumed.error().message;
+    auto fresh = AtomicOutput::open(path);
+    ASSERT_FALSE(fresh);
+    EXPECT_NE(fresh.error().message.find("already exists"), std::string::npos);
 }

@@ -1,17 +1,9 @@
-#include "scratch_dir.hpp"
+#include "clean_helpers.hpp"
 
-#include <ctime>
 #include <fstream>
-#include <gtest/gtest.h>
-#include <nettool/clean.hpp>
-#include <nettool/registry.hpp>
-#include <nettool/temp_area.hpp>
 #include <set>
-#include <sstream>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <unistd.h>
-#include <vector>
 
 using nettool::AtomicOutput;
 using nettool::CleanAction;
@@ -20,80 +12,115 @@ using nettool::DownloadState;
 using nettool::Registry;
 using nettool::RegistryEntry;
 using nettool::TempArea;
+using nettool::test::Collector;
+using nettool::test::download;
 using nettool::test::exists;
+using nettool::test::options_for;
 using nettool::test::read_file;
 using nettool::test::ScratchDir;
 using nettool::test::write_file;
-
-namespace {
-
-struct Collector : nettool::CleanObserver {
-    std::vector<CleanItem> items;
-    void on_item(const CleanItem& item) override { items.push_back(item); }
-    const CleanItem* find(const std::string& path, CleanAction action) const {
-        for (const auto& item : items)
-            if (item.path == path && item.action == action) return &item;
-        return nullptr;
-    }
-};
-
-// What retrieve does: create the .part, record it (in progress), write, rename, mark complete.
-// Returns the output still open (its lock held) so the caller decides when the "process" ends.
-AtomicOutput download(const TempArea& area, Registry& registry, const std::string& body,
-                      bool finish = true, std::int64_t time = std::time(nullptr)) {
-    auto out = area.create_output("page.html");
-    EXPECT_TRUE(out) << out.error().message;
-    RegistryEntry entry{out->path(),
-                        out->device(),
-                        out->inode(),
-                        nettool::birth_time_ns(out->fd()),
-                        "http://h/page.html",
-                        time,
-                        DownloadState::in_progress,
-                        static_cast<int>(::getpid())};
-    EXPECT_TRUE(registry.add(entry));
-    EXPECT_TRUE(out->write(std::span<const char>(body.data(), body.size())));
-    if (finish) {
-        EXPECT_TRUE(out->commit());
-        EXPECT_TRUE(registry.mark_complete(out->path()));
-    }
-    return std::move(*out);
-}
-
-nettool::CleanOptions options_for(const TempArea& area) {
-    nettool::CleanOptions options;
-    options.area = area.path();
-    return options;
-}
-
-} // namespace
 
 TEST(Registry, AddsMarksAndReloadsEntries) {
     ScratchDir scratch;
     auto area = TempArea::open(scratch / "area");
     ASSERT_TRUE(area);
-    Registry registry(*area);
-    ASSERT_TRUE(registry.add(
-        RegistryEntry{"/a", 1, 2, 0, "http://x/a", 10, DownloadState::in_progress, 7}));
-    ASSERT_TRUE(registry.add(
-        RegistryEntry{"/b", 3, 4, 0, "http://x/b", 11, DownloadState::in_progress, 8}));
-    ASSERT_TRUE(registry.mark_complete("/b"));
-    auto entries = registry.load();
-    ASSERT_TRUE(entries);
-    ASSERT_EQ(entries->size(), 2u);
-    EXPECT_EQ((*entries)[0].path, "/a");
-    EXPECT_EQ((*entries)[0].state, DownloadState::in_progress);
-    EXPECT_EQ((*entries)[1].inode, 4u);
-    EXPECT_EQ((*entries)[1].state, DownloadState::complete);
-    EXPECT_EQ((*entries)[1].pid, 8);
+    std::vector<std::string> warnings;
+    Registry registry(*area, [&](const std::string& w) { warnings.push_back(w); });
+    RegistryEntry a;
+    a.name = "a";
+    a.device = 1;
+    a.inode = 2;
+    a.url = "http://x/a";
+    a.pid = 7;
+    RegistryEntry b = a;
+    b.name = "b";
+    b.inode = 4;
+    b.pid = 8;
+    ASSERT_TRUE(registry.add(a));
+    ASSERT_TRUE(registry.add(b));
+    ASSERT_TRUE(registry.mark_complete("b"));
+    auto loaded = registry.load();
+    ASSERT_TRUE(loaded);
+    const auto& entries = loaded->entries;
+    ASSERT_EQ(entries.size(), 2u);
+    EXPECT_EQ(entries[0].name, "a");
+    EXPECT_EQ(entries[0].state, DownloadState::in_progress);
+    EXPECT_EQ(entries[1].inode, 4u);
+    EXPECT_EQ(entries[1].state, DownloadState::complete);
+    EXPECT_EQ(entries[1].pid, 8);
+    EXPECT_EQ(loaded->damaged_lines, 0u);
     struct stat st {};
     ASSERT_EQ(::stat(registry.path().c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u);
-    // A damaged line is skipped, the rest survives.
-    std::ofstream(registry.path(), std::ios::app) << "{garbage\n";
-    auto reloaded = registry.load();
-    ASSERT_TRUE(reloaded);
-    EXPECT_EQ(reloaded->size(), 2u);
+    ASSERT_TRUE(registry.forget("a"));
+    auto after = registry.load();
+    ASSERT_TRUE(after);
+    ASSERT_EQ(after->entries.size(), 1u);
+    EXPECT_EQ(after->entries[0].name, "b");
+    EXPECT_TRUE(warnings.empty());
+}
+
+TEST(Registry, AFailedPublishTakesTheEntryOutAgain) {
+    ScratchDir scratch;
+    auto area = TempArea::open(scratch / "area");
+    ASSERT_TRUE(area);
+    Registry registry(*area);
+    RegistryEntry entry;
+    entry.name = "x";
+    entry.inode = 1;
+    bool published = false;
+    auto added = registry.add(entry, [&]() -> nettool::Status {
+        auto seen = registry.path(); // the entry is on disk while publish runs
+        EXPECT_NE(read_file(seen).find("\"name\":\"x\""), std::string::npos);
+        published = true;
+        return nettool::fail(nettool::ErrorKind::file_io, "no room");
+    });
+    ASSERT_FALSE(added);
+    EXPECT_EQ(added.error().message, "no room");
+    EXPECT_TRUE(published);
+    auto loaded = registry.load();
+    ASSERT_TRUE(loaded);
+    EXPECT_TRUE(loaded->entries.empty());
+}
+
+TEST(Registry, ParsesOnlyWholeEntries) {
+    using nettool::parse_registry_line;
+    EXPECT_FALSE(parse_registry_line(""));
+    EXPECT_FALSE(parse_registry_line("{garbage"));
+    EXPECT_FALSE(parse_registry_line("[1,2,3]"));
+    EXPECT_FALSE(parse_registry_line(R"({"name":"a"})"));           // no identity
+    EXPECT_FALSE(parse_registry_line(R"({"device":1,"inode":2})")); // names nothing
+    EXPECT_FALSE(parse_registry_line(R"({"name":3,"device":1,"inode":2})"));
+    EXPECT_FALSE(parse_registry_line("{\"name\":\"\xff\",\"device\":1,\"inode\":2}"));
+    auto legacy = parse_registry_line(R"({"path":"/a/b","device":1,"inode":2})");
+    ASSERT_TRUE(legacy);
+    EXPECT_EQ(nettool::download_name(*legacy, "/a"), "b");
+    EXPECT_EQ(nettool::download_name(*legacy, "/elsewhere"), "");
+    auto doubled = parse_registry_line(R"({"path":"/a//b","device":1,"inode":2})");
+    ASSERT_TRUE(doubled);
+    EXPECT_EQ(nettool::download_name(*doubled, "/a"), "b");
+    auto escaping = parse_registry_line(R"({"path":"/a/../b","device":1,"inode":2})");
+    ASSERT_TRUE(escaping);
+    EXPECT_EQ(nettool::download_name(*escaping, "/a"), "");
+    auto modern = parse_registry_line(R"({"name":"n","path":"/etc/passwd","device":1,"inode":2})");
+    ASSERT_TRUE(modern);
+    EXPECT_EQ(nettool::download_name(*modern, "/a"), "n"); // the name decides, not the path
+}
+
+TEST(TempAreaNames, OnlyPlainNamesDirectlyInside) {
+    using nettool::is_download_name;
+    EXPECT_TRUE(is_download_name("page-Xa81Qz.html"));
+    EXPECT_TRUE(is_download_name("a b"));
+    EXPECT_FALSE(is_download_name(""));
+    EXPECT_FALSE(is_download_name("."));
+    EXPECT_FALSE(is_download_name(".."));
+    EXPECT_FALSE(is_download_name("../x"));
+    EXPECT_FALSE(is_download_name("a/b"));
+    EXPECT_FALSE(is_download_name("/etc/passwd"));
+    EXPECT_FALSE(is_download_name(".registry.jsonl"));
+    EXPECT_FALSE(is_download_name(".registry.lock"));
+    EXPECT_FALSE(is_download_name(std::string("a\0b", 3)));
+    EXPECT_FALSE(is_download_name(std::string(256, 'a')));
 }
 
 TEST(Clean, RemovesOnlyWhatRetrieveSavedAndReportsTheRest) {
@@ -160,6 +187,7 @@ TEST(Clean, RemovesOnlyWhatRetrieveSavedAndReportsTheRest) {
     EXPECT_EQ(::lstat(linked_path.c_str(), &st), 0);
     EXPECT_TRUE(S_ISLNK(st.st_mode));
     ASSERT_TRUE(seen.find(linked_path, CleanAction::skipped));
+    EXPECT_TRUE(seen.warnings.empty());
     EXPECT_NE(seen.find(linked_path, CleanAction::skipped)->reason.find("symbolic link"),
               std::string::npos);
 
@@ -172,8 +200,8 @@ TEST(Clean, RemovesOnlyWhatRetrieveSavedAndReportsTheRest) {
     // Only the live download stays recorded; once it ends, the next clean removes its leftover.
     auto left = registry.load();
     ASSERT_TRUE(left);
-    ASSERT_EQ(left->size(), 1u);
-    EXPECT_EQ(left->front().path, running.path());
+    ASSERT_EQ(left->entries.size(), 1u);
+    EXPECT_EQ(left->entries.front().path, running.path());
     running.close();
     Collector again;
     auto second = nettool::clean(options_for(*area), again);
@@ -278,7 +306,7 @@ TEST(Registry, ConcurrentWritersAndACleanerLoseNothing) {
     auto entries = Registry(*area).load();
     ASSERT_TRUE(entries);
     std::set<std::string> recorded;
-    for (const auto& e : *entries)
+    for (const auto& e : entries->entries)
         recorded.insert(e.path);
     std::size_t still_there = 0;
     std::size_t cleaned = 0;

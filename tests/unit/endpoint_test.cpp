@@ -98,3 +98,20 @@ TEST(PortRange, SingleAndRange) {
     EXPECT_FALSE(parse_port_range("1-"));
     EXPECT_FALSE(parse_port_range("a-b"));
 }
+
+// Found by fuzzing: "unix:80" reads back as a Unix socket path.
+TEST(Endpoint, DisplayReadsBackAsTheSameEndpoint) {
+    auto named_unix = parse_endpoint("tcp://unix:80");
+    ASSERT_TRUE(named_unix);
+    EXPECT_EQ(named_unix->display(), "tcp://unix:80");
+    for (const char* text : {"tcp://unix:80", "udp://unix:53", "[::1]:80", "unix:@@x", "*:1", "9"}) {
+        auto endpoint = parse_endpoint(text);
+        ASSERT_TRUE(endpoint) << text;
+        auto again = parse_endpoint(endpoint->display());
+        ASSERT_TRUE(again) << endpoint->display();
+        EXPECT_EQ(again->transport, endpoint->transport) << text;
+        EXPECT_EQ(again->host, endpoint->host) << text;
+        EXPECT_EQ(again->port, endpoint->port) << text;
+        EXPECT_EQ(again->unix_path, endpoint->unix_path) << text;
+    }
+}

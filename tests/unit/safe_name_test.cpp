@@ -139,3 +139,18 @@ TEST(RemoteFileName, FromTheUrlPath) {
     EXPECT_EQ(remote_file_name(std::nullopt, "/x.cgi?name=../../y"), "x.cgi");
     EXPECT_EQ(remote_file_name(std::nullopt, "/%1b%5b2J.txt"), "_[2J.txt");
 }
+
+// Found by fuzzing: trimming blanks, then dots, then blanks exposed a dot again.
+TEST(SafeName, MixedLeadingBlanksAndDotsNeverLeaveAHiddenName) {
+    EXPECT_EQ(safe_name(". .bashrc"), "bashrc");
+    EXPECT_EQ(safe_name(" . . .profile"), "profile");
+    EXPECT_EQ(safe_name(". . ."), "");
+    EXPECT_EQ(remote_file_name(std::nullopt, "/x/%20.%20.bashrc"), "bashrc");
+    EXPECT_EQ(remote_file_name("attachment; filename=\" . .ssh\"", "/f"), "ssh");
+}
+
+TEST(SafeName, ACutAmongBlanksLeavesNoTrailingBlank) {
+    const std::string name = safe_name(std::string(190, 'x') + std::string(30, ' ') + "yyyy");
+    EXPECT_EQ(name, std::string(190, 'x'));
+    EXPECT_EQ(safe_name(name), name);
+}

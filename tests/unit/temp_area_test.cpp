@@ -1,6 +1,7 @@
 #include "scratch_dir.hpp"
 
 #include <cstdlib>
+#include <filesystem>
 #include <gtest/gtest.h>
 #include <nettool/temp_area.hpp>
 #include <optional>
@@ -133,8 +134,9 @@ TEST(TempArea, CreatesUniquePrivateFilesKeepingTheExtension) {
     auto area = TempArea::open(scratch / "area");
     ASSERT_TRUE(area);
     std::set<std::string> names;
+    const auto publish = [](nettool::AtomicOutput& out) { return out.publish(); };
     for (int i = 0; i < 20; ++i) {
-        auto out = area->create_output("report.pdf");
+        auto out = area->create_output("report.pdf", publish);
         ASSERT_TRUE(out) << out.error().message;
         const std::string& path = out->path();
         EXPECT_EQ(path.rfind(area->path() + "/report-", 0), 0u) << path;
@@ -145,7 +147,74 @@ TEST(TempArea, CreatesUniquePrivateFilesKeepingTheExtension) {
         EXPECT_EQ(mode_of(path), 0600u); // private even once complete
         EXPECT_EQ(read_file(path), "x");
     }
-    auto bare = area->create_output("");
+    auto bare = area->create_output("", publish);
     ASSERT_TRUE(bare);
     EXPECT_NE(bare->path().find("/download-"), std::string::npos);
+}
+
+TEST(TempArea, RefusesASymlinkWithATrailingSlash) {
+    ScratchDir scratch;
+    const std::string real = scratch / "real";
+    ASSERT_EQ(::mkdir(real.c_str(), 0700), 0);
+    ASSERT_EQ(::symlink(real.c_str(), (scratch / "link").c_str()), 0);
+    for (const std::string& given : {scratch / "link/", scratch / "link//", scratch / "link/."}) {
+        auto area = TempArea::open(given);
+        ASSERT_FALSE(area) << given;
+        EXPECT_NE(area.error().message.find("symbolic link"), std::string::npos)
+            << area.error().message;
+        auto found = TempArea::find(given);
+        ASSERT_FALSE(found) << given;
+    }
+}
+
+// A symbolic link on the way to the area is followed only when root or the user owns it (a
+// system layout, or the user's own): anybody else could point it elsewhere at any time.
+TEST(TempArea, AncestorSymlinksAreFollowedOnlyWhenTrusted) {
+    ScratchDir scratch;
+    ASSERT_EQ(::mkdir((scratch / "real").c_str(), 0700), 0);
+    ASSERT_EQ(::symlink("real", (scratch / "mine").c_str()), 0);
+    auto through_own = TempArea::open(scratch / "mine/area");
+    ASSERT_TRUE(through_own) << through_own.error().message;
+    EXPECT_EQ(through_own->path(), scratch / "mine/area");
+    struct stat st {};
+    EXPECT_EQ(::lstat((scratch / "real/area").c_str(), &st), 0);
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to give a symlink away";
+    ASSERT_EQ(::symlink("real", (scratch / "theirs").c_str()), 0);
+    ASSERT_EQ(::lchown((scratch / "theirs").c_str(), 4242, 4242), 0);
+    auto through_theirs = TempArea::open(scratch / "theirs/area");
+    ASSERT_FALSE(through_theirs);
+    EXPECT_EQ(through_theirs.error().message,
+              "temp area " + scratch / "theirs/area" + " is not safe: " + scratch / "theirs" +
+                  " is a symbolic link owned by uid 4242; remove it or set NETTOOL_TMPDIR");
+    EXPECT_FALSE(TempArea::find(scratch / "theirs/area"));
+}
+
+TEST(TempArea, PathsAreTidiedAndMissingParentsAreNothingToFind) {
+    ScratchDir scratch;
+    auto area = TempArea::open(scratch.path() + "//area///");
+    ASSERT_TRUE(area) << area.error().message;
+    EXPECT_EQ(area->path(), scratch / "area");
+    EXPECT_EQ(area->path_of("x"), scratch / "area/x");
+    auto missing = TempArea::find(scratch / "no/such/area");
+    ASSERT_TRUE(missing);
+    EXPECT_FALSE(missing->has_value());
+    auto cannot = TempArea::open(scratch / "no/such/area");
+    ASSERT_FALSE(cannot);
+    EXPECT_NE(cannot.error().message.find("cannot create temp area"), std::string::npos);
+    nettool::test::write_file(scratch / "file", "x");
+    auto through_file = TempArea::open(scratch / "file/area");
+    ASSERT_FALSE(through_file);
+    EXPECT_NE(through_file.error().message.find("is not a directory"), std::string::npos);
+}
+
+TEST(TempArea, AFailedRecordLeavesNoFile) {
+    ScratchDir scratch;
+    auto area = TempArea::open(scratch / "area");
+    ASSERT_TRUE(area);
+    auto out = area->create_output("x.bin", [](nettool::AtomicOutput&) -> nettool::Status {
+        return nettool::fail(ErrorKind::file_io, "the registry cannot be written");
+    });
+    ASSERT_FALSE(out);
+    EXPECT_EQ(out.error().message, "the registry cannot be written");
+    EXPECT_TRUE(std::filesystem::is_empty(area->path()));
 }

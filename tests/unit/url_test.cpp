@@ -55,3 +55,56 @@ TEST(ResponseHead, FindIsCaseInsensitiveAndOrdered) {
     EXPECT_EQ(describe_status(404, "Not Found", "http://x/"), "HTTP 404 Not Found: http://x/");
     EXPECT_EQ(describe_status(404, "", "http://x/"), "HTTP 404: http://x/");
 }
+
+// Found by fuzzing: libcurl accepted these but rebuilt them into URLs it then rejects.
+TEST(Url, AcceptedOnlyWhenLibcurlsOwnFormReadsBack) {
+    for (const char* text : {"file:/t:?", "file:///a/.."}) {
+        auto url = parse_url(text);
+        ASSERT_FALSE(url) << text << " -> " << url->text;
+        EXPECT_EQ(url.error().kind, ErrorKind::usage);
+    }
+    auto with_query = parse_url("file:///etc/hostname?x=1");
+    ASSERT_TRUE(with_query);
+    EXPECT_EQ(with_query->text, "file:///etc/hostname");
+    EXPECT_EQ(with_query->query, ""); // the parts describe the URL that is fetched
+    for (const char* text : {"example.com/a/../b?q#f", "http://[::1]:99/x", "ftp://u:p@h/f"}) {
+        auto url = parse_url(text);
+        ASSERT_TRUE(url) << text;
+        auto again = parse_url(url->text);
+        ASSERT_TRUE(again) << url->text;
+        EXPECT_EQ(again->text, url->text);
+        EXPECT_EQ(again->path, url->path);
+        EXPECT_EQ(again->query, url->query);
+    }
+}
+
+TEST(Url, ProxiesLibcurlCannotUseAreUsageErrors) {
+    using nettool::http::check_proxy_url;
+    for (const char* good : {"http://127.0.0.1:3128", "proxy.example:8080", "socks5h://[::1]:1080",
+                             "https://user:pw@proxy.example", "HTTP://p"}) {
+        auto checked = check_proxy_url(good);
+        EXPECT_TRUE(checked) << good << ": " << checked.error().message;
+    }
+    for (const char* bad : {"", "http://[::1", "notascheme://x:1", "http://127.0.0.1:99999",
+                            ":::", "socks9://h", "http://h:0", "http://", "a b"}) {
+        auto checked = check_proxy_url(bad);
+        ASSERT_FALSE(checked) << bad;
+        EXPECT_EQ(checked.error().kind, nettool::ErrorKind::usage) << bad;
+        EXPECT_EQ(checked.error().message.rfind(std::string("bad --proxy '") + bad + "'", 0), 0u)
+            << checked.error().message;
+    }
+}
+
+TEST(Url, PasswordsNeverShow) {
+    using nettool::http::without_password;
+    auto url = parse_url("http://alice:secret@example.com/x");
+    ASSERT_TRUE(url);
+    EXPECT_EQ(url->text, "http://alice:secret@example.com/x"); // what libcurl gets
+    EXPECT_EQ(url->shown, "http://alice@example.com/x");       // what anything shows
+    EXPECT_EQ(parse_url("example.com/y")->shown, "http://example.com/y");
+    EXPECT_EQ(without_password("http://alice:secret@127.0.0.1:99/missing"),
+              "http://alice@127.0.0.1:99/missing");
+    EXPECT_EQ(without_password("http://alice@h/"), "http://alice@h/");
+    EXPECT_EQ(without_password("http://h/a@b"), "http://h/a@b");
+    EXPECT_EQ(without_password("not a url @ all"), "not a url @ all");
+}

@@ -5,11 +5,16 @@
 // second retrieve of the same name, and `clean`, can see the download is alive), and kept
 // when the download fails so --continue can resume it.
 //
+// Every operation after open() is relative to the descriptor of NAME's directory (openat,
+// renameat2, unlinkat): a directory renamed or swapped on the way cannot redirect them.
+//
 // "-" (stdout) and names that exist and are not regular files (/dev/null, a FIFO, a tty) are
 // written directly: there is nothing to rename and no .part beside them.
 #include <chrono>
 #include <cstdint>
+#include <fcntl.h>
 #include <nettool/error.hpp>
+#include <nettool/file_identity.hpp>
 #include <nettool/unique_fd.hpp>
 #include <optional>
 #include <span>
@@ -29,6 +34,13 @@ struct AtomicOutputOptions {
 class AtomicOutput {
   public:
     static Result<AtomicOutput> open(std::string path, AtomicOutputOptions options = {});
+    // A new NAME.part in the directory `dir_fd` (the temp area), created without a name
+    // (O_TMPFILE) where the file system allows, so that it gets one only from publish(): the
+    // caller records the download first, and a crash in between leaves nothing behind. Where
+    // O_TMPFILE is missing the .part is created under its name at once (published() is then
+    // already true). `shown` is NAME's path for messages.
+    static Result<AtomicOutput> create_unnamed(int dir_fd, std::string name, std::string shown,
+                                               AtomicOutputOptions options = {});
 
     AtomicOutput(AtomicOutput&&) noexcept = default;
     AtomicOutput& operator=(AtomicOutput&&) noexcept = default;
@@ -36,15 +48,24 @@ class AtomicOutput {
     AtomicOutput& operator=(const AtomicOutput&) = delete;
     ~AtomicOutput() = default; // an uncommitted .part stays for --continue
 
+    // Gives an unnamed .part its name, never replacing a file (that is an error whose
+    // sys_errno is EEXIST).
+    Status publish();
+    bool published() const { return !m_unnamed; }
+
     bool direct() const { return m_direct; }
     const std::string& path() const { return m_path; }
     const std::string& part_path() const { return m_part_path; } // empty when direct
+    // NAME's directory, and NAME and NAME.part relative to it (AT_FDCWD and empty when direct).
+    int dir_fd() const { return m_dir ? m_dir.get() : AT_FDCWD; }
+    const std::string& name() const { return m_name; }
+    const std::string& part_name() const { return m_part_name; }
     // Bytes in the output now: the resume offset (for a direct output, what we wrote).
     std::uint64_t size() const { return m_size; }
     // True when open() found an existing NAME.part to continue (size() may be 0).
     bool resumed() const { return m_resumed; }
-    dev_t device() const { return m_device; }
-    ino_t inode() const { return m_inode; }
+    // The .part's identity (device, inode, birth time), which rename() carries over to NAME.
+    const FileIdentity& identity() const { return m_identity; }
     int fd() const { return m_fd.get() >= 0 ? m_fd.get() : m_borrowed_fd; }
 
     // Writes everything (partial writes, EINTR); ENOSPC and friends -> ErrorKind::file_io.
@@ -56,7 +77,8 @@ class AtomicOutput {
     // fsync of the directory, removal of the sidecar. The descriptor (and its lock) stays open
     // until close() or destruction.
     Status commit(std::optional<std::chrono::system_clock::time_point> mtime = std::nullopt);
-    // Removes the .part and its sidecar (a download that failed its checksum is useless).
+    // Removes the .part and its sidecar (a download that failed its checksum is useless, and
+    // one in the temp area cannot be continued).
     void discard();
     void close() { m_fd.reset(); }
 
@@ -65,19 +87,23 @@ class AtomicOutput {
     Status open_part(const AtomicOutputOptions& options);
     Status open_direct();
     Status rename_into_place();
+    Status take_identity();
 
     std::string m_path;
     std::string m_part_path;
+    UniqueFd m_dir;
+    std::string m_name;
+    std::string m_part_name;
     UniqueFd m_fd;
     int m_borrowed_fd = -1; // stdout
     bool m_direct = false;
     bool m_resumed = false;
     bool m_force = false;
     bool m_committed = false;
+    bool m_unnamed = false;
     mode_t m_final_mode = 0644;
     std::uint64_t m_size = 0;
-    dev_t m_device = 0;
-    ino_t m_inode = 0;
+    FileIdentity m_identity;
 };
 
 // The process umask, read without changing it (from /proc/self/status; umask() as fallback).

@@ -1,9 +1,13 @@
 #pragma once
 // `clean` (urlcleanup): removes the downloads `retrieve` recorded in the temp area, and their
-// .part leftovers, and nothing else. A recorded path that now holds another file (a different
-// inode), a symlink, or a download whose process still holds its lock is left alone and
-// reported. The whole pass runs under the registry's exclusive lock, so entries that other
-// processes add meanwhile wait and are never lost.
+// .part and .part.meta leftovers, and nothing else. It works through the descriptor of the
+// area it opened itself (fstatat, openat, unlinkat; never a path from the registry), accepts
+// only entries naming a file directly inside the area (others are reported and forgotten),
+// and touches a file or a sidecar only while it is still the very file retrieve recorded
+// (device, inode, birth time). A name that now holds another file, a symlink, or a download
+// whose process still holds its lock is left alone and reported. The whole pass runs under
+// the registry's exclusive lock, so entries that other processes add meanwhile wait and are
+// never lost; a damaged registry is set aside with a warning, never emptied.
 #include <chrono>
 #include <cstdint>
 #include <nettool/error.hpp>
@@ -44,12 +48,15 @@ class CleanObserver {
   public:
     virtual ~CleanObserver() = default;
     virtual void on_item(const CleanItem& item) = 0;
+    // Something the user must know that is not about one entry (a damaged registry).
+    virtual void on_warning(const std::string& message) = 0;
 };
 
 struct CleanSummary {
     std::uint64_t files = 0; // files removed (download files and .part leftovers)
     std::uint64_t bytes = 0;
     std::uint64_t entries = 0; // registry entries seen
+    std::uint64_t foreign = 0; // entries naming nothing directly inside the area (forgotten)
     std::uint64_t skipped = 0;
 };
 

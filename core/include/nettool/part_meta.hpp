@@ -1,9 +1,12 @@
 #pragma once
-// The sidecar NAME.part.meta: what --continue needs to resume NAME.part safely. The range
-// request carries If-Range with the validator recorded here, so a resource that changed in
-// the meantime is sent whole instead of being spliced onto stale bytes.
+// The sidecar NAME.part.meta: what --continue needs to resume NAME.part safely, and what
+// `clean` needs to know the sidecar is its download's. It records the URL the bytes came from,
+// the validators the server sent (the range request carries If-Range with one, so a resource
+// that changed is sent whole instead of being spliced onto stale bytes), the full length, and
+// the identity of the .part it describes (a sidecar beside another file is not trusted).
 #include <cstdint>
 #include <nettool/error.hpp>
+#include <nettool/file_identity.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,20 +19,28 @@ struct PartMeta {
     std::string last_modified; // Last-Modified as sent; empty when none
     std::optional<std::uint64_t> content_length; // of the whole resource, when known
     std::int64_t started = 0;                    // unix time the download began
+    FileIdentity part; // the .part it describes; unknown in sidecars of older versions
 };
 
-std::string part_meta_path(const std::string& part_path);
+// "NAME.part" -> "NAME.part.meta"
+std::string part_meta_name(const std::string& part_name);
 
-// Written atomically (temp file + rename), mode 0600.
+// Written atomically (temp file + fsync + rename), mode 0600, beside `part_name` in `dir_fd`;
+// `shown` is the .part's path for messages.
+Status write_part_meta(int dir_fd, const std::string& part_name, const PartMeta& meta,
+                       std::string_view shown);
+// The same by path.
 Status write_part_meta(const std::string& part_path, const PartMeta& meta);
 
-// nullopt when there is no sidecar, or it cannot be parsed (then resuming has no validator
-// and starts over).
+// nullopt when there is no sidecar, or it is not a regular file of ours, or it cannot be
+// parsed: nothing is then known about where the .part came from.
+std::optional<PartMeta> read_part_meta(int dir_fd, const std::string& part_name,
+                                       std::string_view shown);
 std::optional<PartMeta> read_part_meta(const std::string& part_path);
 
 // The sidecar's text (a JSON object); nullopt when it cannot be parsed.
 std::optional<PartMeta> parse_part_meta(std::string_view text);
-
-void remove_part_meta(const std::string& part_path);
+// The text (a JSON object and a newline) that parse_part_meta() reads back as `meta`.
+std::string format_part_meta(const PartMeta& meta);
 
 } // namespace nettool

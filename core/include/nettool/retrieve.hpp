@@ -1,9 +1,11 @@
 #pragma once
 // `retrieve` (urlretrieve): one URL saved to a file, to a remote-supplied safe name, or into
-// the private temp area (recorded for `clean`), through the shared HTTP engine. Bytes go to
-// NAME.part and are renamed only when complete and verified (atomic_output.hpp); transient
-// failures are retried with the http retry policy, each retry resuming from the bytes on disk
-// with Range + If-Range; --continue resumes an earlier NAME.part the same way.
+// the private temp area (recorded for `clean`), through the shared HTTP engine. It asks for
+// the identity coding and saves the bytes as sent, so that a range continues exactly the bytes
+// on disk. Bytes go to NAME.part and are renamed only when complete and verified
+// (atomic_output.hpp); transient failures are retried with the http retry policy, each retry
+// resuming from the bytes on disk with Range + If-Range; --continue resumes an earlier
+// NAME.part the same way, but only when its sidecar shows it holds bytes of this URL.
 #include <chrono>
 #include <cstdint>
 #include <nettool/digest.hpp>
@@ -43,13 +45,16 @@ struct RetrieveResult {
 class RetrieveObserver {
   public:
     virtual ~RetrieveObserver() = default;
-    // The body is about to arrive: `name` for display, `offset` bytes already there (resume).
-    virtual void on_start(const std::string& /*name*/, std::optional<std::uint64_t> /*total*/,
+    // The body is about to arrive: `path` is where it goes ("-" for stdout), `offset` bytes
+    // are already there (resume).
+    virtual void on_start(const std::string& /*path*/, std::optional<std::uint64_t> /*total*/,
                           std::uint64_t /*offset*/) {}
     // Bytes of the file so far (offset included) and the whole size when known.
     virtual void on_progress(std::uint64_t /*done*/, std::optional<std::uint64_t> /*total*/) {}
     // Something the user should know that is not an error ("starting over: ...").
     virtual void on_note(const std::string& /*message*/) {}
+    // Something the user must look at (a damaged temp-area registry was set aside).
+    virtual void on_warning(const std::string& message) { on_note(message); }
     // Attempt `retry` of `max` follows after `delay`, because of `why`.
     virtual void on_retry(int /*retry*/, int /*max*/, std::chrono::milliseconds /*delay*/,
                           const Error& /*why*/) {}

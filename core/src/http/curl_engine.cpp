@@ -10,7 +10,6 @@
 #include <cerrno>
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <mutex>
 #include <nettool/http/transfer.hpp>
 #include <nettool/http/url.hpp>
 #include <nettool/stop.hpp>
@@ -20,11 +19,6 @@
 #include <unistd.h>
 
 namespace nettool::http {
-
-void ensure_curl_initialized() {
-    static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 namespace {
 
@@ -55,6 +49,33 @@ class Setter {
     std::optional<std::string> m_failed;
 };
 #define NETTOOL_SET(setter, option, value) setter(option, value, #option)
+
+// CURLOPT_DEBUGFUNCTION: libcurl's view of the exchange, handed on in nettool's terms. TLS
+// records (SSL_DATA_*) are left out: they are ciphertext.
+int trace_callback(CURL*, curl_infotype type, char* data, size_t size, void* user) {
+    const auto& trace = *static_cast<const TraceCallback*>(user);
+    const std::string_view bytes(data, size);
+    switch (type) {
+    case CURLINFO_TEXT:
+        trace(TraceKind::info, bytes);
+        break;
+    case CURLINFO_HEADER_OUT:
+        trace(TraceKind::header_out, bytes);
+        break;
+    case CURLINFO_HEADER_IN:
+        trace(TraceKind::header_in, bytes);
+        break;
+    case CURLINFO_DATA_OUT:
+        trace(TraceKind::data_out, bytes);
+        break;
+    case CURLINFO_DATA_IN:
+        trace(TraceKind::data_in, bytes);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
 
 bool is_authorization_header(std::string_view header) {
     return header.size() >= 14 && ::strncasecmp(header.data(), "authorization:", 14) == 0;
@@ -111,7 +132,14 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
     NETTOOL_SET(set, CURLOPT_MAXREDIRS, o.max_redirects);
     NETTOOL_SET(set, CURLOPT_NOSIGNAL, 1L);
     NETTOOL_SET(set, CURLOPT_ERRORBUFFER, error_buffer);
-    NETTOOL_SET(set, CURLOPT_ACCEPT_ENCODING, ""); // every encoding libcurl can decode
+    if (o.decode_content) {
+        NETTOOL_SET(set, CURLOPT_ACCEPT_ENCODING, ""); // every encoding libcurl can decode
+    } else {
+        // Without Accept-Encoding any coding is acceptable (RFC 9110), so ask for identity;
+        // a server that codes the body anyway is saved as sent, never decoded.
+        NETTOOL_SET(set, CURLOPT_ACCEPT_ENCODING, "identity");
+        NETTOOL_SET(set, CURLOPT_HTTP_CONTENT_DECODING, 0L);
+    }
     NETTOOL_SET(set, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     NETTOOL_SET(set, CURLOPT_FILETIME, 1L);
     NETTOOL_SET(set, CURLOPT_USERAGENT, o.user_agent.empty() ? "nettool" : o.user_agent.c_str());
@@ -121,7 +149,15 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
         if (auto bad = check_readable(*o.cacert, "the CA bundle")) return tl::unexpected(*bad);
         NETTOOL_SET(set, CURLOPT_CAINFO, o.cacert->c_str());
     }
-    if (o.proxy) NETTOOL_SET(set, CURLOPT_PROXY, o.proxy->c_str());
+    if (o.proxy) {
+        // libcurl reports a proxy it cannot parse as unresolvable (exit 4); it is the user's.
+        // An empty one means none at all.
+        if (auto checked = o.proxy->empty() ? Status{} : check_proxy_url(*o.proxy); !checked) {
+            return tl::unexpected(
+                failure(ErrorKind::usage, FailureCause::usage, checked.error().message));
+        }
+        NETTOOL_SET(set, CURLOPT_PROXY, o.proxy->c_str());
+    }
     const long resolve = o.ip_family == IpFamily::v4   ? CURL_IPRESOLVE_V4
                          : o.ip_family == IpFamily::v6 ? CURL_IPRESOLVE_V6
                                                        : CURL_IPRESOLVE_WHATEVER;
@@ -131,6 +167,11 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
         NETTOOL_SET(set, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(o.connect_timeout->count()));
     if (o.limit_rate)
         NETTOOL_SET(set, CURLOPT_MAX_RECV_SPEED_LARGE, static_cast<curl_off_t>(*o.limit_rate));
+    if (o.trace) {
+        NETTOOL_SET(set, CURLOPT_DEBUGFUNCTION, &trace_callback);
+        NETTOOL_SET(set, CURLOPT_DEBUGDATA, static_cast<const void*>(&o.trace));
+        NETTOOL_SET(set, CURLOPT_VERBOSE, 1L);
+    }
 
     // Request shape.
     Slist headers;
@@ -256,16 +297,19 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
     char* effective = nullptr;
     context.url = curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &effective) == CURLE_OK &&
                           effective != nullptr
-                      ? effective
-                      : url->text;
+                      ? without_password(effective)
+                      : url->shown;
     context.error_buffer = error_buffer;
     long os_errno = 0;
     curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);
     context.os_errno = static_cast<int>(os_errno);
     context.max_redirects = o.max_redirects;
     context.credentials_offered = transfer.credentials_offered;
-    context.refused_redirect = transfer.last_location();
-    context.refused_redirect_from = transfer.last_redirect_from();
+    context.scheme = url->scheme;
+    context.following_redirect = transfer.following_redirect();
+    context.redirect_location = transfer.last_location().value_or("");
+    context.redirect_from = transfer.last_redirect_from();
+    context.in_headers = !transfer.final_delivered();
     TransferError result = map_curl_error(code, context);
     if (code == CURLE_ABORTED_BY_CALLBACK && !stop_requested()) {
         result.error =

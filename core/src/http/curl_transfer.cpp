@@ -35,6 +35,46 @@ bool is_redirect(int status) {
     return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
+// "bytes 100-199/1000" -> {100, 199}; nullopt for anything else ("*/1000", garbage).
+std::optional<std::pair<std::uint64_t, std::uint64_t>> parse_content_range(std::string_view text) {
+    text = trim(text);
+    if (!text.starts_with("bytes ")) return std::nullopt;
+    text.remove_prefix(6);
+    std::uint64_t first = 0;
+    std::uint64_t last = 0;
+    const char* end = text.data() + text.size();
+    auto [p1, e1] = std::from_chars(text.data(), end, first);
+    if (e1 != std::errc() || p1 == end || *p1 != '-') return std::nullopt;
+    auto [p2, e2] = std::from_chars(p1 + 1, end, last);
+    if (e2 != std::errc() || p2 == end || *p2 != '/' || last < first) return std::nullopt;
+    const std::string_view total(p2 + 1, static_cast<std::size_t>(end - p2 - 1));
+    if (total != "*") {
+        std::uint64_t size = 0;
+        auto [p3, e3] = std::from_chars(total.data(), total.data() + total.size(), size);
+        if (e3 != std::errc() || p3 != total.data() + total.size() || last >= size)
+            return std::nullopt;
+    }
+    return std::pair{first, last};
+}
+
+// Why a 206 cannot be used, or nullopt when it can.
+std::optional<std::string> check_partial(const ResponseHead& head, std::uint64_t asked_from) {
+    const std::string_view range = head.find("Content-Range").value_or("");
+    const auto parsed = parse_content_range(range);
+    if (!parsed || parsed->first != asked_from) {
+        return fmt::format("{}: asked for the bytes from {} on but the server sent 206 with "
+                           "'Content-Range: {}'",
+                           head.url, asked_from, range);
+    }
+    const std::uint64_t length = parsed->second - parsed->first + 1;
+    if (head.content_length && *head.content_length != length) {
+        return fmt::format("{}: the server's 206 says 'Content-Range: {}' ({} bytes) but "
+                           "'Content-Length: {}'",
+                           head.url, range, length, *head.content_length);
+    }
+    return std::nullopt;
+}
+
 TransferError failure_of(Error error, FailureCause cause) {
     TransferError failure;
     failure.error = std::move(error);
@@ -65,9 +105,10 @@ void CurlTransfer::install_callbacks() {
 
 std::string CurlTransfer::effective_url() const {
     char* url = nullptr;
+    // After a redirect libcurl's effective URL carries the -u credentials: never show them.
     if (curl_easy_getinfo(m_easy, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url != nullptr)
-        return url;
-    return m_request.url.text;
+        return without_password(url);
+    return m_request.url.shown;
 }
 
 size_t CurlTransfer::header_callback(char* data, size_t size, size_t count, void* self) {
@@ -137,24 +178,29 @@ bool CurlTransfer::deliver_final() {
         m_final.last_modified =
             std::chrono::system_clock::from_time_t(static_cast<std::time_t>(file_time));
     }
-    if (m_http && m_final.status == 206 && m_request.resume_from > 0) {
-        // The tail must start where we asked, or it would be glued at the wrong offset.
-        std::uint64_t start = 0;
-        const auto range = m_final.find("Content-Range").value_or("");
-        const auto digits = range.find_first_of("0123456789");
-        if (digits != std::string_view::npos)
-            std::from_chars(range.data() + digits, range.data() + range.size(), start);
-        if (digits == std::string_view::npos || start != m_request.resume_from) {
-            m_failure = failure_of(
-                Error{ErrorKind::protocol,
-                      fmt::format("{}: asked for the bytes from {} on but the server sent "
-                                  "'Content-Range: {}'",
-                                  m_final.url, m_request.resume_from, range)},
-                FailureCause::protocol);
+    const bool has_body = m_final.status >= 200 && m_final.status < 300 && m_final.status != 204 &&
+                          !m_request.head_only && m_request.options.method != "HEAD";
+    if (m_http && has_body && !m_final.content_length && !m_final.find("Transfer-Encoding") &&
+        m_final.find("Content-Length")) {
+        // libcurl drops a Content-Length it cannot hold (1e23) and reads until the connection
+        // closes: whatever arrives would pass for the whole body.
+        m_failure = failure_of(
+            Error{ErrorKind::protocol,
+                  fmt::format("{}: the server sent 'Content-Length: {}', which is not a length",
+                              m_final.url, *m_final.find("Content-Length"))},
+            FailureCause::protocol);
+        m_failure->http_status = m_final.status;
+        return false;
+    }
+    if (m_http && m_final.status == 206) {
+        // The part must start where we asked (0 without a range) and agree with its own
+        // length, or it would be glued at the wrong offset.
+        if (auto bad = check_partial(m_final, m_request.resume_from)) {
+            m_failure = failure_of(Error{ErrorKind::protocol, *bad}, FailureCause::protocol);
             m_failure->http_status = 206;
             return false;
         }
-        m_final.resumed = true;
+        m_final.resumed = m_request.resume_from > 0;
     }
     if (m_http && m_final.status >= 400 && !m_request.options.ignore_status) {
         m_withheld = true;
@@ -218,6 +264,11 @@ int CurlTransfer::seek_callback(void* self, curl_off_t offset, int origin) {
     if (::lseek(transfer->m_upload.get(), static_cast<off_t>(offset), origin) < 0)
         return CURL_SEEKFUNC_CANTSEEK;
     return CURL_SEEKFUNC_OK;
+}
+
+bool CurlTransfer::following_redirect() const {
+    return !m_final_delivered && m_current_complete && is_redirect(m_current.status) &&
+           m_current.find("Location").has_value();
 }
 
 std::optional<TransferError> CurlTransfer::finish_ok() {

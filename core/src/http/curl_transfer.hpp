@@ -36,6 +36,9 @@ class CurlTransfer {
     const std::string& last_redirect_from() const { return m_last_redirect_from; }
     // The status of the last complete head seen (0 when none).
     int last_status() const { return m_current.status; }
+    // libcurl was following a redirect when it stopped: the last head was a complete 3xx with
+    // a Location and no final response came (a failure now is about where it pointed).
+    bool following_redirect() const;
 
     // Credentials were offered: a 401 is then an auth failure (6), not a server error (8).
     bool credentials_offered = false;

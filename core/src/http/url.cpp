@@ -56,6 +56,20 @@ Result<Url> parse_url(std::string_view text) {
     const CURLUcode rc =
         curl_url_set(url.get(), CURLUPART_URL, copy.c_str(), CURLU_NON_SUPPORT_SCHEME);
     if (rc != CURLUE_OK) return bad_url(text, curl_url_strerror(rc));
+    // The engine fetches libcurl's rebuilt form, so that form is what is checked and described,
+    // and it must read back as itself: a few inputs rebuild into URLs libcurl then rejects
+    // ("file:/t:?" becomes "file:///t:"), and a file: URL loses its query on the way.
+    std::string rebuilt = part(url.get(), CURLUPART_URL);
+    for (int round = 0;; ++round) {
+        if (rebuilt.empty()) return bad_url(text, "libcurl cannot rebuild it");
+        const CURLUcode again =
+            curl_url_set(url.get(), CURLUPART_URL, rebuilt.c_str(), CURLU_NON_SUPPORT_SCHEME);
+        if (again != CURLUE_OK) return bad_url(text, curl_url_strerror(again));
+        std::string next = part(url.get(), CURLUPART_URL);
+        if (next == rebuilt) break;
+        if (round == 2) return bad_url(text, "libcurl does not settle on one form of it");
+        rebuilt = std::move(next);
+    }
 
     Url result;
     result.scheme = part(url.get(), CURLUPART_SCHEME);
@@ -80,9 +94,64 @@ Result<Url> parse_url(std::string_view text) {
     result.path = part(url.get(), CURLUPART_PATH);
     result.query = part(url.get(), CURLUPART_QUERY);
     result.has_credentials = !part(url.get(), CURLUPART_USER).empty();
-    result.text = part(url.get(), CURLUPART_URL);
-    if (result.text.empty()) return bad_url(text, "libcurl cannot rebuild it");
+    result.text = std::move(rebuilt);
+    result.shown = result.has_credentials ? without_password(result.text) : result.text;
     return result;
+}
+
+std::string without_password(std::string_view text) {
+    if (text.find('@') == std::string_view::npos) return std::string(text); // the common case
+    ensure_curl_initialized();
+    UrlHandle url(curl_url());
+    const std::string copy(text);
+    if (!url ||
+        curl_url_set(url.get(), CURLUPART_URL, copy.c_str(), CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK)
+        return copy;
+    if (part(url.get(), CURLUPART_PASSWORD).empty()) return copy;
+    if (curl_url_set(url.get(), CURLUPART_PASSWORD, nullptr, 0) != CURLUE_OK) return copy;
+    std::string shown = part(url.get(), CURLUPART_URL);
+    return shown.empty() ? copy : shown;
+}
+
+Status check_proxy_url(std::string_view text) {
+    static constexpr std::array<std::string_view, 6> k_proxy_schemes = {
+        "http", "https", "socks4", "socks4a", "socks5", "socks5h"};
+    const auto bad = [&](std::string_view why) {
+        return fail(ErrorKind::usage,
+                    fmt::format("bad --proxy '{}': {}; write it like http://host:port", text, why));
+    };
+    if (text.empty()) return bad("it is empty");
+    if (std::any_of(text.begin(), text.end(),
+                    [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; })) {
+        return bad("it contains a space or a control character");
+    }
+    ensure_curl_initialized();
+    UrlHandle url(curl_url());
+    if (!url) return fail(ErrorKind::generic, "out of memory parsing a URL");
+    const std::string copy = text.find("://") == std::string_view::npos
+                                 ? "http://" + std::string(text)
+                                 : std::string(text);
+    const CURLUcode rc =
+        curl_url_set(url.get(), CURLUPART_URL, copy.c_str(), CURLU_NON_SUPPORT_SCHEME);
+    if (rc != CURLUE_OK) return bad(curl_url_strerror(rc));
+    std::string scheme = part(url.get(), CURLUPART_SCHEME);
+    std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (std::find(k_proxy_schemes.begin(), k_proxy_schemes.end(), scheme) ==
+        k_proxy_schemes.end()) {
+        return bad(fmt::format("the scheme '{}' is not a proxy scheme (http, https, socks4, "
+                               "socks4a, socks5, socks5h)",
+                               scheme));
+    }
+    if (part(url.get(), CURLUPART_HOST).empty()) return bad("it has no host name");
+    const std::string port = part(url.get(), CURLUPART_PORT);
+    unsigned value = 0;
+    if (!port.empty()) {
+        auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+        if (ec != std::errc{} || value == 0 || value > 65535)
+            return bad("the port is not a number in 1-65535");
+    }
+    return {};
 }
 
 std::string path_of_url(std::string_view text) {

@@ -5,11 +5,11 @@
 
 namespace nettool::util {
 
-void check_failed(const char* condition, std::source_location where) {
+void check_failed(const char* condition, const char* file, int line) {
     // The one place core/ writes to stderr: the program cannot go on and has no caller to tell.
     std::fprintf(stderr,
-                 "nettool: internal error: '%s' does not hold at %s:%u; please report this\n",
-                 condition, where.file_name(), static_cast<unsigned>(where.line()));
+                 "nettool: internal error: '%s' does not hold at %s:%d; please report this\n",
+                 condition, file, line);
     std::abort();
 }
 

@@ -61,11 +61,10 @@ Status write_file_atomically(const std::string& path, std::string_view text) {
     return write_file_atomically(dir_fd.get(), base_name(path), text, path);
 }
 
-Result<std::optional<std::string>> read_own_file(int dir_fd, const std::string& name,
-                                                 std::size_t max_size, std::string_view shown) {
-    UniqueFd fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+Result<UniqueFd> open_own_file(int dir_fd, const std::string& name, int flags, mode_t mode,
+                               std::string_view shown) {
+    UniqueFd fd(::openat(dir_fd, name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, mode));
     if (!fd) {
-        if (errno == ENOENT) return std::optional<std::string>{};
         if (errno == ELOOP)
             return fail(ErrorKind::file_io, fmt::format("{} is a symbolic link; remove it", shown));
         return io_failure("open", shown, errno);
@@ -76,6 +75,19 @@ Result<std::optional<std::string>> read_own_file(int dir_fd, const std::string& 
         return fail(ErrorKind::file_io,
                     fmt::format("{} is not a regular file owned by you; remove it", shown));
     }
+    return fd;
+}
+
+Result<std::optional<std::string>> read_own_file(int dir_fd, const std::string& name,
+                                                 std::size_t max_size, std::string_view shown) {
+    // O_NONBLOCK: a FIFO put where the file should be must not hang us before it is refused.
+    auto fd = open_own_file(dir_fd, name, O_RDONLY | O_NONBLOCK, 0, shown);
+    if (!fd) {
+        if (fd.error().sys_errno == ENOENT) return std::optional<std::string>{};
+        return tl::unexpected(fd.error());
+    }
+    struct stat st {};
+    if (::fstat(fd->get(), &st) != 0) return io_failure("stat", shown, errno);
     if (static_cast<std::size_t>(st.st_size) > max_size) {
         return fail(ErrorKind::file_io,
                     fmt::format("{} is larger ({} bytes) than such a file can be ({} bytes); "
@@ -85,7 +97,7 @@ Result<std::optional<std::string>> read_own_file(int dir_fd, const std::string& 
     std::string text;
     char buffer[65536];
     for (;;) {
-        const ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+        const ssize_t n = ::read(fd->get(), buffer, sizeof buffer);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return io_failure("read", shown, errno);
         if (n == 0) break;

@@ -3,9 +3,11 @@
 // writer and one careful reader, so every such file gets the same guarantees.
 #include <cstddef>
 #include <nettool/error.hpp>
+#include <nettool/unique_fd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <sys/types.h>
 
 namespace nettool::util {
 
@@ -17,6 +19,12 @@ Status write_file_atomically(int dir_fd, const std::string& name, std::string_vi
                              std::string_view shown);
 // The same for a path: its directory is opened first.
 Status write_file_atomically(const std::string& path, std::string_view text);
+
+// Opens dir_fd/name (openat with `flags`, never following a symlink; `mode` when O_CREAT) and
+// checks on the descriptor that it is a regular file owned by us. A missing file is an error
+// whose cause is ENOENT; a symlink or anything else is refused with a sentence naming `shown`.
+Result<UniqueFd> open_own_file(int dir_fd, const std::string& name, int flags, mode_t mode,
+                               std::string_view shown);
 
 // Reads dir_fd/name whole when it is a regular file owned by us, reached without following a
 // symlink, and at most max_size bytes. Missing: an empty optional; anything else unexpected

@@ -7,12 +7,16 @@
 // What the engine does for every transfer (the protocol policy of nettool-get(1)):
 // - The URL typed may be http, https, ftp, ftps or file; a URL without a scheme is http.
 // - Redirects (when followed) may only lead to http or https; at most max_redirects of them.
-// - Compressed bodies (gzip, deflate, br where libcurl has it) are accepted and decoded.
+// - Compressed bodies (gzip, deflate, br where libcurl has it) are accepted and decoded, unless
+//   TransferOptions::decode_content is false: then the request asks for the identity coding
+//   and the body is delivered exactly as sent (retrieve: byte ranges count those bytes).
+// - A 206 must carry a Content-Range starting where the request asked (at 0 without a range).
 // - The body of a final response with status >= 400 is not delivered unless ignore_status:
 //   the transfer then fails with ErrorKind::server ("HTTP 404 Not Found: URL"), or
 //   ErrorKind::auth for 401/407 when credentials were offered.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nettool/error.hpp>
 #include <nettool/http/url.hpp>
@@ -27,6 +31,12 @@ namespace nettool::http {
 
 enum class AuthScheme { basic, digest, any };
 enum class IpFamily { any, v4, v6 };
+
+// What crosses the wire, for a trace (get -v, --trace-ascii): the library's notes, and the
+// header blocks and body bytes in each direction as sent and received (TLS already removed,
+// content encodings not yet decoded).
+enum class TraceKind { info, header_out, header_in, data_out, data_in };
+using TraceCallback = std::function<void(TraceKind kind, std::string_view bytes)>;
 
 struct TransferOptions {
     // Request shape.
@@ -66,6 +76,14 @@ struct TransferOptions {
 
     // Deliver the body of a status >= 400 response and succeed (get --ignore-status).
     bool ignore_status = false;
+
+    // Ask for compressed bodies and decode them (get). False: send "Accept-Encoding:
+    // identity" and deliver the bytes as the server sent them, coded or not (retrieve), so
+    // that a resumed range continues the very bytes already saved.
+    bool decode_content = true;
+
+    // Called with every exchange of the transfer, on the thread that runs it; empty: no trace.
+    TraceCallback trace;
 };
 
 struct Request {
@@ -117,7 +135,8 @@ class TransferSink {
     // answered), once, before any body byte. Also called for status >= 400 (whose body is
     // withheld unless ignore_status), so the caller can dump its headers.
     virtual Status on_response(const ResponseHead& head) = 0;
-    // A chunk of the (decoded) body, in order. Never the whole body at once.
+    // A chunk of the body (decoded unless decode_content is false), in order. Never the whole
+    // body at once.
     virtual Status on_body(std::span<const char> chunk) = 0;
     // A response that was not the final one: a redirect followed, an auth challenge answered.
     virtual void on_intermediate(const ResponseHead& /*head*/) {}
