@@ -212,9 +212,9 @@ Status serve_with_workers(const ServeOptions& options, ServeObserver& observer, 
             context->listeners = std::move(activated->listeners);
         } else {
             auto listeners =
-                i == 0 ? open_listeners(options.endpoint, ListenOptions{options.backlog, true})
-                       : worker_listeners(options, contexts.front()->listeners,
-                                          activated.has_value());
+                i == 0
+                    ? open_listeners(options.endpoint, ListenOptions{options.backlog, true})
+                    : worker_listeners(options, contexts.front()->listeners, activated.has_value());
             if (!listeners) return tl::unexpected(listeners.error());
             context->listeners = std::move(*listeners);
         }
