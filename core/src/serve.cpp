@@ -208,6 +208,9 @@ Status serve_with_workers(const ServeOptions& options, ServeObserver& observer, 
         auto wake = shared.add_worker();
         if (!wake) return tl::unexpected(wake.error());
         context->wake_fd = *wake;
+        auto loop = EventLoop::create();
+        if (!loop) return tl::unexpected(loop.error());
+        context->loop.emplace(std::move(*loop));
         if (i == 0 && activated) {
             context->listeners = std::move(activated->listeners);
         } else {
@@ -307,6 +310,9 @@ Status serve(const ServeOptions& options, ServeObserver& observer) {
     SharedState shared(options.max_conns);
     ServeContext context(options, observer, shared);
     context.file = file.get();
+    auto loop = EventLoop::create();
+    if (!loop) return tl::unexpected(loop.error());
+    context.loop.emplace(std::move(*loop));
     if (options.mode == ServeMode::relay) {
         if (auto ready = prepare_relay(context); !ready) return ready;
     }

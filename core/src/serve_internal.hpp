@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <nettool/event_loop.hpp>
 #include <nettool/listener.hpp>
 #include <nettool/serve.hpp>
 #include <nettool/unique_fd.hpp>
@@ -58,6 +59,9 @@ struct ServeContext {
     ServeObserver& observer; // with several workers, one that serialises the calls
     SharedState& shared;
     int wake_fd = -1; // this worker's, from SharedState::add_worker()
+    // Created before any worker accepts: once clients hold every descriptor, a worker that
+    // had yet to create its loop could not, and its failure would end the server.
+    std::optional<EventLoop> loop;
     std::vector<Listener> listeners;
     int file = -1; // --send-file, opened once; each connection sends it from its own offset
     // Relay: stdin and stdout are made non-blocking; the guards put their flags back (the

@@ -1,6 +1,7 @@
 // The stream (TCP, Unix) server: one epoll loop accepts and serves every connection (one
 // such loop per --workers thread, each with its own listening sockets).
 #include "serve_connection.hpp"
+#include "util/check.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -339,9 +340,8 @@ Status StreamServer::run() {
 } // namespace
 
 Status serve_streams(ServeContext& context) {
-    auto loop = EventLoop::create();
-    if (!loop) return tl::unexpected(loop.error());
-    StreamServer server(context, std::move(*loop));
+    NETTOOL_CHECK(context.loop.has_value());
+    StreamServer server(context, std::move(*context.loop));
     return server.run();
 }
 

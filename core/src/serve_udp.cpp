@@ -6,6 +6,7 @@
 // With --workers each worker runs one of these on its own SO_REUSEPORT socket; the kernel
 // hands all datagrams of one peer address to the same socket.
 #include "serve_internal.hpp"
+#include "util/check.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -252,9 +253,8 @@ Status DatagramServer::run() {
 } // namespace
 
 Status serve_datagrams(ServeContext& context) {
-    auto loop = EventLoop::create();
-    if (!loop) return tl::unexpected(loop.error());
-    DatagramServer server(context, std::move(*loop));
+    NETTOOL_CHECK(context.loop.has_value());
+    DatagramServer server(context, std::move(*context.loop));
     return server.run();
 }
 

@@ -1,6 +1,7 @@
 """serve with many connections: --workers (SO_REUSEPORT listeners, a global --max-conns,
 SIGTERM), memory per idle connection, deadlines that count from the last byte, greetings."""
 import os
+import resource
 import signal
 import socket
 import threading
@@ -143,6 +144,53 @@ def test_workers_udp_each_peer_is_answered(procs):
             s.settimeout(DEADLINE)
             s.sendto(b"datagram %d" % i, ("127.0.0.1", port))
             assert s.recv(100) == b"datagram %d" % i
+
+
+def cpu_ticks(pid):
+    """utime + stime of the process (all threads), in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_workers_out_of_descriptors_neither_spin_nor_die(procs):
+    # A burst at once from the start: the workers' own descriptors (their event loops) are all
+    # made before any accepts, so a worker that starts late still runs; the others shed new
+    # clients without spinning on the listener that stays readable.
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    proc, events = start_serve(procs, "--echo", "-k", "--workers", "8", "127.0.0.1:0",
+                               preexec_fn=limit)
+    port = port_of(events)
+    drain_stderr(proc)
+    socks = []
+    for _ in range(150):
+        s = socket.socket()
+        s.settimeout(DEADLINE)
+        try:
+            s.connect(("127.0.0.1", port))
+        except OSError:
+            s.close()
+            continue
+        socks.append(s)
+    try:
+        before = cpu_ticks(proc.pid)
+        time.sleep(1.0)  # measuring an interval: nothing to wait for
+        assert cpu_ticks(proc.pid) - before < 30  # ticks of 10 ms: well under a core
+        assert proc.p.poll() is None
+    finally:
+        for s in socks:
+            s.close()
+    end = time.monotonic() + DEADLINE
+    while True:  # the shed clients are gone; a new one is served
+        try:
+            assert exchange("127.0.0.1", port, b"after the storm") == b"after the storm"
+            break
+        except (ConnectionResetError, BrokenPipeError):
+            assert time.monotonic() < end
+            time.sleep(0.05)
+    assert proc.p.poll() is None
 
 
 def test_workers_unix_share_one_socket(procs, tmp_path):
