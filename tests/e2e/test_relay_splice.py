@@ -10,19 +10,25 @@ import threading
 import pytest
 
 from conftest import DEADLINE, NETTOOL
-from connect_helpers import PipeReader, big_payload_file, file_sha256
+from connect_helpers import PipeReader, big_payload_file, file_sha256, reset
 from serve_helpers import RawServe, port_of, start_serve
 
 SIZE = 24 << 20
 
 
-def feed_pipe(f, data):
+def feed_pipe(f, data, reader_may_leave=False):
     """Writes data into a pipe in a thread, then closes it."""
     def run():
         try:
             f.write(data)
+        except BrokenPipeError:
+            if not reader_may_leave:
+                raise
         finally:
-            f.close()
+            try:
+                f.close()
+            except BrokenPipeError:
+                pass
     t = threading.Thread(target=run, daemon=True)
     t.start()
     return t
@@ -165,3 +171,52 @@ def test_exec_child_pipes_splice_both_ways(procs):
         sender.join(DEADLINE)
     assert size == len(up)
     assert back.hexdigest() == hashlib.sha256(up).hexdigest()
+
+
+@pytest.mark.parametrize("direction, end", [("to_serve", "pipe"), ("to_serve", "devnull"),
+                                            ("from_serve", "pipe")])
+def test_a_reset_mid_splice_ends_serve_with_4(direction, end):
+    # Straight (a pipe at serve's end) and through the private pipe (/dev/null): a reset while
+    # the bytes flow is a failure, found at once, in either direction.
+    data = os.urandom(SIZE)
+    if direction == "to_serve":
+        out = subprocess.PIPE if end == "pipe" else subprocess.DEVNULL
+        serve = RawServe("127.0.0.1:0", stdout=out)
+    else:
+        serve = RawServe("127.0.0.1:0", stdin=subprocess.PIPE)
+    with serve:
+        reader = PipeReader(serve.p.stdout) if serve.p.stdout else None
+        feeder = feed_pipe(serve.p.stdin, data, True) if serve.p.stdin else None
+        s = socket.create_connection(("127.0.0.1", serve.port), timeout=DEADLINE)
+        if direction == "to_serve":
+            s.sendall(data[:SIZE // 2])
+        else:
+            got = 0
+            while got < (1 << 20):
+                got += len(s.recv(1 << 16))
+        reset(s)
+        assert serve.wait() == 4
+        assert "reset by peer" in serve.stderr_text()
+        if reader:
+            reader.join()
+        if feeder:
+            feeder.join(DEADLINE)
+
+
+def test_serve_stdout_reader_leaving_is_exit_3_not_sigpipe():
+    # serve | head -c 1000: the reader leaves mid-splice; EPIPE is a local output error.
+    head = subprocess.Popen(["head", "-c", "1000"], stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL)
+    try:
+        with RawServe("127.0.0.1:0", stdout=head.stdin) as serve:
+            head.stdin.close()
+            s = socket.create_connection(("127.0.0.1", serve.port), timeout=DEADLINE)
+            try:
+                s.sendall(os.urandom(SIZE))
+            except OSError:
+                pass  # serve left first and its close reset us
+            s.close()
+            assert serve.wait() == 3  # not -SIGPIPE
+            assert "broken pipe" in serve.stderr_text()
+    finally:
+        head.wait(timeout=DEADLINE)
