@@ -295,8 +295,9 @@ def test_workers_share_the_passed_sockets_and_ready_follows_every_worker(procs, 
             s.connect(address)
             assert recv_all(s) == GREETING
     after = wakeups_per_thread(proc.pid)
-    # Both workers wait on the passed socket: each wakes for new clients.
-    assert min(after[tid] - before.get(tid, 0) for tid in after) >= 30
+    # Both workers wait on the passed socket: each wakes for new clients (a worker without it
+    # would not wake at all; how often each wakes depends on the scheduler, hence the margin).
+    assert min(after[tid] - before.get(tid, 0) for tid in after) >= 10
     ready.settimeout(0.2)
     with pytest.raises(socket.timeout):
         ready.recv(64)  # once only
