@@ -86,9 +86,8 @@ ProxyChoice choose_proxy(std::string_view host, const std::optional<std::string>
     } else {
         return choice;
     }
-    const std::string_view exempt =
-        noproxy_flag ? std::string_view(*noproxy_flag)
-                     : std::string_view(environment.no_proxy ? *environment.no_proxy : "");
+    static const std::string none;
+    const std::string& exempt = noproxy_flag ? *noproxy_flag : environment.no_proxy.value_or(none);
     if (no_proxy_matches(host, exempt)) choice.proxy.reset();
     return choice;
 }

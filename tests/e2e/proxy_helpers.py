@@ -37,6 +37,14 @@ def _pump(src, dst):
         pass
 
 
+def _wait_for_close(conn):
+    try:
+        while conn.recv(4096):
+            pass
+    except OSError:
+        pass
+
+
 def _relay(client, target):
     up = threading.Thread(target=_pump, args=(client, target), daemon=True)
     up.start()
@@ -111,12 +119,16 @@ def _connect_target(host, port):
 
 class Socks5Proxy(_ProxyServer):
     """mode: None (honest), ("refuse", REP), "bad_version", "bad_address_type", "unassigned",
-    "close_after_greeting", "close_after_request", "short_reply" (half a reply, then close)."""
+    "close_after_greeting", "close_after_request", "short_reply" (half a reply, then close),
+    "silent" (reads the greeting, never answers)."""
 
     def handle(self, conn):
         version, count = _recv_exact(conn, 2)
         methods = _recv_exact(conn, count)
         if version != 5:
+            return
+        if self.mode == "silent":
+            _wait_for_close(conn)
             return
         if self.mode == "close_after_greeting":
             return
@@ -182,7 +194,7 @@ class Socks5Proxy(_ProxyServer):
 class HttpConnectProxy(_ProxyServer):
     """mode: None (honest), ("refuse", "403 Forbidden"), "garbage", "close_after_request",
     "oversized" (a header that never ends), "coalesce" (the 200 and the target's first bytes in
-    one send)."""
+    one send), "silent" (reads the request, never answers)."""
 
     def handle(self, conn):
         head = b""
@@ -206,6 +218,9 @@ class HttpConnectProxy(_ProxyServer):
                  "authorization": headers.get("proxy-authorization")}
         self.log.append(entry)
         if self.mode == "close_after_request":
+            return
+        if self.mode == "silent":
+            _wait_for_close(conn)
             return
         if self.mode == "garbage":
             conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
