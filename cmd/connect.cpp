@@ -268,7 +268,7 @@ void add_connect(CLI::App& app, Action& action) {
           "nettool connect -z -q --wait 30s db 5432 && exec my-app"},
          {"Which ports of a range accept connections", "nettool connect -z localhost 20-25"}},
         {"Exit status: 0 success (-z: every port open), 1 some port not open, 2 usage, 3 local "
-         "file, 4 network. See nettool-connect(1)."});
+         "file, 4 network, 6 proxy auth, 7 proxy protocol. See nettool-connect(1)."});
 
     sub->callback([cli, idle, &action]() {
         if (cli->output.json && !cli->zero) usage("--json is for -z (port scans) only");

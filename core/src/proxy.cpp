@@ -55,6 +55,7 @@ bool no_proxy_matches(std::string_view host, std::string_view list) {
         const std::string_view entry = list.substr(at, end - at);
         at = end;
         if (entry.empty()) continue;
+        if (iequal(entry, host)) return true; // also an address as written (::ffff:1.2.3.4)
         if (address) {
             auto block = parse_cidr(entry);
             if (block && block->contains(*address)) return true;
