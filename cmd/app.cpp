@@ -58,6 +58,8 @@ int handle_parse_error(CLI::App& app, const CLI::ParseError& e) {
         return app.exit(e); // prints help or version on stdout, returns 0
     }
     report_errors_as_json(json_stream(app));
+    if (const auto* failure = dynamic_cast<const ParseFailure*>(&e))
+        return report(failure->error());
     return report(Error{ErrorKind::usage, fmt::format("{}; see '{}'", e.what(), help_hint(app))});
 }
 
