@@ -1,8 +1,11 @@
 #include "app.hpp"
 
 #include "common_options.hpp"
+#include "help.hpp"
 #include "messages.hpp"
+#include "option_listing.hpp"
 #include "signals.hpp"
+#include "usage_hints.hpp"
 #include "version.hpp"
 
 #include <cstdio>
@@ -12,66 +15,93 @@
 namespace nettool::cli {
 namespace {
 
-// "nettool SUB --help" for the subcommand being parsed (the top level's without one).
-std::string help_hint(CLI::App& app) {
-    std::string where = "nettool --help";
-    for (const auto* sub : app.get_subcommands())
-        where = fmt::format("nettool {} --help", sub->get_name());
-    return where;
+// "nettool SUB --help" for the subcommand named on the command line (the top level's without
+// one).
+std::string help_hint(const ScannedArguments& scanned) {
+    if (scanned.subcommand == nullptr) return "nettool --help";
+    return fmt::format("nettool {} --help", scanned.subcommand->get_name());
 }
 
-// The same before parsing: the first argument that names a subcommand.
-std::string help_hint(CLI::App& app, int argc, const char* const* argv) {
-    for (int i = 1; i < argc; ++i) {
-        const std::string arg = argv[i];
-        const auto named = [&arg](CLI::App* sub) { return !arg.empty() && sub->check_name(arg); };
-        if (!app.get_subcommands(named).empty()) return fmt::format("nettool {} --help", arg);
-    }
-    return "nettool --help";
-}
-
-// Where the chosen subcommand writes its JSON, so that a failure goes there as one object:
-// nullptr without --json. serve's events share stderr (its stdout is the relay's data);
-// retrieve with FILE '-' keeps stdout for the data alone (retrieve.cpp makes the same choice
-// for its result); the others use stdout.
-std::FILE* json_stream(CLI::App& app) {
-    for (CLI::App* sub : app.get_subcommands()) {
-        const CLI::Option* json = sub->get_option_no_throw("--json");
-        if (json == nullptr || json->count() == 0) return nullptr;
-        if (sub->get_name() == "serve") return stderr;
-        if (const CLI::Option* file = sub->get_option_no_throw("FILE");
-            sub->get_name() == "retrieve" && file != nullptr && file->count() > 0 &&
-            file->results().front() == "-") {
-            return stderr;
-        }
-        return stdout;
-    }
-    return nullptr;
+// Where a subcommand's JSON goes, so that a failure goes there as one object: nullptr without
+// --json. serve's events share stderr (its stdout is the relay's data); retrieve with FILE '-'
+// keeps stdout for the data alone (retrieve.cpp makes the same choice for its result); the
+// others use stdout.
+std::FILE* json_stream(const ScannedArguments& scanned) {
+    if (scanned.subcommand == nullptr || !scanned.json) return nullptr;
+    const std::string sub = scanned.subcommand->get_name();
+    if (sub == "serve") return stderr;
+    if (sub == "retrieve" && scanned.operands.size() > 1 && scanned.operands[1] == "-")
+        return stderr;
+    return stdout;
 }
 
 // CLI11 throws for usage errors and exits 100+ by default; nettool's usage errors exit 2 with
 // one sentence (nettool(1), EXIT STATUS).
-int handle_parse_error(CLI::App& app, const CLI::ParseError& e) {
+int handle_parse_error(CLI::App& app, const CLI::ParseError& e, const ScannedArguments& scanned) {
     if (dynamic_cast<const CLI::CallForHelp*>(&e) != nullptr ||
         dynamic_cast<const CLI::CallForAllHelp*>(&e) != nullptr ||
-        dynamic_cast<const CLI::CallForVersion*>(&e) != nullptr) {
+        dynamic_cast<const CLI::CallForVersion*>(&e) != nullptr || e.get_exit_code() == 0) {
         return app.exit(e); // prints help or version on stdout, returns 0
     }
-    report_errors_as_json(json_stream(app));
+    report_errors_as_json(json_stream(scanned));
     if (const auto* failure = dynamic_cast<const ParseFailure*>(&e))
         return report(failure->error());
-    return report(Error{ErrorKind::usage, fmt::format("{}; see '{}'", e.what(), help_hint(app))});
+    if (auto habit = misread_habit(scanned)) return report(Error{ErrorKind::usage, *habit});
+    return report(
+        Error{ErrorKind::usage, fmt::format("{}; see '{}'", e.what(), help_hint(scanned))});
+}
+
+// `nettool help [SUBCOMMAND]`: the help of nettool or of one subcommand, on stdout.
+int print_help(CLI::App& app, int argc, const char* const* argv) {
+    if (argc > 3) {
+        return report(Error{ErrorKind::usage,
+                            "help takes one subcommand at most: 'nettool help SUBCOMMAND'"});
+    }
+    std::string text;
+    const std::string_view what = argc < 3 ? "" : argv[2];
+    if (argc < 3 || what == "help" || what == "-h" || what == "--help") {
+        text = app.help();
+    } else {
+        const std::string name = argv[2];
+        auto named = app.get_subcommands(
+            [&name](CLI::App* sub) { return !sub->get_name().empty() && sub->get_name() == name; });
+        if (named.empty()) {
+            const char* args[] = {argv[0], argv[2]};
+            auto scanned = scan_arguments(app, 2, args);
+            return report(Error{ErrorKind::usage,
+                                scanned.problem.value_or("'" + name + "' is not a subcommand")});
+        }
+        text = named.front()->help(app.get_name());
+    }
+    if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0)
+        return report(Error{ErrorKind::file_io, "cannot write the help to standard output"});
+    return 0;
 }
 
 } // namespace
 
 int run(int argc, char** argv) {
-    CLI::App app{"nettool: a network multi-tool (serve, connect, get, retrieve, clean)", "nettool"};
+    CLI::App app{"A network multi-tool: serve, connect, get, retrieve, clean, ports.", "nettool"};
+    // Set before the subcommands are added: each takes its parent's formatter.
+    app.formatter(std::make_shared<HelpFormatter>());
     app.require_subcommand(1);
-    app.set_help_all_flag("--help-all", "Show the help of every subcommand");
+    app.set_help_flag("-h,--help", "Print this help and exit");
+    app.set_help_all_flag("--help-all", "Print the help of every subcommand and exit");
     app.set_version_flag("--version", version_text, "Print nettool's version and its libraries'");
-    app.footer("Exit status: 0 success, 1 failure, 2 usage, 3 file, 4 network, 5 TLS, 6 auth, "
-               "7 protocol, 8 server error, 9 checksum, 130 interrupted. See nettool(1).");
+    app.add_flag_callback(
+        "--list-options",
+        [&app] {
+            std::fputs(list_options_json(app).c_str(), stdout);
+            throw CLI::Success();
+        },
+        "Print every subcommand and option as JSON (the shell completions are made from it)");
+    set_help_footer(app,
+                    {{"Greet clients on localhost:1024", "nettool serve --greet -k"},
+                     {"Be one, from another terminal", "nettool connect localhost 1024"},
+                     {"The options of a subcommand", "nettool help get"}},
+                    {"Exit status: 0 success, 1 failure, 2 usage, 3 file, 4 network, 5 TLS, "
+                     "6 auth, 7 protocol, 8 server error, 9 checksum, 130 interrupted. See "
+                     "nettool(1)."});
 
     Action action;
     // Subcommands, one registration per cmd/<name>.cpp (declared in app.hpp).
@@ -80,6 +110,7 @@ int run(int argc, char** argv) {
     add_get(app, action);
     add_retrieve(app, action);
     add_clean(app, action);
+    add_ports(app, action);
     // An empty value is a usage error everywhere, except where it has a meaning of its own
     // (nettool(1), "EMPTY VALUES"): --send '' sends nothing, -d '' and --data-binary '' send an
     // empty body, --proxy '' uses no proxy at all (curl's habit). URLs, endpoints and -A are
@@ -89,17 +120,24 @@ int run(int argc, char** argv) {
                                    "URL", "endpoint", "target"});
     }
 
+    if (argc > 1 && std::string_view(argv[1]) == "help") return print_help(app, argc, argv);
+    const ScannedArguments scanned = scan_arguments(app, argc, argv);
+    if (scanned.problem && !scanned.help) {
+        report_errors_as_json(json_stream(scanned));
+        return report(Error{ErrorKind::usage, *scanned.problem});
+    }
     if (auto empty = empty_attached_value(argc, argv)) {
-        return report(Error{ErrorKind::usage,
-                            fmt::format("{}; see '{}'", *empty, help_hint(app, argc, argv))});
+        report_errors_as_json(json_stream(scanned));
+        return report(
+            Error{ErrorKind::usage, fmt::format("{}; see '{}'", *empty, help_hint(scanned))});
     }
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return handle_parse_error(app, e);
+        return handle_parse_error(app, e, scanned);
     }
     if (!action) return exit_code(ErrorKind::usage); // unreachable: a subcommand is required
-    report_errors_as_json(json_stream(app));
+    report_errors_as_json(json_stream(scanned));
     install_signal_handlers();
     try {
         return action();

@@ -16,6 +16,7 @@ void add_connect(CLI::App& app, Action& action);
 void add_get(CLI::App& app, Action& action);
 void add_retrieve(CLI::App& app, Action& action);
 void add_clean(CLI::App& app, Action& action);
+void add_ports(CLI::App& app, Action& action);
 
 // The whole program; main() forwards to it. Never calls exit().
 int run(int argc, char** argv);

@@ -1,6 +1,7 @@
 // nettool clean: urlcleanup. Parses the options, calls nettool::clean(), prints what happened.
 #include "app.hpp"
 #include "common_options.hpp"
+#include "help.hpp"
 #include "human_units.hpp"
 #include "json_lines.hpp"
 #include "messages.hpp"
@@ -142,16 +143,26 @@ int run_clean(const CleanCliOptions& options) {
 void add_clean(CLI::App& app, Action& action) {
     auto options = std::make_shared<CleanCliOptions>();
     auto* sub = app.add_subcommand("clean", "Remove the temporary downloads that retrieve recorded "
-                                            "(urlcleanup), and nothing else");
+                                            "(urlcleanup), and nothing else.");
+    // The sections of nettool-clean(1).
+    constexpr const char* cleaning = "Cleaning";
     auto* list =
-        sub->add_flag("--list", options->list, "Show the recorded downloads; remove nothing");
+        sub->add_flag("--list", options->list, "Show the recorded downloads; remove nothing")
+            ->group(cleaning);
     sub->add_flag("--dry-run", options->dry_run, "Show what would be removed; remove nothing")
-        ->excludes(list);
+        ->excludes(list)
+        ->group(cleaning);
     add_duration_option(*sub, "--older-than", options->older_than,
-                        "Only downloads started at least DURATION ago");
+                        "Only downloads started at least DURATION ago")
+        ->group(cleaning);
     add_output_options(*sub, options->output, true);
-    sub->footer("The temp area is $NETTOOL_TMPDIR, else ${TMPDIR:-/tmp}/nettool-UID. "
-                "See nettool-clean(1).");
+    set_help_footer(*sub,
+                    {{"Remove what retrieve left in the temp area", "nettool clean"},
+                     {"See what would go among downloads older than a day",
+                      "nettool clean --older-than 24h --dry-run"},
+                     {"List the downloads as JSON", "nettool clean --list --json"}},
+                    {"The temp area is $NETTOOL_TMPDIR, else ${TMPDIR:-/tmp}/nettool-UID. See "
+                     "nettool-clean(1)."});
     sub->callback([options, &action] { action = [options] { return run_clean(*options); }; });
 }
 

@@ -1,5 +1,7 @@
 #include "common_options.hpp"
 
+#include "help.hpp"
+
 #include <fmt/format.h>
 #include <nettool/units.hpp>
 #include <set>
@@ -56,38 +58,43 @@ CLI::Option* add_size_option(CLI::App& app, const std::string& name,
 void add_output_options(CLI::App& app, OutputOptions& output, bool with_json) {
     if (with_json) {
         app.add_flag("--json", output.json,
-                     "Machine-readable output: JSON Lines, one object per line");
+                     "Machine-readable output: JSON Lines, one object per line")
+            ->group(k_output_section);
     }
     auto* quiet = app.add_flag("-q,--quiet", output.quiet, "Print nothing but errors");
-    app.add_flag("-v,--verbose", output.verbose, "Print more detail")->excludes(quiet);
+    quiet->group(k_output_section);
+    app.add_flag("-v,--verbose", output.verbose, "Print more detail")
+        ->excludes(quiet)
+        ->group(k_output_section);
+}
+
+std::vector<CLI::Option*> options_with_groups(CLI::App& app) {
+    std::vector<CLI::Option*> options = app.get_options();
+    for (CLI::App* group :
+         app.get_subcommands([](CLI::App* sub) { return sub->get_name().empty(); })) {
+        auto inner = options_with_groups(*group); // option groups, not subcommands
+        options.insert(options.end(), inner.begin(), inner.end());
+    }
+    return options;
 }
 
 void forbid_empty_values(CLI::App& app, std::initializer_list<std::string_view> except) {
     const std::set<std::string_view> allowed(except);
-    std::vector<CLI::App*> apps{&app};
-    for (std::size_t i = 0; i < apps.size(); ++i) {
-        for (CLI::App* group : apps[i]->get_subcommands([](CLI::App* sub) {
-                 return sub->get_name().empty(); // option groups, not subcommands
-             })) {
-            apps.push_back(group);
-        }
-    }
-    for (CLI::App* each : apps) {
-        for (CLI::Option* option : each->get_options()) {
-            if (option->get_type_size_max() == 0) continue; // a flag
-            const std::string name = option->get_name();
-            if (allowed.count(name) > 0) continue;
-            std::string what = option->get_type_name();
-            if (what.empty() || what == "TEXT") what = option->get_positional() ? name : "a value";
-            // A transform runs before the option's other checks: '' gets this sentence, not
-            // "'' is not in {bar,line,json}".
-            option->transform(CLI::Validator(
-                [what](std::string& value) -> std::string {
-                    return value.empty() ? fmt::format("the value is empty; give {}", what)
-                                         : std::string();
-                },
-                ""));
-        }
+    for (CLI::Option* option : options_with_groups(app)) {
+        if (option->get_type_size_max() == 0) continue; // a flag
+        const std::string name = option->get_name();
+        if (allowed.count(name) > 0) continue;
+        // The value's name as --help shows it ("N", "FILE", "bar|line|json").
+        std::string what = document_option(*option).value;
+        if (what.empty() || what == "TEXT") what = option->get_positional() ? name : "a value";
+        // A transform runs before the option's other checks: '' gets this sentence, not
+        // "'' is not in {bar,line,json}".
+        option->transform(CLI::Validator(
+            [what](std::string& value) -> std::string {
+                return value.empty() ? fmt::format("the value is empty; give {}", what)
+                                     : std::string();
+            },
+            ""));
     }
 }
 

@@ -55,8 +55,14 @@ struct OutputOptions {
     bool verbose = false;
 };
 
-// --json (only where `with_json`), -q/--quiet, -v/--verbose.
+// The help section (and man page section) of the output options.
+inline constexpr const char* k_output_section = "Output";
+
+// --json (only where `with_json`), -q/--quiet, -v/--verbose, in the Output section.
 void add_output_options(CLI::App& app, OutputOptions& output, bool with_json);
+
+// Every option of `app`, those of its option groups included (not those of subcommands).
+std::vector<CLI::Option*> options_with_groups(CLI::App& app);
 
 // Makes an empty value a usage error for every option and operand of `app` (its option groups
 // included) that takes a value, except those named in `except` (by CLI11's name: "--send",

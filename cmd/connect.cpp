@@ -1,6 +1,7 @@
 // nettool connect: options -> ConnectOptions/ScanOptions -> nettool::connect or scan_ports.
 #include "app.hpp"
 #include "common_options.hpp"
+#include "help.hpp"
 #include "json_lines.hpp"
 #include "messages.hpp"
 
@@ -151,7 +152,7 @@ Target parse_target(const ConnectCli& cli) {
 void add_connect(CLI::App& app, Action& action) {
     auto cli = std::make_shared<ConnectCli>();
     auto* sub =
-        app.add_subcommand("connect", "Connect to a server and relay stdin/stdout (the client)");
+        app.add_subcommand("connect", "Connect to a server and relay stdin/stdout (the client).");
     sub->add_option(
            "target", cli->operands,
            "ENDPOINT (PORT, HOST:PORT, [IPV6]:PORT, tcp://, udp://, unix:/PATH, unix:@NAME), "
@@ -160,40 +161,58 @@ void add_connect(CLI::App& app, Action& action) {
         // Any count, so that a wrong count gets connect's own sentence (parse_target).
         ->expected(0, CLI::detail::expected_max_vector_size);
 
-    auto* udp = sub->add_flag("-u,--udp", cli->udp, "Use UDP: each read of stdin is one datagram");
-    auto* v4 = sub->add_flag("-4", cli->ipv4, "Use IPv4 addresses only");
-    sub->add_flag("-6", cli->ipv6, "Use IPv6 addresses only")->excludes(v4);
+    // The sections of nettool-connect(1).
+    constexpr const char* connecting = "Connecting";
+    constexpr const char* data = "Data";
+    auto* udp = sub->add_flag("-u,--udp", cli->udp, "Use UDP: each read of stdin is one datagram")
+                    ->group(connecting);
+    auto* v4 = sub->add_flag("-4", cli->ipv4, "Use IPv4 addresses only")->group(connecting);
+    sub->add_flag("-6", cli->ipv6, "Use IPv6 addresses only")->excludes(v4)->group(connecting);
     sub->add_option("--source", cli->source,
                     "Bind the local side to ADDR[:PORT] (numeric; ':PORT' for a port only)")
-        ->type_name("ADDR[:PORT]");
+        ->type_name("ADDR[:PORT]")
+        ->group(connecting);
     add_duration_option(*sub, "-w,--timeout", cli->timeout,
-                        "Give up connecting after DURATION (default 10s; 0: the system's limit)");
+                        "Give up connecting after DURATION (default 10s; 0: the system's limit)")
+        ->group(connecting);
+    add_duration_option(*sub, "--wait", cli->wait,
+                        "Retry refused/unreachable/timed-out connects until DURATION has passed "
+                        "(with -z: until every port is open; 0: try once)")
+        ->group(connecting);
     auto* idle =
         add_duration_option(*sub, "--idle-timeout", cli->idle_timeout,
                             "Close after DURATION without data either way (exit 4); with -u, "
                             "also how long to await replies after stdin ends (default 1s; 0: "
-                            "never)");
-    add_duration_option(*sub, "--wait", cli->wait,
-                        "Retry refused/unreachable/timed-out connects until DURATION has passed "
-                        "(with -z: until every port is open; 0: try once)");
+                            "never)")
+            ->group(data);
     auto* send = sub->add_option("--send", cli->send,
                                  "Send TEXT instead of stdin, then shut down the write side")
-                     ->type_name("TEXT");
+                     ->type_name("TEXT")
+                     ->group(data);
     auto* max_bytes = add_size_option(*sub, "--max-bytes", cli->max_bytes,
                                       "Read at most SIZE bytes from the "
-                                      "connection, then close");
-    auto* crlf = sub->add_flag("-C,--crlf", cli->crlf, "Send LF line endings as CRLF");
+                                      "connection, then close")
+                          ->group(data);
+    auto* crlf = sub->add_flag("-C,--crlf", cli->crlf, "Send LF line endings as CRLF")->group(data);
     auto* hexdump =
         sub->add_option("--hexdump", cli->hexdump, "Write a hex dump of both directions to FILE")
-            ->type_name("FILE");
+            ->type_name("FILE")
+            ->group(data);
     auto* zero =
         sub->add_flag("-z,--zero", cli->zero,
-                      "Only report whether TCP ports accept connections (a port range is allowed)");
+                      "Only report whether TCP ports accept connections (a port range is allowed)")
+            ->group("Port scanning");
     for (auto* opt : {udp, idle, send, max_bytes, crlf, hexdump})
         zero->excludes(opt);
     add_output_options(*sub, cli->output, true);
-    sub->footer("Exit status: 0 success (-z: every port open), 1 some port not open, 2 usage, "
-                "3 local file, 4 network. See nettool-connect(1).");
+    set_help_footer(
+        *sub,
+        {{"Talk to the essay's server", "nettool connect localhost 1024"},
+         {"Wait up to 30 s for a database, then start the app",
+          "nettool connect -z -q --wait 30s db 5432 && exec my-app"},
+         {"Which ports of a range accept connections", "nettool connect -z localhost 20-25"}},
+        {"Exit status: 0 success (-z: every port open), 1 some port not open, 2 usage, 3 local "
+         "file, 4 network. See nettool-connect(1)."});
 
     sub->callback([cli, idle, &action]() {
         if (cli->output.json && !cli->zero) usage("--json is for -z (port scans) only");

@@ -27,4 +27,11 @@ std::string escape_for_terminal(std::string_view text) {
     return out;
 }
 
+std::size_t terminal_columns(std::string_view text) {
+    std::size_t n = 0;
+    for (const char c : text)
+        n += is_utf8_continuation(static_cast<unsigned char>(c)) ? 0 : 1;
+    return n;
+}
+
 } // namespace nettool::cli

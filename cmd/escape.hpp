@@ -17,4 +17,8 @@ namespace nettool::cli {
 //   escaping twice changes nothing.
 std::string escape_for_terminal(std::string_view text);
 
+// The columns an escaped text takes on a terminal: one per UTF-8 code point, near enough for
+// names (wide CJK characters count one).
+std::size_t terminal_columns(std::string_view text);
+
 } // namespace nettool::cli

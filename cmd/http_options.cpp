@@ -21,8 +21,6 @@
 namespace nettool::cli {
 namespace {
 
-constexpr const char* k_group = "HTTP options";
-
 // Restores the terminal's echo on every path out of the prompt (Ctrl+C included).
 class EchoOff {
   public:
@@ -75,68 +73,16 @@ std::string default_user_agent() {
     return fmt::format("nettool/{}", NETTOOL_VERSION);
 }
 
+HttpSections http_sections(HttpOptionStyle style) {
+    if (style == HttpOptionStyle::get)
+        return {"Request", "Redirects", "Authentication", "Cookies", "Connection", "Connection"};
+    const char* request = "Request, authentication and cookies";
+    return {request, "Transfer", request, request, "Transfer", "TLS"};
+}
+
 void add_http_options(CLI::App& app, http::TransferOptions& o, HttpOptionStyle style) {
     o.user_agent = default_user_agent();
-
-    auto* user =
-        app.add_option_function<std::string>(
-               "-u,--user",
-               [&o](const std::string& text) {
-                   const auto colon = text.find(':');
-                   if (colon == 0)
-                       throw CLI::ValidationError("--user", "the user name before ':' is empty");
-                   o.user = text.substr(0, colon);
-                   if (colon != std::string::npos) o.password = text.substr(colon + 1);
-               },
-               "Credentials USER[:PASSWORD]; without ':' the password is asked on the terminal")
-            ->type_name("USER[:PASS]")
-            ->group(k_group);
-    auto* auth =
-        app.add_option_function<std::string>(
-               "--auth",
-               [&o](const std::string& text) {
-                   o.auth = text == "digest" ? http::AuthScheme::digest
-                            : text == "any"  ? http::AuthScheme::any
-                                             : http::AuthScheme::basic;
-               },
-               "Authentication scheme for --user/--netrc: basic (default), digest, or any (the "
-               "safest the server offers)")
-            ->type_name("SCHEME")
-            ->check(CLI::IsMember({"basic", "digest", "any"}))
-            ->group(k_group);
-    app.add_option_function<std::string>(
-           "--bearer", [&o](const std::string& token) { o.bearer = token; },
-           "Send 'Authorization: Bearer TOKEN' (OAuth 2.0)")
-        ->type_name("TOKEN")
-        ->excludes(user)
-        ->excludes(auth)
-        ->group(k_group);
-    app.add_flag("--netrc", o.netrc, "Take credentials for the host from ~/.netrc")->group(k_group);
-    app.add_option_function<std::string>(
-           "--netrc-file", [&o](const std::string& path) { o.netrc_file = path; },
-           "Take credentials for the host from FILE (netrc format)")
-        ->type_name("FILE")
-        ->group(k_group);
-
-    app.add_option_function<std::string>(
-           "-b,--cookie",
-           [&o](const std::string& text) {
-               // curl's rule: text with '=' is cookies, otherwise a file to read them from.
-               if (text.find('=') != std::string::npos)
-                   o.cookie = text;
-               else
-                   o.cookie_file = text;
-           },
-           "Send cookies: 'k=v; k2=v2', or FILE to read them from (Netscape format)")
-        ->type_name("DATA|FILE")
-        ->group(k_group);
-    app.add_option_function<std::string>(
-           style == HttpOptionStyle::get ? "-c,--cookie-jar" : "--cookie-jar",
-           [&o](const std::string& path) { o.cookie_jar = path; },
-           "Load cookies from FILE when it exists and save all cookies to it afterwards (Netscape "
-           "format)")
-        ->type_name("FILE")
-        ->group(k_group);
+    const HttpSections sections = http_sections(style);
 
     app.add_option_function<std::vector<std::string>>(
            "-H,--header",
@@ -154,7 +100,9 @@ void add_http_options(CLI::App& app, http::TransferOptions& o, HttpOptionStyle s
            "Add a request header 'Name: value' (repeatable); 'Name:' removes one nettool would "
            "send")
         ->type_name("'NAME: VALUE'")
-        ->group(k_group);
+        // One value per -H: CLI11 would otherwise go on taking words, the URL among them.
+        ->allow_extra_args(false)
+        ->group(sections.request);
     app.add_option("-A,--user-agent", o.user_agent,
                    "The User-Agent header (default nettool/VERSION)")
         ->type_name("TEXT")
@@ -165,33 +113,93 @@ void add_http_options(CLI::App& app, http::TransferOptions& o, HttpOptionStyle s
                                     : std::string();
             },
             ""))
-        ->group(k_group);
+        ->group(sections.request);
 
     auto* max_redirs =
         app.add_option("--max-redirs", o.max_redirects, "Follow at most N redirects (default 10)")
             ->type_name("N")
             ->check(CLI::Range(0L, 1000L))
-            ->group(k_group);
+            ->group(sections.redirects);
     app.add_flag_callback(
            "--no-follow", [&o] { o.follow_redirects = false; },
            "Do not follow redirects: the redirect response itself is the result")
         ->excludes(max_redirs)
-        ->group(k_group);
+        ->group(sections.redirects);
+
+    auto* user =
+        app.add_option_function<std::string>(
+               "-u,--user",
+               [&o](const std::string& text) {
+                   const auto colon = text.find(':');
+                   if (colon == 0)
+                       throw CLI::ValidationError("--user", "the user name before ':' is empty");
+                   o.user = text.substr(0, colon);
+                   if (colon != std::string::npos) o.password = text.substr(colon + 1);
+               },
+               "Credentials USER[:PASSWORD]; without ':' the password is asked on the terminal")
+            ->type_name("USER[:PASS]")
+            ->group(sections.authentication);
+    auto* auth =
+        app.add_option_function<std::string>(
+               "--auth",
+               [&o](const std::string& text) {
+                   o.auth = text == "digest" ? http::AuthScheme::digest
+                            : text == "any"  ? http::AuthScheme::any
+                                             : http::AuthScheme::basic;
+               },
+               "Authentication scheme for --user/--netrc: basic (default), digest, or any (the "
+               "safest the server offers)")
+            ->type_name("SCHEME")
+            ->check(CLI::IsMember({"basic", "digest", "any"}))
+            ->group(sections.authentication);
+    app.add_option_function<std::string>(
+           "--bearer", [&o](const std::string& token) { o.bearer = token; },
+           "Send 'Authorization: Bearer TOKEN' (OAuth 2.0)")
+        ->type_name("TOKEN")
+        ->excludes(user)
+        ->excludes(auth)
+        ->group(sections.authentication);
+    app.add_flag("--netrc", o.netrc, "Take credentials for the host from ~/.netrc")
+        ->group(sections.authentication);
+    app.add_option_function<std::string>(
+           "--netrc-file", [&o](const std::string& path) { o.netrc_file = path; },
+           "Take credentials for the host from FILE (netrc format)")
+        ->type_name("FILE")
+        ->group(sections.authentication);
+
+    app.add_option_function<std::string>(
+           "-b,--cookie",
+           [&o](const std::string& text) {
+               // curl's rule: text with '=' is cookies, otherwise a file to read them from.
+               if (text.find('=') != std::string::npos)
+                   o.cookie = text;
+               else
+                   o.cookie_file = text;
+           },
+           "Send cookies: 'k=v; k2=v2', or FILE to read them from (Netscape format)")
+        ->type_name("DATA|FILE")
+        ->group(sections.cookies);
+    app.add_option_function<std::string>(
+           style == HttpOptionStyle::get ? "-c,--cookie-jar" : "--cookie-jar",
+           [&o](const std::string& path) { o.cookie_jar = path; },
+           "Load cookies from FILE when it exists and save all cookies to it afterwards (Netscape "
+           "format)")
+        ->type_name("FILE")
+        ->group(sections.cookies);
 
     add_duration_option(app, "--timeout", o.timeout,
                         "Give up when the whole transfer takes longer (0: no limit)")
-        ->group(k_group);
+        ->group(sections.connection);
     add_duration_option(app, "--connect-timeout", o.connect_timeout,
                         "Give up when connecting takes longer (0: the system's limit)")
-        ->group(k_group);
-
+        ->group(sections.connection);
     app.add_option_function<std::string>(
            "--cacert", [&o](const std::string& path) { o.cacert = path; },
            "Verify the server's certificate against the CA certificates in FILE (PEM)")
         ->type_name("FILE")
-        ->group(k_group);
+        ->group(sections.tls);
     app.add_flag("-k,--insecure", o.insecure, "Do not verify the server's certificate (dangerous)")
-        ->group(k_group);
+        ->group(sections.tls);
     app.add_option_function<std::string>(
            "--proxy",
            [&o](const std::string& url) {
@@ -206,14 +214,14 @@ void add_http_options(CLI::App& app, http::TransferOptions& o, HttpOptionStyle s
            "Use this proxy (http://, https://, socks5h:// ...; '': none); without it "
            "http_proxy, https_proxy, all_proxy and no_proxy apply")
         ->type_name("URL")
-        ->group(k_group);
+        ->group(sections.connection);
     auto* v4 = app.add_flag_callback(
                       "-4", [&o] { o.ip_family = http::IpFamily::v4; }, "Use IPv4 addresses only")
-                   ->group(k_group);
+                   ->group(sections.connection);
     app.add_flag_callback(
            "-6", [&o] { o.ip_family = http::IpFamily::v6; }, "Use IPv6 addresses only")
         ->excludes(v4)
-        ->group(k_group);
+        ->group(sections.connection);
 }
 
 Status complete_http_options(http::TransferOptions& options, bool quiet) {

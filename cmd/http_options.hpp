@@ -11,6 +11,18 @@ namespace nettool::cli {
 
 enum class HttpOptionStyle { get, retrieve };
 
+// The sections of the man pages the shared options are in: nettool-get(1) and
+// nettool-retrieve(1) group them differently.
+struct HttpSections {
+    const char* request;        // -H, -A
+    const char* redirects;      // --max-redirs, --no-follow
+    const char* authentication; // -u, --auth, --bearer, --netrc, --netrc-file
+    const char* cookies;        // -b, -c/--cookie-jar
+    const char* connection;     // --timeout, --connect-timeout, --proxy, -4, -6
+    const char* tls;            // --cacert, -k
+};
+HttpSections http_sections(HttpOptionStyle style);
+
 // -u/--user, --auth, --bearer, --netrc, --netrc-file, -b/--cookie, -c/--cookie-jar (get) or
 // --cookie-jar (retrieve), -H/--header, -A/--user-agent, --max-redirs, --no-follow,
 // --timeout, --connect-timeout, --cacert, -k/--insecure, --proxy, -4/-6.

@@ -27,17 +27,9 @@ int terminal_width() {
     return 80;
 }
 
-// Characters (UTF-8 code points) in `text`: a column each, near enough for a file name.
-std::size_t columns(std::string_view text) {
-    std::size_t n = 0;
-    for (const char c : text)
-        n += is_utf8_continuation(static_cast<unsigned char>(c)) ? 0 : 1;
-    return n;
-}
-
 // Shortens an (escaped) name to `width` columns, never inside a UTF-8 sequence, or pads it.
 std::string fit(const std::string& name, std::size_t width) {
-    const std::size_t have = columns(name);
+    const std::size_t have = terminal_columns(name);
     if (have <= width) return name + std::string(width - have, ' ');
     std::size_t cut = 0;
     for (std::size_t kept = 0; cut < name.size(); ++cut) {
@@ -165,7 +157,7 @@ void ProgressDisplay::draw(bool final) {
     switch (m_style) {
     case ProgressStyle::bar: {
         std::string text = bar_text(final);
-        const std::size_t drawn = columns(text);
+        const std::size_t drawn = terminal_columns(text);
         // Spaces over what a longer earlier bar left.
         if (drawn < m_drawn_columns) text += std::string(m_drawn_columns - drawn, ' ');
         m_drawn_columns = drawn;

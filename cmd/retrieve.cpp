@@ -1,6 +1,7 @@
 // nettool retrieve URL [FILE]: urlretrieve from a shell (nettool-retrieve(1)).
 #include "app.hpp"
 #include "common_options.hpp"
+#include "help.hpp"
 #include "http_options.hpp"
 #include "json_lines.hpp"
 #include "messages.hpp"
@@ -143,9 +144,12 @@ int run_retrieve(RetrieveCliOptions& options) {
 void add_retrieve(CLI::App& app, Action& action) {
     auto* sub = app.add_subcommand("retrieve",
                                    "Save a URL to a file (urlretrieve): FILE, a remote-supplied "
-                                   "safe name (-O), or the private temp area");
+                                   "safe name (-O), or the private temp area.");
     auto options = std::make_shared<RetrieveCliOptions>();
     auto& core = options->core;
+    // The sections of nettool-retrieve(1); the shared HTTP options add theirs.
+    constexpr const char* output = k_output_section;
+    const char* transfer = http_sections(HttpOptionStyle::retrieve).connection;
 
     sub->add_option_function<std::string>(
            "URL",
@@ -162,26 +166,32 @@ void add_retrieve(CLI::App& app, Action& action) {
     auto* remote =
         sub->add_flag("-O,--remote-name", core.remote_name,
                       "Name the file after Content-Disposition or the URL path (a safe base name)")
-            ->excludes(file);
+            ->excludes(file)
+            ->group(output);
     sub->add_option_function<std::string>(
            "--output-dir", [&core](const std::string& dir) { core.output_dir = dir; },
            "With -O: save into DIR (default: the current directory)")
         ->type_name("DIR")
-        ->needs(remote);
+        ->needs(remote)
+        ->group(output);
     sub->add_flag("--force", core.force,
-                  "Replace an existing file (and start over an existing .part)");
+                  "Replace an existing file (and start over an existing .part)")
+        ->group(output);
     auto* resume =
         sub->add_flag("-c,--continue", core.resume,
                       "Resume NAME.part with a range request (If-Range); starts over when the "
-                      "server cannot resume");
-    auto* newer = sub->add_flag(
-        "-N,--timestamping", core.timestamping,
-        "Download only when the server's copy is newer than FILE (If-Modified-Since)");
+                      "server cannot resume")
+            ->group(output);
+    auto* newer =
+        sub->add_flag("-N,--timestamping", core.timestamping,
+                      "Download only when the server's copy is newer than FILE (If-Modified-Since)")
+            ->group(output);
     sub->add_option(
            "--retry", options->retries,
            "Retry transient failures up to N times (default 3), resuming from the bytes received")
         ->type_name("N")
-        ->check(CLI::Range(0, 100));
+        ->check(CLI::Range(0, 100))
+        ->group(transfer);
     sub->add_option_function<std::string>(
            "--checksum",
            [&core](const std::string& text) {
@@ -191,15 +201,20 @@ void add_retrieve(CLI::App& app, Action& action) {
            },
            "Verify the download before naming it: sha256:HEX (or sha512, sha1, md5); mismatch: "
            "exit 9")
-        ->type_name("ALGO:HEX");
+        ->type_name("ALGO:HEX")
+        ->group(output);
     add_size_option(*sub, "--limit-rate", core.transfer.limit_rate,
-                    "Receive at most SIZE bytes per second");
-    auto* json = sub->add_flag(
-        "--json", options->output.json,
-        "Print one JSON object (event 'saved'): url, path, status, headers, bytes, sha256, "
-        "seconds; with FILE '-' on stderr");
+                    "Receive at most SIZE bytes per second")
+        ->group(transfer);
+    auto* json =
+        sub->add_flag(
+               "--json", options->output.json,
+               "Print one JSON object (event 'saved'): url, path, status, headers, bytes, sha256, "
+               "seconds; with FILE '-' on stderr")
+            ->group(output);
     sub->add_flag("--headers", options->headers, "Also print the response headers after the path")
-        ->excludes(json);
+        ->excludes(json)
+        ->group(output);
     sub->add_option_function<std::string>(
            "--progress",
            [&progress = options->progress](const std::string& style) {
@@ -209,15 +224,24 @@ void add_retrieve(CLI::App& app, Action& action) {
            },
            "Progress on stderr even when it is not a terminal: bar, line or json")
         ->type_name("STYLE")
-        ->check(CLI::IsMember({"bar", "line", "json"}));
+        ->check(CLI::IsMember({"bar", "line", "json"}))
+        ->group(output);
     auto* quiet =
-        sub->add_flag("-q,--quiet", options->output.quiet, "Print nothing but errors and the path");
-    sub->add_flag("-v,--verbose", options->output.verbose, "Print more detail")->excludes(quiet);
+        sub->add_flag("-q,--quiet", options->output.quiet, "Print nothing but errors and the path")
+            ->group(output);
+    sub->add_flag("-v,--verbose", options->output.verbose, "Print more detail")
+        ->excludes(quiet)
+        ->group(output);
     add_http_options(*sub, core.transfer, HttpOptionStyle::retrieve);
-    sub->footer(
-        "Exit status: 0 saved (or up to date with -N), 2 usage, 3 file, 4 network, 5 TLS, 6 auth, "
-        "7 protocol, 8 HTTP error, 9 checksum mismatch, 130 interrupted (NAME.part kept). "
-        "See nettool-retrieve(1).");
+    set_help_footer(
+        *sub,
+        {{"Save into the temp area and use the path",
+          "f=$(nettool retrieve https://example.org/data.csv)"},
+         {"Keep the server's name for the file", "nettool retrieve -O https://example.org/a.tgz"},
+         {"Resume an interrupted download", "nettool retrieve -c https://example.org/b.iso b.iso"}},
+        {"Exit status: 0 saved (or up to date with -N), 2 usage, 3 file, 4 network, 5 TLS, 6 "
+         "auth, 7 protocol, 8 HTTP error, 9 checksum mismatch, 130 interrupted (NAME.part "
+         "kept). See nettool-retrieve(1)."});
 
     sub->callback([options, resume, newer, &action] {
         const bool named = options->file.has_value() || options->core.remote_name;

@@ -1,6 +1,7 @@
 // nettool serve: the options, the event lines on stderr (text or JSON Lines), one core call.
 #include "app.hpp"
 #include "common_options.hpp"
+#include "help.hpp"
 #include "json_lines.hpp"
 #include "messages.hpp"
 
@@ -135,32 +136,19 @@ class ServeJsonObserver final : public ServeObserver {
     static void emit(const Json& j) { write_json_line(stderr, j); }
 };
 
-// --greet's "{default}" (how CLI11 lets a flag take an optional =VALUE without swallowing
-// the next argument) is an implementation detail: keep it out of the help.
-class ServeFormatter : public CLI::Formatter {
-  public:
-    std::string make_option_name(const CLI::Option* option, bool positional) const override {
-        std::string name = CLI::Formatter::make_option_name(option, positional);
-        if (const auto open = name.find('{'); open != std::string::npos) {
-            const auto close = name.find('}', open);
-            if (close != std::string::npos) name.erase(open, close - open + 1);
-        }
-        return name;
-    }
-};
-
-void add_cidr_option(CLI::App& app, const std::string& name, std::vector<Cidr>& target,
-                     const std::string& what) {
-    app.add_option_function<std::vector<std::string>>(
-           name,
-           [&target](const std::vector<std::string>& values) {
-               for (const auto& v : values) {
-                   auto parsed = parse_cidr(v);
-                   if (!parsed) throw CLI::ValidationError(parsed.error().message);
-                   target.push_back(*parsed);
-               }
-           },
-           what)
+CLI::Option* add_cidr_option(CLI::App& app, const std::string& name, std::vector<Cidr>& target,
+                             const std::string& what) {
+    return app
+        .add_option_function<std::vector<std::string>>(
+            name,
+            [&target](const std::vector<std::string>& values) {
+                for (const auto& v : values) {
+                    auto parsed = parse_cidr(v);
+                    if (!parsed) throw CLI::ValidationError(parsed.error().message);
+                    target.push_back(*parsed);
+                }
+            },
+            what)
         ->type_name("CIDR")
         ->allow_extra_args(false)
         ->take_all();
@@ -197,11 +185,21 @@ int run_serve(const ServeArgs& args) {
 void add_serve(CLI::App& app, Action& action) {
     auto args = std::make_shared<ServeArgs>();
     auto* sub = app.add_subcommand(
-        "serve", "Accept connections and relay, greet, echo, send a file or run a program");
-    sub->formatter(std::make_shared<ServeFormatter>());
-    sub->footer(
-        "The default endpoint is localhost:1024 (127.0.0.1 and ::1); a bare PORT is loopback too.\n"
-        "Listen on every interface with *:PORT, 0.0.0.0:PORT or [::]:PORT. See nettool-serve(1).");
+        "serve", "Accept connections and relay, greet, echo, send a file or run a program.");
+    set_help_footer(
+        *sub,
+        {{"Greet every client on localhost:1024 until Ctrl+C", "nettool serve --greet -k"},
+         {"Receive a file on a port the kernel picks", "nettool serve 0 > received.bin"},
+         {"Run a command for each client, on every interface",
+          "nettool serve -k --sh-exec 'date' '*:9000'"}},
+        {"The default endpoint is localhost:1024 (127.0.0.1 and ::1); a bare PORT is loopback "
+         "too. Listen on every interface with *:PORT, 0.0.0.0:PORT or [::]:PORT. See "
+         "nettool-serve(1)."});
+    // The sections of nettool-serve(1).
+    constexpr const char* listening = "Listening";
+    constexpr const char* modes = "Modes";
+    constexpr const char* connections = "Connections";
+
     sub->add_option("endpoint", args->endpoint,
                     "Where to listen: PORT, HOST:PORT, [IPV6]:PORT, *:PORT, udp://HOST:PORT, "
                     "unix:/PATH, unix:@NAME "
@@ -211,20 +209,29 @@ void add_serve(CLI::App& app, Action& action) {
             auto ep = parse_endpoint(text, Transport::tcp, PortRule::allow_zero);
             return ep ? std::string() : ep.error().message;
         });
-    sub->add_flag("-u,--udp", args->udp, "Use UDP (datagrams) for an endpoint without a scheme");
+    sub->add_flag("-u,--udp", args->udp, "Use UDP (datagrams) for an endpoint without a scheme")
+        ->group(listening);
+    sub->add_flag("-k,--keep-open", args->keep_open,
+                  "Keep accepting after the first client (otherwise serve one and exit)")
+        ->group(listening);
+    sub->add_option("--backlog", args->backlog, "Length of the listen queue (default 128)")
+        ->type_name("N")
+        ->check(CLI::Range(1, 65535))
+        ->group(listening);
+    sub->add_flag("--reuse-port", args->reuse_port,
+                  "Set SO_REUSEPORT (several servers share the port)")
+        ->group(listening);
 
-    auto* modes =
-        sub->add_option_group("Modes", "What each connection gets (one at most; default: relay "
-                                       "stdin/stdout, netcat-style)");
-    modes
-        ->add_flag(std::string("--greet{") + k_greet_default + "}", args->greet,
-                   "Send TEXT (default 'Thank you for connecting!' and a newline) and close; the "
-                   "text attaches "
-                   "with '=' only: --greet=TEXT")
-        ->type_name("[=TEXT]");
-    modes->add_flag("--echo", args->echo, "Send back what arrives");
-    modes->add_option("--send-file", args->send_file, "Send FILE (zero-copy, sendfile) and close")
-        ->type_name("FILE");
+    // One mode at most (checked in the callback); without one, stdin/stdout are relayed.
+    sub->add_flag(std::string("--greet{") + k_greet_default + "}", args->greet,
+                  "Send TEXT (default 'Thank you for connecting!' and a newline) and close; the "
+                  "text attaches with '=' only: --greet=TEXT")
+        ->type_name("[=TEXT]")
+        ->group(modes);
+    sub->add_flag("--echo", args->echo, "Send back what arrives")->group(modes);
+    sub->add_option("--send-file", args->send_file, "Send FILE (zero-copy, sendfile) and close")
+        ->type_name("FILE")
+        ->group(modes);
     // A blank command names no program: a usage error, never a fallback to relaying stdin.
     const auto not_blank = CLI::Validator(
         [](std::string& command) -> std::string {
@@ -233,21 +240,18 @@ void add_serve(CLI::App& app, Action& action) {
                        : std::string();
         },
         "");
-    modes
-        ->add_option(
-            "--exec", args->exec,
-            "Run PROGRAM ARGS (split on whitespace, no shell) per connection, its stdin and stdout "
-            "wired to the connection")
+    sub->add_option("--exec", args->exec,
+                    "Run PROGRAM ARGS (split on whitespace, no shell) per connection, its stdin "
+                    "and stdout wired to the connection")
         ->type_name("'PROGRAM ARGS'")
-        ->check(not_blank);
-    modes
-        ->add_option("--sh-exec", args->sh_exec,
-                     "Run COMMAND with /bin/sh -c per connection, wired like --exec")
+        ->check(not_blank)
+        ->group(modes);
+    sub->add_option("--sh-exec", args->sh_exec,
+                    "Run COMMAND with /bin/sh -c per connection, wired like --exec")
         ->type_name("COMMAND")
-        ->check(not_blank);
+        ->check(not_blank)
+        ->group(modes);
 
-    sub->add_flag("-k,--keep-open", args->keep_open,
-                  "Keep accepting after the first client (otherwise serve one and exit)");
     sub->add_option(
            "--max-conns", args->max_conns,
            "At most N connections at once; further clients wait in the backlog until one closes")
@@ -262,22 +266,22 @@ void add_serve(CLI::App& app, Action& action) {
             return n >= 1 && n <= 1000000
                        ? std::string()
                        : fmt::format("'{}' is not a number from 1 to 1000000", text);
-        });
+        })
+        ->group(connections);
     add_duration_option(*sub, "--idle-timeout", args->idle_timeout,
                         "Close a connection (UDP: forget a peer) after DURATION without data (0: "
-                        "never)");
+                        "never)")
+        ->group(connections);
     add_duration_option(*sub, "--grace", args->grace,
                         "After SIGTERM/SIGINT, let open connections finish for DURATION (default "
-                        "5s; 0: end them at once)");
+                        "5s; 0: end them at once)")
+        ->group(connections);
     add_cidr_option(*sub, "--allow", args->access.allow,
-                    "Accept only peers in CIDR (repeatable; IPv4 or IPv6)");
+                    "Accept only peers in CIDR (repeatable; IPv4 or IPv6)")
+        ->group(connections);
     add_cidr_option(*sub, "--deny", args->access.deny,
-                    "Refuse peers in CIDR (repeatable; wins over --allow)");
-    sub->add_option("--backlog", args->backlog, "Length of the listen queue (default 128)")
-        ->type_name("N")
-        ->check(CLI::Range(1, 65535));
-    sub->add_flag("--reuse-port", args->reuse_port,
-                  "Set SO_REUSEPORT (several servers share the port)");
+                    "Refuse peers in CIDR (repeatable; wins over --allow)")
+        ->group(connections);
     add_output_options(*sub, args->output, true);
 
     sub->callback([args, sub, &action] {

@@ -15,8 +15,12 @@ packages=(
   python3 python3-pytest python3-pytest-timeout python3-jsonschema netcat-openbsd curl wget openssl
   mount util-linux
   iproute2 time groff-base
-  # docs test: syntax checks of the zsh and fish completions
+  # docs and completion tests: the completions checked and run in zsh and fish (bash is there)
   zsh fish
+  # install and package tests: objcopy (split symbols), cpack's dpkg-shlibdeps and file,
+  # lintian, man -l; serve's socket-activation test: systemd-socket-activate (systemd
+  # installs and runs its tools in a container without systemd as PID 1)
+  binutils dpkg-dev file lintian man-db systemd
 )
 
 missing=()

@@ -74,14 +74,14 @@ std::string read_comm(const std::string& pid_dir) {
     return comm;
 }
 
-// Whether the process directory holds one of the inodes (and which). A directory we may not
-// read (another user's process) holds nothing we can see.
-bool holds_any(const std::string& pid_dir, const std::set<std::uint64_t>& inodes,
-               std::set<std::uint64_t>& found) {
+// Which of the inodes the process directory holds (each once). A directory we may not read
+// (another user's process) holds nothing we can see.
+std::set<std::uint64_t> held_inodes(const std::string& pid_dir,
+                                    const std::set<std::uint64_t>& inodes) {
+    std::set<std::uint64_t> held;
     const std::string fd_dir = pid_dir + "/fd";
     Dir dir{::opendir(fd_dir.c_str())};
-    if (!dir) return false;
-    bool any = false;
+    if (!dir) return held;
     char target[64];
     while (const dirent* entry = ::readdir(dir.get())) {
         if (entry->d_name[0] == '.') continue;
@@ -90,12 +90,9 @@ bool holds_any(const std::string& pid_dir, const std::set<std::uint64_t>& inodes
         if (length <= 0 || static_cast<std::size_t>(length) >= sizeof target) continue;
         const std::uint64_t inode =
             socket_inode(std::string_view(target, static_cast<std::size_t>(length)));
-        if (inode != 0 && inodes.count(inode) != 0) {
-            found.insert(inode);
-            any = true;
-        }
+        if (inode != 0 && inodes.count(inode) != 0) held.insert(inode);
     }
-    return any;
+    return held;
 }
 
 } // namespace
@@ -125,6 +122,7 @@ Result<std::vector<BoundSocket>> proc_net_sockets(const std::string& path, Trans
         if (transport != Transport::udp && state_value != k_tcp_listen) continue;
         BoundSocket socket;
         socket.family = family;
+        socket.state = static_cast<std::uint8_t>(state_value);
         if (!parse_local_address(local, family, socket)) continue;
         const auto [ptr, ec] =
             std::from_chars(inode.data(), inode.data() + inode.size(), socket.inode);
@@ -142,17 +140,23 @@ InodeOwners owners_of_inodes(const std::set<std::uint64_t>& inodes, const std::s
             while (const dirent* entry = ::readdir(dir.get())) {
                 if (!all_digits(entry->d_name)) continue;
                 const std::string pid_dir = proc_dir + "/" + entry->d_name;
-                if (!holds_any(pid_dir, inodes, found)) continue;
+                const std::set<std::uint64_t> held = held_inodes(pid_dir, inodes);
+                if (held.empty()) continue;
                 PortOwner owner;
                 std::from_chars(entry->d_name, entry->d_name + std::strlen(entry->d_name),
                                 owner.pid);
                 owner.program = read_comm(pid_dir);
+                for (const std::uint64_t inode : held)
+                    result.by_inode[inode].push_back(owner);
+                found.insert(held.begin(), held.end());
                 result.owners.push_back(std::move(owner));
             }
         }
     }
-    std::sort(result.owners.begin(), result.owners.end(),
-              [](const PortOwner& a, const PortOwner& b) { return a.pid < b.pid; });
+    const auto by_pid = [](const PortOwner& a, const PortOwner& b) { return a.pid < b.pid; };
+    std::sort(result.owners.begin(), result.owners.end(), by_pid);
+    for (auto& [inode, owners] : result.by_inode)
+        std::sort(owners.begin(), owners.end(), by_pid);
     std::set_difference(inodes.begin(), inodes.end(), found.begin(), found.end(),
                         std::inserter(result.unowned, result.unowned.end()));
     return result;

@@ -8,6 +8,7 @@
 #include <nettool/listener.hpp>
 #include <nettool/pump.hpp>
 #include <nettool/serve.hpp>
+#include <nettool/systemd.hpp>
 #include <sys/stat.h>
 
 namespace nettool {
@@ -61,7 +62,12 @@ Status prepare_relay(ServeContext& context) {
 
 Status serve(const ServeOptions& options, ServeObserver& observer) {
     ServeContext context{options, observer, {}, {}, false, {}, {}};
-    const bool datagrams = options.endpoint.transport == Transport::udp;
+    // Started by systemd with sockets (LISTEN_FDS): serve those; the endpoint is not bound.
+    auto activated = activated_sockets();
+    if (!activated) return tl::unexpected(activated.error());
+    const bool datagrams = *activated
+                               ? (*activated)->listeners.front().transport() == Transport::udp
+                               : options.endpoint.transport == Transport::udp;
     if (datagrams && (options.mode == ServeMode::send_file || options.mode == ServeMode::exec ||
                       options.mode == ServeMode::sh_exec)) {
         return fail(ErrorKind::usage,
@@ -88,12 +94,19 @@ Status serve(const ServeOptions& options, ServeObserver& observer) {
     if (options.mode == ServeMode::relay) {
         if (auto ready = prepare_relay(context); !ready) return ready;
     }
-    auto listeners =
-        open_listeners(options.endpoint, ListenOptions{options.backlog, options.reuse_port});
-    if (!listeners) return tl::unexpected(listeners.error());
-    context.listeners = std::move(*listeners);
+    if (*activated) {
+        context.listeners = std::move((*activated)->listeners);
+        observer.note(activation_note(**activated, options.endpoint));
+    } else {
+        auto listeners =
+            open_listeners(options.endpoint, ListenOptions{options.backlog, options.reuse_port});
+        if (!listeners) return tl::unexpected(listeners.error());
+        context.listeners = std::move(*listeners);
+    }
     for (const auto& l : context.listeners)
         observer.listening(l.transport(), l.local());
+    // Type=notify: the service is up once every socket listens.
+    if (auto told = notify_service_manager("READY=1"); !told) observer.error(told.error());
 
     return datagrams ? serve_detail::serve_datagrams(context)
                      : serve_detail::serve_streams(context);

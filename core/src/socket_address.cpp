@@ -118,7 +118,12 @@ std::string SocketAddress::host() const {
         const auto offset = offsetof(sockaddr_un, sun_path);
         if (m_length <= offset) return "";
         const std::size_t size = m_length - offset;
-        if (un->sun_path[0] == '\0') return "@" + std::string(un->sun_path + 1, size - 1);
+        if (un->sun_path[0] == '\0') {
+            // Built by append: GCC 12 at -O3 warns (-Wrestrict) about "@" + std::string(...).
+            std::string name = "@";
+            name.append(un->sun_path + 1, size - 1);
+            return name;
+        }
         return std::string(un->sun_path, strnlen(un->sun_path, size));
     }
     default:

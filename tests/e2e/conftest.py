@@ -75,7 +75,7 @@ def json_rules(args):
     data_on_stdout = sub == "get" or (sub == "retrieve" and "-" in args[1:])
     if wants_json and sub == "serve":
         return None, "only"
-    stdout_rule = "only" if wants_json and sub in ("connect", "retrieve", "clean") \
+    stdout_rule = "only" if wants_json and sub in ("connect", "retrieve", "clean", "ports") \
         and not data_on_stdout else None
     stderr_rule = "objects" if wants_json or progress_json else None
     return stdout_rule, stderr_rule

@@ -25,7 +25,7 @@ ROOT = Path(os.environ.get("NETTOOL_SOURCE_DIR") or Path(__file__).resolve().par
 COMMON_OPTIONS = {"--help", "--help-all", "--version"}
 # Only used to probe that the --help parser misses nothing: a name on this list that answers
 # `nettool NAME --help` with its own usage must be among the parsed subcommands.
-PROBE_NAMES = ("serve", "connect", "get", "retrieve", "clean")
+PROBE_NAMES = ("serve", "connect", "get", "retrieve", "clean", "ports")
 COMPLETIONS = ("completions/nettool.bash", "completions/_nettool", "completions/nettool.fish")
 OPTION_RE = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 TIMEOUT = 30

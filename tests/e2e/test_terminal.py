@@ -140,7 +140,10 @@ def test_get_unparseable_location_fails_with_an_inert_line(hostile):
     r = run("get", "-v", hostile.url("/bad-location"))
     assert r.returncode not in (0, 1), r.stderr  # a protocol or usage error, said in one line
     assert inert(r.stderr) == [], r.stderr
-    assert r.stderr.startswith(b"nettool: error: ")
+    # -v shows the headers exchanged before it (each line "> " or "< "); the error ends it.
+    *trace, last = r.stderr.splitlines()
+    assert last.startswith(b"nettool: error: ")
+    assert all(line[:2] in (b"> ", b"< ") for line in trace), trace
 
 
 def test_get_retry_warning_escapes_the_reason_phrase(hostile):

@@ -50,6 +50,33 @@ class Setter {
 };
 #define NETTOOL_SET(setter, option, value) setter(option, value, #option)
 
+// CURLOPT_DEBUGFUNCTION: libcurl's view of the exchange, handed on in nettool's terms. TLS
+// records (SSL_DATA_*) are left out: they are ciphertext.
+int trace_callback(CURL*, curl_infotype type, char* data, size_t size, void* user) {
+    const auto& trace = *static_cast<const TraceCallback*>(user);
+    const std::string_view bytes(data, size);
+    switch (type) {
+    case CURLINFO_TEXT:
+        trace(TraceKind::info, bytes);
+        break;
+    case CURLINFO_HEADER_OUT:
+        trace(TraceKind::header_out, bytes);
+        break;
+    case CURLINFO_HEADER_IN:
+        trace(TraceKind::header_in, bytes);
+        break;
+    case CURLINFO_DATA_OUT:
+        trace(TraceKind::data_out, bytes);
+        break;
+    case CURLINFO_DATA_IN:
+        trace(TraceKind::data_in, bytes);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
 bool is_authorization_header(std::string_view header) {
     return header.size() >= 14 && ::strncasecmp(header.data(), "authorization:", 14) == 0;
 }
@@ -140,6 +167,11 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
         NETTOOL_SET(set, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(o.connect_timeout->count()));
     if (o.limit_rate)
         NETTOOL_SET(set, CURLOPT_MAX_RECV_SPEED_LARGE, static_cast<curl_off_t>(*o.limit_rate));
+    if (o.trace) {
+        NETTOOL_SET(set, CURLOPT_DEBUGFUNCTION, &trace_callback);
+        NETTOOL_SET(set, CURLOPT_DEBUGDATA, static_cast<const void*>(&o.trace));
+        NETTOOL_SET(set, CURLOPT_VERBOSE, 1L);
+    }
 
     // Request shape.
     Slist headers;

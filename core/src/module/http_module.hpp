@@ -14,7 +14,9 @@
 //   tl::expected of them, by value or const reference; opaque handles; function pointers.
 //   No polymorphic object: its vtable and type_info would be the other side's (UBSan's vptr
 //   check and dynamic_cast would not know them). The binary's TransferSink crosses as SinkCalls.
-// - No exception crosses: every function here is noexcept and catches on its own side.
+// - No exception crosses: every function here is noexcept and catches on its own side. The
+//   one callable inside the data, TransferOptions::trace (a std::function: plain function
+//   pointers inside, no vtable), is wrapped by the binary so that it cannot throw either.
 // - Memory: both copies of operator new/delete are thin wrappers of the one malloc/free, so a
 //   string made on one side may be freed on the other. The sanitizer build links libstdc++
 //   dynamically on both sides, so ASan sees one operator new.

@@ -56,6 +56,22 @@ class GuardedSink {
         return calls;
     }
 
+    // The request with its trace callback (TransferOptions::trace, a std::function the module
+    // calls) guarded the same way; a trace cannot end a transfer, so its exception waits.
+    Request with_guarded_trace(const Request& request) {
+        Request guarded = request;
+        guarded.options.trace = [this, trace = request.options.trace](TraceKind kind,
+                                                                    std::string_view bytes) {
+            if (m_caught) return;
+            try {
+                trace(kind, bytes);
+            } catch (...) {
+                m_caught = std::current_exception();
+            }
+        };
+        return guarded;
+    }
+
     void rethrow_if_caught() {
         if (m_caught) std::rethrow_exception(m_caught);
     }
@@ -105,7 +121,10 @@ class ModuleEngine final : public TransferEngine {
     TransferResult perform(const Request& request, TransferSink& sink) override {
         GuardedSink guard(sink);
         const module::SinkCalls calls = guard.calls();
-        TransferResult result = m_calls.perform(m_engine, request, calls);
+        TransferResult result =
+            request.options.trace
+                ? m_calls.perform(m_engine, guard.with_guarded_trace(request), calls)
+                : m_calls.perform(m_engine, request, calls);
         guard.rethrow_if_caught();
         return result;
     }

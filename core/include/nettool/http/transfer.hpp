@@ -16,6 +16,7 @@
 //   ErrorKind::auth for 401/407 when credentials were offered.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nettool/error.hpp>
 #include <nettool/http/url.hpp>
@@ -30,6 +31,12 @@ namespace nettool::http {
 
 enum class AuthScheme { basic, digest, any };
 enum class IpFamily { any, v4, v6 };
+
+// What crosses the wire, for a trace (get -v, --trace-ascii): the library's notes, and the
+// header blocks and body bytes in each direction as sent and received (TLS already removed,
+// content encodings not yet decoded).
+enum class TraceKind { info, header_out, header_in, data_out, data_in };
+using TraceCallback = std::function<void(TraceKind kind, std::string_view bytes)>;
 
 struct TransferOptions {
     // Request shape.
@@ -74,6 +81,9 @@ struct TransferOptions {
     // identity" and deliver the bytes as the server sent them, coded or not (retrieve), so
     // that a resumed range continues the very bytes already saved.
     bool decode_content = true;
+
+    // Called with every exchange of the transfer, on the thread that runs it; empty: no trace.
+    TraceCallback trace;
 };
 
 struct Request {
