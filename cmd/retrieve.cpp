@@ -128,7 +128,7 @@ int run_retrieve(RetrieveCliOptions& options) {
         return exit_status(completed);
     }
     ProgressDisplay progress(choose_progress_style(options.progress, options.output),
-                             options.output, core.url.text);
+                             options.output, core.url.shown);
     auto engine = http::make_transfer_engine();
     auto result = retrieve(core, *engine, progress);
     if (!result) return report(result.error());

@@ -71,7 +71,7 @@ Result<RetrieveResult> run(const RetrieveOptions& options, http::TransferEngine&
             return fail(ErrorKind::protocol,
                         fmt::format("{}: the download started over {} times (the file keeps "
                                     "changing on the server); try again later",
-                                    url->text, k_max_fresh_starts));
+                                    url->shown, k_max_fresh_starts));
         }
         if (failure.http_status == 416 && request.resume_from > 0) {
             // Nothing left to send from that offset: either we already have it all, or the
@@ -80,7 +80,7 @@ Result<RetrieveResult> run(const RetrieveOptions& options, http::TransferEngine&
                 observer.on_end(true);
                 http::ResponseHead head;
                 head.status = 416;
-                head.url = url->text;
+                head.url = url->shown;
                 auto result = sink.finish(head);
                 if (result) result->seconds = 0;
                 return result;
@@ -90,7 +90,7 @@ Result<RetrieveResult> run(const RetrieveOptions& options, http::TransferEngine&
                 if (auto again = sink.restart(); !again) return tl::unexpected(again.error());
                 observer.on_note(
                     fmt::format("{} cannot send the rest from byte {} (416); starting over",
-                                url->text, request.resume_from));
+                                url->shown, request.resume_from));
                 continue;
             }
         }

@@ -34,12 +34,12 @@ DownloadSink::DownloadSink(const RetrieveOptions& options, RetrieveObserver& obs
     if (options.checksum && options.checksum->algorithm != "sha256") {
         m_check = Digest::create(options.checksum->algorithm).value();
     }
-    m_meta.url = options.url.text;
+    m_meta.url = options.url.shown;
     m_meta.started = std::time(nullptr);
 }
 
 std::string DownloadSink::url_text() const {
-    return m_options.url.text;
+    return m_options.url.shown;
 }
 
 // The name -N looks at before any response: FILE, or the URL's name in --output-dir.
@@ -333,7 +333,7 @@ std::optional<http::TransferError> DownloadSink::incomplete() const {
 
 Result<RetrieveResult> DownloadSink::finish(const http::ResponseHead& head) {
     RetrieveResult result;
-    result.url = head.url.empty() ? m_options.url.text : head.url;
+    result.url = head.url.empty() ? m_options.url.shown : head.url;
     result.head = head;
     if (!m_output) {
         // A body-less success (an empty file: URL, say): still create the file.
@@ -368,7 +368,7 @@ Result<RetrieveResult> DownloadSink::finish(const http::ResponseHead& head) {
 
 Result<RetrieveResult> DownloadSink::finish_not_modified(const http::ResponseHead& head) {
     RetrieveResult result;
-    result.url = head.url.empty() ? m_options.url.text : head.url;
+    result.url = head.url.empty() ? m_options.url.shown : head.url;
     result.head = head;
     result.path = local_path_guess();
     result.not_modified = true;

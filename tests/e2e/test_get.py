@@ -112,6 +112,23 @@ def test_redirect_chain_is_followed(server):
     assert [q.path for q in server.requests] == ["/a", "/b", "/c", "/final"]
 
 
+def test_a_password_never_shows_after_a_redirect_or_in_a_url(server, tmp_path):
+    # libcurl's effective URL after a redirect carries the -u credentials.
+    server.redirect("/r", "/missing")
+    r = run("get", "-v", "-u", "alice:s3cret-pw", server.url("/r"))
+    assert r.returncode == 8
+    assert b"s3cret-pw" not in r.stderr and b"s3cret-pw" not in r.stdout, r.stderr
+    assert b"HTTP 404" in r.stderr
+    typed = server.url("/missing").replace("http://", "http://bob:t0ps3cret@")
+    r = run("get", typed)
+    assert r.returncode == 8 and b"t0ps3cret" not in r.stderr, r.stderr
+    assert b"http://bob@127.0.0.1" in r.stderr
+    r = run("retrieve", "--json", "-u", "alice:s3cret-pw", server.url("/r"),
+            str(tmp_path / "f"))
+    assert r.returncode == 8
+    assert b"s3cret-pw" not in r.stdout + r.stderr, r.stdout + r.stderr
+
+
 def test_verbose_notes_and_quiet(server):
     server.redirect("/v", "/w")
     server.static("/w", b"12345")

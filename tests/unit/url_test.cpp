@@ -94,3 +94,17 @@ TEST(Url, ProxiesLibcurlCannotUseAreUsageErrors) {
             << checked.error().message;
     }
 }
+
+TEST(Url, PasswordsNeverShow) {
+    using nettool::http::without_password;
+    auto url = parse_url("http://alice:secret@example.com/x");
+    ASSERT_TRUE(url);
+    EXPECT_EQ(url->text, "http://alice:secret@example.com/x"); // what libcurl gets
+    EXPECT_EQ(url->shown, "http://alice@example.com/x");       // what anything shows
+    EXPECT_EQ(parse_url("example.com/y")->shown, "http://example.com/y");
+    EXPECT_EQ(without_password("http://alice:secret@127.0.0.1:99/missing"),
+              "http://alice@127.0.0.1:99/missing");
+    EXPECT_EQ(without_password("http://alice@h/"), "http://alice@h/");
+    EXPECT_EQ(without_password("http://h/a@b"), "http://h/a@b");
+    EXPECT_EQ(without_password("not a url @ all"), "not a url @ all");
+}

@@ -297,8 +297,8 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
     char* effective = nullptr;
     context.url = curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &effective) == CURLE_OK &&
                           effective != nullptr
-                      ? effective
-                      : url->text;
+                      ? without_password(effective)
+                      : url->shown;
     context.error_buffer = error_buffer;
     long os_errno = 0;
     curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);

@@ -105,9 +105,10 @@ void CurlTransfer::install_callbacks() {
 
 std::string CurlTransfer::effective_url() const {
     char* url = nullptr;
+    // After a redirect libcurl's effective URL carries the -u credentials: never show them.
     if (curl_easy_getinfo(m_easy, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url != nullptr)
-        return url;
-    return m_request.url.text;
+        return without_password(url);
+    return m_request.url.shown;
 }
 
 size_t CurlTransfer::header_callback(char* data, size_t size, size_t count, void* self) {

@@ -95,7 +95,22 @@ Result<Url> parse_url(std::string_view text) {
     result.query = part(url.get(), CURLUPART_QUERY);
     result.has_credentials = !part(url.get(), CURLUPART_USER).empty();
     result.text = std::move(rebuilt);
+    result.shown = result.has_credentials ? without_password(result.text) : result.text;
     return result;
+}
+
+std::string without_password(std::string_view text) {
+    if (text.find('@') == std::string_view::npos) return std::string(text); // the common case
+    ensure_curl_initialized();
+    UrlHandle url(curl_url());
+    const std::string copy(text);
+    if (!url ||
+        curl_url_set(url.get(), CURLUPART_URL, copy.c_str(), CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK)
+        return copy;
+    if (part(url.get(), CURLUPART_PASSWORD).empty()) return copy;
+    if (curl_url_set(url.get(), CURLUPART_PASSWORD, nullptr, 0) != CURLUE_OK) return copy;
+    std::string shown = part(url.get(), CURLUPART_URL);
+    return shown.empty() ? copy : shown;
 }
 
 Status check_proxy_url(std::string_view text) {
