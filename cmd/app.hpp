@@ -1,5 +1,7 @@
 #pragma once
 // The command line: parse -> options struct -> one core call -> exit code.
+#include "run.hpp"
+
 #include <functional>
 
 #include <CLI/CLI.hpp>
@@ -17,8 +19,5 @@ void add_get(CLI::App& app, Action& action);
 void add_retrieve(CLI::App& app, Action& action);
 void add_clean(CLI::App& app, Action& action);
 void add_ports(CLI::App& app, Action& action);
-
-// The whole program; main() forwards to it. Never calls exit().
-int run(int argc, char** argv);
 
 } // namespace nettool::cli

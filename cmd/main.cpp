@@ -1,4 +1,4 @@
-#include "app.hpp"
+#include "run.hpp"
 #include "version.hpp"
 
 // --version is answered before the command line is built (version.hpp); the rest forwards.
