@@ -22,9 +22,11 @@ BUILD_DIR = os.path.dirname(os.path.realpath(NETTOOL))
 MODULE = os.path.join(BUILD_DIR, "nettool-http.so")
 FORBIDDEN = re.compile(r"lib(curl|ssl|crypto|nghttp2|gnutls|ssh2|ldap|gssapi|krb5)[.-]")
 # What the binary may map: libc, libm (the static libstdc++ needs it) and libmnl; a sanitizer
-# build adds its runtimes and the dynamic libstdc++ it links.
+# build adds its runtimes and the dynamic libstdc++ it links, as does a build configured with
+# -DNETTOOL_STATIC_LIBSTDCXX=OFF.
 ALLOWED = ("ld-linux", "libc.so", "libm.so", "libmnl.so")
-ALLOWED_SANITIZED = ALLOWED + ("libasan.so", "libubsan.so", "libstdc++.so", "libgcc_s.so")
+DYNAMIC_LIBSTDCXX = ("libstdc++.so", "libgcc_s.so")
+ALLOWED_SANITIZED = ALLOWED + ("libasan.so", "libubsan.so") + DYNAMIC_LIBSTDCXX
 BODY = b"through the module\n" * 1000
 
 
@@ -39,10 +41,26 @@ def mapped_libraries(pid):
     return names
 
 
+def static_libstdcxx_off():
+    """Whether the build tree was configured with -DNETTOOL_STATIC_LIBSTDCXX=OFF."""
+    try:
+        with open(os.path.join(BUILD_DIR, "CMakeCache.txt")) as f:
+            return any(re.fullmatch(r"NETTOOL_STATIC_LIBSTDCXX:BOOL=(OFF|0|FALSE|NO)", line.strip())
+                       for line in f)
+    except OSError:
+        return False
+
+
+def allowed_libraries():
+    if SANITIZED:
+        return ALLOWED_SANITIZED
+    return ALLOWED + DYNAMIC_LIBSTDCXX if static_libstdcxx_off() else ALLOWED
+
+
 def assert_only_small_libraries(pid):
     names = mapped_libraries(pid)
     assert not [n for n in names if FORBIDDEN.search(n)], names
-    allowed = ALLOWED_SANITIZED if SANITIZED else ALLOWED
+    allowed = allowed_libraries()
     assert all(n.startswith(allowed) for n in names), names
     assert "nettool-http.so" not in names
 
@@ -77,8 +95,11 @@ def test_the_binary_needs_neither_libcurl_nor_openssl():
                              timeout=DEADLINE, check=True).stdout
     needed = re.findall(r"\(NEEDED\)\s+Shared library: \[([^]]+)\]", dynamic)
     assert needed and not [n for n in needed if FORBIDDEN.search(n)], needed
-    allowed = ALLOWED_SANITIZED if SANITIZED else ALLOWED
+    allowed = allowed_libraries()
     assert all(n.startswith(allowed) for n in needed), needed
+    # The default links libstdc++ statically (one shared library less to load at every start).
+    assert any(n.startswith(DYNAMIC_LIBSTDCXX) for n in needed) == (
+        SANITIZED or static_libstdcxx_off()), needed
 
 
 def test_serve_greet_maps_only_libc_libm_and_libmnl(procs):
