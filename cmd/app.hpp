@@ -2,9 +2,8 @@
 // The command line: parse -> options struct -> one core call -> exit code.
 #include "run.hpp"
 
-#include <functional>
-
 #include <CLI/CLI.hpp>
+#include <functional>
 
 namespace nettool::cli {
 
