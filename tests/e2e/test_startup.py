@@ -21,11 +21,11 @@ from serve_helpers import port_of, start_serve
 BUILD_DIR = os.path.dirname(os.path.realpath(NETTOOL))
 MODULE = os.path.join(BUILD_DIR, "nettool-http.so")
 FORBIDDEN = re.compile(r"lib(curl|ssl|crypto|nghttp2|gnutls|ssh2|ldap|gssapi|krb5)[.-]")
-# What the binary may map: libc, libm (the static libstdc++ needs it) and libmnl; a sanitizer
-# build adds its runtimes and the dynamic libstdc++ it links, as does a build configured with
+# What the binary may map: libc and libmnl (not even libm); a sanitizer build adds its runtimes
+# and the dynamic libstdc++ it links (with libm), as does a build configured with
 # -DNETTOOL_STATIC_LIBSTDCXX=OFF.
-ALLOWED = ("ld-linux", "libc.so", "libm.so", "libmnl.so")
-DYNAMIC_LIBSTDCXX = ("libstdc++.so", "libgcc_s.so")
+ALLOWED = ("ld-linux", "libc.so", "libmnl.so")
+DYNAMIC_LIBSTDCXX = ("libstdc++.so", "libgcc_s.so", "libm.so")
 ALLOWED_SANITIZED = ALLOWED + ("libasan.so", "libubsan.so") + DYNAMIC_LIBSTDCXX
 BODY = b"through the module\n" * 1000
 
@@ -102,7 +102,7 @@ def test_the_binary_needs_neither_libcurl_nor_openssl():
         SANITIZED or static_libstdcxx_off()), needed
 
 
-def test_serve_greet_maps_only_libc_libm_and_libmnl(procs):
+def test_serve_greet_maps_only_libc_and_libmnl(procs):
     proc, events = start_serve(procs, "--greet", "-k", "127.0.0.1:0")
     assert_only_small_libraries(proc.pid)
     # Still so after serving a client.
@@ -112,7 +112,7 @@ def test_serve_greet_maps_only_libc_libm_and_libmnl(procs):
     assert_only_small_libraries(proc.pid)
 
 
-def test_connect_maps_only_libc_libm_and_libmnl(procs):
+def test_connect_maps_only_libc_and_libmnl(procs):
     accepted = threading.Event()
 
     def hold(server, conn):

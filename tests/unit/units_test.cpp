@@ -1,5 +1,4 @@
 #include <gtest/gtest.h>
-
 #include <nettool/units.hpp>
 
 using namespace std::chrono_literals;
@@ -17,6 +16,19 @@ TEST(Duration, AcceptsEveryDocumentedForm) {
     EXPECT_EQ(*parse_duration("0"), 0ms);
 }
 
+// The number is read by hand (no libm in the binary): decimals, rounding to the millisecond.
+TEST(Duration, ReadsDecimalsAndRoundsToTheMillisecond) {
+    EXPECT_EQ(*parse_duration("0.1s"), 100ms);
+    EXPECT_EQ(*parse_duration(".5"), 500ms);
+    EXPECT_EQ(*parse_duration("5."), 5000ms);
+    EXPECT_EQ(*parse_duration("2.5ms"), 3ms);
+    EXPECT_EQ(*parse_duration("2.4ms"), 2ms);
+    EXPECT_EQ(*parse_duration("0.0001s"), 0ms);
+    EXPECT_EQ(*parse_duration("007.250s"), 7250ms);
+    for (const char* bad : {"1.2.3", "1..5s", "5.s.", ".s"})
+        EXPECT_FALSE(parse_duration(bad)) << bad;
+}
+
 TEST(Duration, RejectsGarbageWithAUsageError) {
     for (const char* bad : {"", "s", "-1", "5x", "5 s", "abc", "1e9999", ".", "5sec"}) {
         auto result = parse_duration(bad);
@@ -32,6 +44,9 @@ TEST(Size, AcceptsEveryDocumentedForm) {
     EXPECT_EQ(*parse_size("10M"), 10u * 1024 * 1024);
     EXPECT_EQ(*parse_size("1G"), 1024u * 1024 * 1024);
     EXPECT_EQ(*parse_size("1.5K"), 1536u);
+    EXPECT_EQ(*parse_size("0.5M"), 512u * 1024);
+    EXPECT_EQ(*parse_size("1.0000001K"), 1024u);
+    EXPECT_FALSE(parse_size("1.5.K"));
 }
 
 TEST(Size, RejectsGarbageWithAUsageError) {
