@@ -1,4 +1,5 @@
 #include <cmath>
+#include <cstdint>
 #include <fmt/format.h>
 #include <limits>
 #include <nettool/units.hpp>
@@ -9,9 +10,13 @@ namespace {
 // Splits "1.5ms" into 1.5 and "ms"; false when there is no leading number (digits with at most
 // one '.', and at least one digit). Read by hand rather than with std::from_chars for double,
 // whose libstdc++ code needs libm: the binary does not map libm (ARCHITECTURE.md, "Start-up").
-// Exact for what people write: up to 15 digits, the digits divided once by a power of ten.
+// The digits are kept as an integer while they fit (19 of them), so that a whole number reads
+// exactly as from_chars would read it, and divided once by the power of ten of the decimals.
 bool split_number(std::string_view text, double& number, std::string_view& suffix) {
-    double digits = 0;
+    constexpr std::uint64_t k_fits = (std::numeric_limits<std::uint64_t>::max() - 9) / 10;
+    std::uint64_t exact = 0; // the digits while they fit
+    double digits = 0;       // the digits once they do not
+    bool fits = true;
     double scale = 1;
     bool any_digit = false;
     bool seen_point = false;
@@ -19,7 +24,14 @@ bool split_number(std::string_view text, double& number, std::string_view& suffi
     for (; end < text.size(); ++end) {
         const char c = text[end];
         if (c >= '0' && c <= '9') {
-            digits = digits * 10 + (c - '0');
+            const auto digit = static_cast<unsigned>(c - '0');
+            if (fits && exact <= k_fits) {
+                exact = exact * 10 + digit;
+            } else {
+                if (fits) digits = static_cast<double>(exact);
+                fits = false;
+                digits = digits * 10 + digit;
+            }
             if (seen_point) scale *= 10;
             any_digit = true;
         } else if (c == '.' && !seen_point) {
@@ -29,7 +41,7 @@ bool split_number(std::string_view text, double& number, std::string_view& suffi
         }
     }
     if (!any_digit || (end < text.size() && text[end] == '.')) return false;
-    number = digits / scale;
+    number = (fits ? static_cast<double>(exact) : digits) / scale;
     suffix = text.substr(end);
     return true;
 }

@@ -47,6 +47,14 @@ TEST(Size, AcceptsEveryDocumentedForm) {
     EXPECT_EQ(*parse_size("0.5M"), 512u * 1024);
     EXPECT_EQ(*parse_size("1.0000001K"), 1024u);
     EXPECT_FALSE(parse_size("1.5.K"));
+    // A whole number reads exactly, up to the limit (the fuzz target's round trip).
+    EXPECT_EQ(*parse_size("9007199254740993"), 9007199254740992u);
+    EXPECT_EQ(*parse_size("17999999999999997952"), 17999999999999997952u);
+    const auto big = parse_size("999998t");
+    ASSERT_TRUE(big);
+    const auto again = parse_size(std::to_string(*big));
+    ASSERT_TRUE(again);
+    EXPECT_EQ(*again, *big);
 }
 
 TEST(Size, RejectsGarbageWithAUsageError) {
