@@ -155,7 +155,7 @@ void add_retrieve(CLI::App& app, Action& action) {
            "URL",
            [&core](const std::string& text) {
                auto url = http::parse_url(text);
-               if (!url) throw CLI::ValidationError(url.error().message);
+               if (!url) throw_parse_failure(url.error());
                core.url = *url;
            },
            "The URL; without a scheme it is http://")
