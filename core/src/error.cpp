@@ -1,8 +1,7 @@
-#include <nettool/error.hpp>
-
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <nettool/error.hpp>
 
 namespace nettool {
 
