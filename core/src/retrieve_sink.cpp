@@ -271,7 +271,7 @@ Status DownloadSink::on_response(const http::ResponseHead& head) {
     if (!m_output->direct()) {
         m_meta.part = m_output->identity();
         if (auto written = write_part_meta(m_output->dir_fd(), m_output->part_name(), m_meta,
-                                           m_output->part_path());
+                                           m_output->part_path(), m_options.sync);
             !written) {
             return written;
         }
