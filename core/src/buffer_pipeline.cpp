@@ -21,11 +21,20 @@ BufferPipeline::BufferPipeline(std::size_t buffer_count, std::size_t buffer_size
         m_lanes.push_back(std::make_unique<Lane>());
         m_lanes.back()->consume = std::move(consume);
     }
-    for (auto& lane : m_lanes)
-        lane->thread = std::thread([this, &lane = *lane] { run(lane); });
+    try {
+        for (auto& lane : m_lanes)
+            lane->thread = std::thread([this, &lane = *lane] { run(lane); });
+    } catch (...) {
+        stop(); // no thread may outlive a constructor that failed
+        throw;
+    }
 }
 
 BufferPipeline::~BufferPipeline() {
+    stop();
+}
+
+void BufferPipeline::stop() {
     {
         std::lock_guard lock(m_mutex);
         m_stopping = true;
@@ -113,8 +122,9 @@ Status BufferPipeline::append(std::span<const char> data, Mask mask) {
             if (auto handed = hand_on(); !handed) return handed;
         }
     }
+    if (!m_failed.load(std::memory_order_relaxed)) return {};
     std::lock_guard lock(m_mutex);
-    return m_failed ? first_error() : Status{};
+    return first_error();
 }
 
 Status BufferPipeline::flush() {

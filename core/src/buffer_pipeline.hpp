@@ -10,6 +10,7 @@
 // A consumer's first error is kept: that consumer skips later buffers (still releasing them),
 // and append()/flush()/wait() return it. The destructor stops and joins every thread, on every
 // way out; buffers still queued then are not consumed.
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -68,6 +69,7 @@ class BufferPipeline {
     };
 
     void run(Lane& lane);
+    void stop();
     Status first_error() const; // with m_mutex held
     bool idle() const;          // with m_mutex held
     Status hand_on();
@@ -81,7 +83,7 @@ class BufferPipeline {
     std::condition_variable m_released; // the producer waits for free buffers or idleness
     std::vector<Buffer*> m_free;
     Buffer* m_open = nullptr;
-    bool m_failed = false; // a consumer failed (read by the producer under m_mutex)
+    std::atomic<bool> m_failed{false}; // a consumer failed: the producer looks without the lock
     bool m_stopping = false;
 };
 
