@@ -1,7 +1,8 @@
+#include <nettool/endpoint.hpp>
+
 #include <algorithm>
 #include <charconv>
 #include <fmt/format.h>
-#include <nettool/endpoint.hpp>
 
 namespace nettool {
 namespace {
@@ -9,8 +10,7 @@ namespace {
 constexpr std::string_view k_forms = "PORT, HOST:PORT, [IPV6]:PORT, udp://HOST:PORT or unix:/PATH";
 
 bool all_digits(std::string_view s) {
-    return !s.empty() &&
-           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 bool valid_host_char(char c) {
@@ -20,18 +20,15 @@ bool valid_host_char(char c) {
 
 Result<std::string> check_host(std::string_view whole, std::string_view host) {
     if (host.empty()) {
-        return fail(
-            ErrorKind::usage,
-            fmt::format("bad endpoint '{}': the host is empty; write HOST:PORT, or just PORT "
-                        "for localhost",
-                        whole));
-    }
-    if (!std::all_of(host.begin(), host.end(), valid_host_char) ||
-        (host.find('*') != std::string_view::npos && host != "*")) {
         return fail(ErrorKind::usage,
-                    fmt::format("bad endpoint '{}': '{}' is not a valid host name "
-                                "or address",
-                                whole, host));
+                    fmt::format("bad endpoint '{}': the host is empty; write HOST:PORT, or just PORT "
+                                "for localhost",
+                                whole));
+    }
+    if (!std::all_of(host.begin(), host.end(), valid_host_char) || (host.find('*') != std::string_view::npos && host != "*")) {
+        return fail(ErrorKind::usage, fmt::format("bad endpoint '{}': '{}' is not a valid host name "
+                                                  "or address",
+                                                  whole, host));
     }
     return std::string(host);
 }
@@ -64,10 +61,9 @@ Result<std::uint16_t> parse_port(std::string_view text, PortRule rule) {
     auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     const unsigned long low = rule == PortRule::allow_zero ? 0 : 1;
     if (ec != std::errc{} || ptr != text.data() + text.size() || value > 65535 || value < low) {
-        return fail(ErrorKind::usage,
-                    fmt::format("port {} is out of range; use a number from {} to "
-                                "65535",
-                                text, low));
+        return fail(ErrorKind::usage, fmt::format("port {} is out of range; use a number from {} to "
+                                                  "65535",
+                                                  text, low));
     }
     return static_cast<std::uint16_t>(value);
 }
@@ -87,10 +83,9 @@ Result<Endpoint> parse_endpoint(std::string_view text, Transport default_transpo
             rest.remove_prefix(1);
         }
         if (rest.empty()) {
-            return fail(ErrorKind::usage,
-                        fmt::format("bad endpoint '{}': the socket path is empty; "
-                                    "write unix:/PATH or unix:@NAME",
-                                    text));
+            return fail(ErrorKind::usage, fmt::format("bad endpoint '{}': the socket path is empty; "
+                                                      "write unix:/PATH or unix:@NAME",
+                                                      text));
         }
         // sun_path holds 108 bytes including the terminator (abstract: the leading NUL).
         if (rest.size() > 107 || rest.find('\0') != std::string_view::npos) {
@@ -108,10 +103,9 @@ Result<Endpoint> parse_endpoint(std::string_view text, Transport default_transpo
         ep.transport = Transport::udp;
         rest.remove_prefix(6);
     } else if (const auto scheme = rest.find("://"); scheme != std::string_view::npos) {
-        return fail(ErrorKind::usage,
-                    fmt::format("bad endpoint '{}': unknown scheme '{}'; use tcp://, "
-                                "udp:// or unix:",
-                                text, rest.substr(0, scheme)));
+        return fail(ErrorKind::usage, fmt::format("bad endpoint '{}': unknown scheme '{}'; use tcp://, "
+                                                  "udp:// or unix:",
+                                                  text, rest.substr(0, scheme)));
     }
 
     std::string_view host;
@@ -119,18 +113,16 @@ Result<Endpoint> parse_endpoint(std::string_view text, Transport default_transpo
     if (rest.starts_with("[")) {
         const auto close = rest.find(']');
         if (close == std::string_view::npos) {
-            return fail(ErrorKind::usage,
-                        fmt::format("bad endpoint '{}': missing ']' after the IPv6 "
-                                    "address; write it as [ADDR]:PORT",
-                                    text));
+            return fail(ErrorKind::usage, fmt::format("bad endpoint '{}': missing ']' after the IPv6 "
+                                                      "address; write it as [ADDR]:PORT",
+                                                      text));
         }
         host = rest.substr(1, close - 1);
         const auto after = rest.substr(close + 1);
         if (!after.starts_with(":")) {
-            return fail(ErrorKind::usage,
-                        fmt::format("bad endpoint '{}': expected ':PORT' after ']'; "
-                                    "write it as [ADDR]:PORT",
-                                    text));
+            return fail(ErrorKind::usage, fmt::format("bad endpoint '{}': expected ':PORT' after ']'; "
+                                                      "write it as [ADDR]:PORT",
+                                                      text));
         }
         port = after.substr(1);
         if (host.find(':') == std::string_view::npos) {
@@ -140,8 +132,7 @@ Result<Endpoint> parse_endpoint(std::string_view text, Transport default_transpo
         }
     } else if (const auto colon = rest.rfind(':'); colon == std::string_view::npos) {
         if (!all_digits(rest)) {
-            return fail(ErrorKind::usage,
-                        fmt::format("bad endpoint '{}': no port; write {}", text, k_forms));
+            return fail(ErrorKind::usage, fmt::format("bad endpoint '{}': no port; write {}", text, k_forms));
         }
         host = "localhost";
         port = rest;
@@ -158,8 +149,7 @@ Result<Endpoint> parse_endpoint(std::string_view text, Transport default_transpo
     if (!checked_host) return tl::unexpected(checked_host.error());
     auto parsed_port = parse_port(port, rule);
     if (!parsed_port) {
-        return fail(ErrorKind::usage,
-                    fmt::format("bad endpoint '{}': {}", text, parsed_port.error().message));
+        return fail(ErrorKind::usage, fmt::format("bad endpoint '{}': {}", text, parsed_port.error().message));
     }
     ep.host = std::move(*checked_host);
     ep.port = *parsed_port;
@@ -178,10 +168,9 @@ Result<PortRange> parse_port_range(std::string_view text) {
     auto last = parse_port(text.substr(dash + 1));
     if (!last) return tl::unexpected(last.error());
     if (*first > *last) {
-        return fail(ErrorKind::usage,
-                    fmt::format("bad port range '{}': the first port is larger than "
-                                "the last; write LOW-HIGH",
-                                text));
+        return fail(ErrorKind::usage, fmt::format("bad port range '{}': the first port is larger than "
+                                                  "the last; write LOW-HIGH",
+                                                  text));
     }
     return PortRange{*first, *last};
 }

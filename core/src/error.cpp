@@ -1,7 +1,8 @@
+#include <nettool/error.hpp>
+
 #include <cctype>
 #include <cerrno>
 #include <cstring>
-#include <nettool/error.hpp>
 
 namespace nettool {
 
