@@ -28,6 +28,7 @@ struct ServeArgs {
     int backlog = 128;
     bool reuse_port = false;
     int max_conns = 0;
+    unsigned workers = 1;
     std::optional<std::chrono::milliseconds> idle_timeout;
     std::chrono::milliseconds grace{5000};
     AccessRules access;
@@ -169,6 +170,7 @@ int run_serve(const ServeArgs& args) {
     options.backlog = args.backlog;
     options.reuse_port = args.reuse_port;
     if (args.max_conns > 0) options.max_conns = static_cast<std::size_t>(args.max_conns);
+    options.workers = args.workers;
     options.idle_timeout = args.idle_timeout;
     options.grace = args.grace;
     options.access = args.access;
@@ -267,6 +269,12 @@ void add_serve(CLI::App& app, Action& action) {
                        ? std::string()
                        : fmt::format("'{}' is not a number from 1 to 1000000", text);
         })
+        ->group(connections);
+    sub->add_option("--workers", args->workers,
+                    "Run N event loops (threads), each with its own SO_REUSEPORT listener "
+                    "(default 1; needs -k and a mode other than the relay)")
+        ->type_name("N")
+        ->check(CLI::Range(1, 256))
         ->group(connections);
     add_duration_option(*sub, "--idle-timeout", args->idle_timeout,
                         "Close a connection (UDP: forget a peer) after DURATION without data (0: "

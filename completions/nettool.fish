@@ -73,6 +73,7 @@ complete -c nettool -n '__nettool_using serve' -l send-file -r -F -d 'Send FILE 
 complete -c nettool -n '__nettool_using serve' -l exec -x -d 'Run PROGRAM ARGS (split on whitespace, no shell) per connection, its stdin and stdout wired to the connection'
 complete -c nettool -n '__nettool_using serve' -l sh-exec -x -d 'Run COMMAND with /bin/sh -c per connection, wired like --exec'
 complete -c nettool -n '__nettool_using serve' -l max-conns -x -d 'At most N connections at once; further clients wait in the backlog until one closes'
+complete -c nettool -n '__nettool_using serve' -l workers -x -d 'Run N event loops (threads), each with its own SO_REUSEPORT listener (default 1; needs -k and a mode other than the relay)'
 complete -c nettool -n '__nettool_using serve' -l idle-timeout -x -d 'Close a connection (UDP: forget a peer) after DURATION without data (0: never)'
 complete -c nettool -n '__nettool_using serve' -l grace -x -d 'After SIGTERM/SIGINT, let open connections finish for DURATION (default 5s; 0: end them at once)'
 complete -c nettool -n '__nettool_using serve' -l allow -x -d 'Accept only peers in CIDR (repeatable; IPv4 or IPv6)'

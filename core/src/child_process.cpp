@@ -38,7 +38,7 @@ struct SpawnAttributes {
 };
 
 // The groups of children not yet reaped, for signal_child_groups(), which runs in a signal
-// handler: the main thread fills and clears slots, the handler only reads them; chunks are
+// handler: the serving threads fill and clear slots, the handler only reads them; chunks are
 // appended, never freed, so the handler never meets freed memory.
 struct GroupChunk {
     std::array<std::atomic<pid_t>, 256> slots{};
@@ -53,7 +53,12 @@ void register_group(pid_t pgid) {
             pid_t empty = 0;
             if (slot.compare_exchange_strong(empty, pgid)) return;
         }
-        if (chunk->next.load() == nullptr) chunk->next.store(new GroupChunk);
+        // serve's workers register from several threads: only one new chunk may be linked.
+        if (chunk->next.load() == nullptr) {
+            auto* fresh = new GroupChunk;
+            GroupChunk* expected = nullptr;
+            if (!chunk->next.compare_exchange_strong(expected, fresh)) delete fresh;
+        }
     }
 }
 

@@ -114,15 +114,14 @@ Status run_relay(const RelayPlan& plan) {
     down.at_end = Pump::Options::AtEnd::nothing; // the relay releases standard output
     down.source_name = plan.peer_name;
     down.sink_name = "standard output";
-    if (plan.datagram) {
-        settings.from_peer = make_channel(Pump(plan.socket_fd, plan.output_fd, std::move(down)));
-    } else {
-        auto channel = channel_from_socket(plan.socket_fd, plan.output_fd, std::move(down));
-        if (!channel) return tl::unexpected(channel.error());
-        settings.from_peer = std::move(*channel);
-    }
+    // splice(2) where both ends allow it (never for UDP, whose datagrams keep their bounds).
+    auto from_peer = open_channel(plan.socket_fd, plan.output_fd, std::move(down));
+    if (!from_peer) return tl::unexpected(from_peer.error());
+    settings.from_peer = std::move(*from_peer);
     if (plan.input_fd >= 0) {
-        settings.to_peer = make_channel(Pump(plan.input_fd, plan.socket_fd, input_options(plan)));
+        auto to_peer = open_channel(plan.input_fd, plan.socket_fd, input_options(plan));
+        if (!to_peer) return tl::unexpected(to_peer.error());
+        settings.to_peer = std::move(*to_peer);
     } else if (!plan.datagram) {
         ::shutdown(plan.socket_fd, SHUT_WR);
     }

@@ -81,6 +81,7 @@ Status EventLoop::sync(int fd, Watch& watch) {
             watch.in_kernel = true;
         } else if (errno == EPERM) { // a regular file or /dev/null: never blocks
             watch.pollable = false;
+            m_unpollable.push_back(fd);
             rc = 0;
         }
     }
@@ -96,14 +97,16 @@ void EventLoop::remove(int fd) {
     const auto it = m_watches.find(fd);
     if (it == m_watches.end()) return;
     if (it->second.in_kernel) ::epoll_ctl(m_epoll.get(), EPOLL_CTL_DEL, fd, nullptr);
+    if (!it->second.pollable) std::erase(m_unpollable, fd);
     m_watches.erase(it);
 }
 
 Status EventLoop::run_once(std::optional<std::chrono::milliseconds> timeout) {
     // Descriptors that are always ready make this turn a non-blocking one.
     std::vector<std::pair<int, std::uint64_t>> always;
-    for (const auto& [fd, watch] : m_watches) {
-        if (!watch.pollable && watch.events != 0) always.emplace_back(fd, watch.token);
+    for (const int fd : m_unpollable) {
+        const Watch& watch = m_watches.at(fd);
+        if (watch.events != 0) always.emplace_back(fd, watch.token);
     }
     int wait_ms = -1;
     if (!always.empty())

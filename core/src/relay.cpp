@@ -4,9 +4,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <linux/kcmp.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -56,23 +59,33 @@ void release_output(int fd, std::optional<util::FlagsGuard>* guard, int input_in
     if (null) ::dup2(null.get(), fd);
 }
 
+// Linux's splice into a socket sends in batches and, when a later batch meets a reset, returns
+// the bytes of the earlier ones: the reset's error is taken and lost, and reads then see a
+// plain end of stream. The kernel counts a received FIN as one byte in tcpi_bytes_received,
+// so a connection that is torn down (TCP_CLOSE) having received exactly the bytes we read
+// never sent its FIN: it was reset before the end of its data.
+bool reset_without_fin(int fd, std::uint64_t bytes_read) {
+    constexpr std::uint8_t k_tcp_close = 7; // TCP_CLOSE (the kernel's tcp_states.h)
+    tcp_info info{};
+    socklen_t length = sizeof info;
+    if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &length) != 0) return false; // not TCP
+    if (length < offsetof(tcp_info, tcpi_bytes_received) + sizeof info.tcpi_bytes_received)
+        return false;
+    return info.tcpi_state == k_tcp_close && info.tcpi_bytes_received == bytes_read;
+}
+
 } // namespace
 
-Result<std::unique_ptr<Channel>> channel_from_socket(int socket_fd, int output_fd,
-                                                     Pump::Options options) {
-    // splice(2) moves stream bytes only: no limit, no dump, no transform on that path.
+Result<std::unique_ptr<Channel>> open_channel(int source_fd, int sink_fd, Pump::Options options,
+                                              Splice splice) {
     const bool plain = !options.limit && !options.observe && !options.transform;
-    int type = 0;
-    socklen_t length = sizeof type;
-    const bool stream =
-        ::getsockopt(socket_fd, SOL_SOCKET, SO_TYPE, &type, &length) == 0 && type == SOCK_STREAM;
-    if (plain && stream && SplicePump::suitable_sink(output_fd)) {
-        auto spliced =
-            SplicePump::create(socket_fd, output_fd, options.source_name, options.sink_name);
+    if (splice == Splice::where_possible && plain && SplicePump::suitable_source(source_fd) &&
+        SplicePump::suitable_sink(sink_fd)) {
+        auto spliced = SplicePump::create(source_fd, sink_fd, std::move(options));
         if (!spliced) return tl::unexpected(spliced.error());
         return make_channel(std::move(*spliced));
     }
-    return make_channel(Pump(socket_fd, output_fd, std::move(options)));
+    return make_channel(Pump(source_fd, sink_fd, std::move(options)));
 }
 
 Relay::Relay(EventLoop& loop, Settings settings, std::function<void()> changed)
@@ -237,6 +250,12 @@ void Relay::after_from_peer() {
         break;
     }
     if (!ended) return;
+    if (m_to_peer && m_to_peer->spliced() && m_to_peer->sink_fd() == m_settings.peer_fd &&
+        reset_without_fin(m_settings.peer_fd, m_from_peer->bytes_in())) {
+        if (!m_to_peer->finished()) m_to_peer->abandon();
+        cut_short();
+        return;
+    }
     m_peer_ended = true;
     if (m_settings.peer_end_ends_relay && m_to_peer) m_to_peer->abandon();
 }

@@ -14,7 +14,8 @@
 //    open) cut the data short and the relay fails with ErrorKind::network and
 //    sys_errno ECONNRESET; a reset after it (the kernel reports EPIPE, or ECONNRESET once
 //    the FIN was read) only ends the sending, and the relay succeeds. Data that arrived
-//    before a reset is still written out.
+//    before a reset is still written out. (splice(2) into a TCP socket can swallow a reset's
+//    error; the relay then asks the kernel whether a FIN ever came, see relay.cpp.)
 #include "util/fd.hpp"
 
 #include <cstdint>
@@ -27,11 +28,12 @@
 #include <nettool/unique_fd.hpp>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace nettool {
 
-// One direction: a Pump, or a SplicePump for socket -> pipe/file (the same contract).
+// One direction: a SplicePump where both ends allow it, a Pump otherwise (the same contract).
 class Channel {
   public:
     virtual ~Channel() = default;
@@ -47,6 +49,7 @@ class Channel {
     virtual std::uint64_t bytes_out() const = 0;
     virtual int source_fd() const = 0;
     virtual int sink_fd() const = 0;
+    virtual bool spliced() const = 0;
 };
 
 template <class P> class ChannelOf final : public Channel {
@@ -64,6 +67,7 @@ template <class P> class ChannelOf final : public Channel {
     std::uint64_t bytes_out() const override { return m_pump.bytes_out(); }
     int source_fd() const override { return m_pump.source_fd(); }
     int sink_fd() const override { return m_pump.sink_fd(); }
+    bool spliced() const override { return std::is_same_v<P, SplicePump>; }
 
   private:
     P m_pump;
@@ -73,10 +77,16 @@ template <class P> std::unique_ptr<Channel> make_channel(P pump) {
     return std::make_unique<ChannelOf<P>>(std::move(pump));
 }
 
-// peer -> output: a SplicePump where splice(2) can write to the output (pipe, file,
-// /dev/null), a Pump otherwise.
-Result<std::unique_ptr<Channel>> channel_from_socket(int socket_fd, int output_fd,
-                                                     Pump::Options options);
+// Whether a channel may use splice(2). Echo answers with the socket it reads: a private pipe
+// per connection would cost two descriptors for bytes that are mostly a few at a time.
+enum class Splice { where_possible, never };
+
+// The one way a direction of a relay is made: source -> sink with splice(2) when both ends
+// are kernel objects splice can join (stream socket, pipe, regular file, /dev/null) and
+// nothing needs to see the bytes (no limit, observer or transform); otherwise a Pump with
+// buffers on demand. Connect, serve (relay, echo, exec) and a forwarder all come through here.
+Result<std::unique_ptr<Channel>> open_channel(int source_fd, int sink_fd, Pump::Options options,
+                                              Splice splice = Splice::where_possible);
 
 class Relay {
   public:

@@ -4,17 +4,105 @@
 #include <cerrno>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <memory>
+#include <mutex>
 #include <nettool/child_process.hpp>
 #include <nettool/listener.hpp>
 #include <nettool/pump.hpp>
 #include <nettool/serve.hpp>
 #include <nettool/systemd.hpp>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <system_error>
+#include <thread>
+#include <unistd.h>
 
 namespace nettool {
+namespace serve_detail {
+
+Result<int> SharedState::add_worker() {
+    UniqueFd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!fd) {
+        const int err = errno;
+        return fail(
+            ErrorKind::file_io,
+            fmt::format("cannot create a worker's wake-up descriptor: {}", errno_text(err)));
+    }
+    m_wake.push_back(std::move(fd));
+    return m_wake.back().get();
+}
+
+bool SharedState::take_slot() {
+    if (!m_max) return true;
+    std::size_t open = m_open.load();
+    do {
+        if (open >= *m_max) return false;
+    } while (!m_open.compare_exchange_weak(open, open + 1));
+    return true;
+}
+
+void SharedState::give_slot() {
+    if (!m_max) return;
+    if (m_open.fetch_sub(1) == *m_max) wake_all(); // was full: the workers stopped accepting
+}
+
+void SharedState::stop_all() {
+    m_stopping.store(true);
+    wake_all();
+}
+
+void SharedState::wake_all() {
+    const std::uint64_t one = 1;
+    for (const auto& fd : m_wake)
+        [[maybe_unused]] auto ignored = ::write(fd.get(), &one, sizeof one);
+}
+
+void SharedState::drain(int wake_fd) {
+    std::uint64_t value = 0;
+    [[maybe_unused]] auto ignored = ::read(wake_fd, &value, sizeof value);
+}
+
+} // namespace serve_detail
+
 namespace {
 
 using serve_detail::ServeContext;
+using serve_detail::SharedState;
+
+// The workers call the observer from their threads; it is cmd/'s, written for one thread.
+class LockedObserver final : public ServeObserver {
+  public:
+    explicit LockedObserver(ServeObserver& inner) : m_inner(inner) {}
+    void listening(Transport t, const SocketAddress& local) override {
+        std::lock_guard lock(m_mutex);
+        m_inner.listening(t, local);
+    }
+    void connection(const ConnectionInfo& info) override {
+        std::lock_guard lock(m_mutex);
+        m_inner.connection(info);
+    }
+    void closed(const ConnectionInfo& info) override {
+        std::lock_guard lock(m_mutex);
+        m_inner.closed(info);
+    }
+    void denied(const ConnectionInfo& info) override {
+        std::lock_guard lock(m_mutex);
+        m_inner.denied(info);
+    }
+    void error(const Error& error) override {
+        std::lock_guard lock(m_mutex);
+        m_inner.error(error);
+    }
+    void note(std::string_view message) override {
+        std::lock_guard lock(m_mutex);
+        m_inner.note(message);
+    }
+
+  private:
+    ServeObserver& m_inner;
+    std::mutex m_mutex;
+};
 
 // --send-file is checked before anything listens: a missing file is the user's to fix (3).
 Result<UniqueFd> open_file_to_send(const std::string& path) {
@@ -58,10 +146,115 @@ Status prepare_relay(ServeContext& context) {
     return {};
 }
 
+// Each connection is a descriptor, and the soft limit is often 1024 (kept low for programs
+// that use select()): serve raises it to the hard limit, as servers do. Not for --exec, whose
+// programs would inherit it.
+void raise_descriptor_limit(ServeMode mode) {
+    if (mode == ServeMode::exec || mode == ServeMode::sh_exec) return;
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+    const rlim_t wanted = limit.rlim_max == RLIM_INFINITY ? rlim_t{1} << 20 : limit.rlim_max;
+    if (limit.rlim_cur >= wanted) return;
+    limit.rlim_cur = wanted;
+    ::setrlimit(RLIMIT_NOFILE, &limit); // refused: the limit stays, accept() will say so
+}
+
+Status run_worker(ServeContext& context) {
+    // The listeners decide, not the endpoint: passed sockets may be of either kind.
+    const bool datagrams = context.listeners.front().transport() == Transport::udp;
+    Status s =
+        datagrams ? serve_detail::serve_datagrams(context) : serve_detail::serve_streams(context);
+    if (!s) context.shared.stop_all();
+    return s;
+}
+
+// The listening sockets of worker `index`: its own, bound with SO_REUSEPORT to the first
+// worker's port (the kernel spreads connections among them). A Unix path can be bound only
+// once, and sockets systemd passed are the service's only ones: there the workers share the
+// first worker's sockets (each connection is still accepted by one worker).
+Result<std::vector<Listener>> worker_listeners(const ServeOptions& options,
+                                               const std::vector<Listener>& first, bool passed) {
+    if (passed || options.endpoint.transport == Transport::unix_stream) {
+        std::vector<Listener> out;
+        for (const auto& l : first) {
+            UniqueFd fd(::fcntl(l.fd(), F_DUPFD_CLOEXEC, 0));
+            if (!fd) {
+                const int err = errno;
+                return fail(ErrorKind::file_io, fmt::format("cannot share {} with a worker: {}",
+                                                            l.local().display(), errno_text(err)));
+            }
+            out.emplace_back(std::move(fd), l.transport(), l.local());
+        }
+        return out;
+    }
+    Endpoint endpoint = options.endpoint;
+    endpoint.port = first.front().local().port();
+    return open_listeners(endpoint, ListenOptions{options.backlog, true});
+}
+
+// Type=notify: the service is up once every socket listens (and every worker runs).
+void tell_service_manager_ready(ServeObserver& observer) {
+    if (auto told = notify_service_manager("READY=1"); !told) observer.error(told.error());
+}
+
+Status serve_with_workers(const ServeOptions& options, ServeObserver& observer, int file,
+                          std::optional<ActivatedSockets> activated) {
+    LockedObserver locked(observer);
+    SharedState shared(options.max_conns);
+    std::vector<std::unique_ptr<ServeContext>> contexts;
+    for (unsigned i = 0; i < options.workers; ++i) {
+        auto context = std::make_unique<ServeContext>(options, locked, shared);
+        context->file = file;
+        auto wake = shared.add_worker();
+        if (!wake) return tl::unexpected(wake.error());
+        context->wake_fd = *wake;
+        auto loop = EventLoop::create();
+        if (!loop) return tl::unexpected(loop.error());
+        context->loop.emplace(std::move(*loop));
+        if (i == 0 && activated) {
+            context->listeners = std::move(activated->listeners);
+        } else {
+            auto listeners =
+                i == 0
+                    ? open_listeners(options.endpoint, ListenOptions{options.backlog, true})
+                    : worker_listeners(options, contexts.front()->listeners, activated.has_value());
+            if (!listeners) return tl::unexpected(listeners.error());
+            context->listeners = std::move(*listeners);
+        }
+        contexts.push_back(std::move(context));
+    }
+    if (activated) locked.note(activation_note(*activated, options.endpoint));
+    for (const auto& l : contexts.front()->listeners)
+        locked.listening(l.transport(), l.local());
+
+    std::vector<Status> results(contexts.size());
+    std::vector<std::thread> threads;
+    for (std::size_t i = 1; i < contexts.size(); ++i) {
+        try {
+            threads.emplace_back([&, i] { results[i] = run_worker(*contexts[i]); });
+        } catch (const std::system_error& e) {
+            results[i] = fail(ErrorKind::generic,
+                              fmt::format("cannot start worker {} of {}: {}", i + 1,
+                                          options.workers, lower_first(e.code().message())));
+            shared.stop_all();
+            break;
+        }
+    }
+    if (!shared.stopping()) {
+        tell_service_manager_ready(locked);
+        results[0] = run_worker(*contexts[0]);
+    }
+    for (auto& t : threads)
+        t.join();
+    for (auto& r : results) {
+        if (!r) return r;
+    }
+    return {};
+}
+
 } // namespace
 
 Status serve(const ServeOptions& options, ServeObserver& observer) {
-    ServeContext context{options, observer, {}, {}, false, {}, {}};
     // Started by systemd with sockets (LISTEN_FDS): serve those; the endpoint is not bound.
     auto activated = activated_sockets();
     if (!activated) return tl::unexpected(activated.error());
@@ -74,10 +267,29 @@ Status serve(const ServeOptions& options, ServeObserver& observer) {
                     "UDP serves --echo, --greet or the relay; --send-file, --exec and --sh-exec "
                     "need a stream (TCP or Unix) endpoint");
     }
+    if (options.workers == 0) return fail(ErrorKind::usage, "--workers needs at least 1 worker");
+    if (options.workers > 1 && options.mode == ServeMode::relay) {
+        return fail(ErrorKind::usage,
+                    "the relay has one standard input and output and serves one client at a "
+                    "time; use --workers with --greet, --echo, --send-file, --exec or --sh-exec");
+    }
+    if (options.workers > 1 && !options.keep_open) {
+        return fail(ErrorKind::usage, "--workers serves many clients at once; add -k (without "
+                                      "it serve serves one client and exits)");
+    }
+    // Workers share passed sockets; a UDP socket read by several workers would hand one peer's
+    // datagrams to any of them, each with its own idea of the peer.
+    if (options.workers > 1 && *activated && datagrams) {
+        return fail(ErrorKind::usage,
+                    "socket activation: a passed UDP socket cannot be split among --workers; "
+                    "run one worker, or bind the port yourself (no socket unit) to get one "
+                    "SO_REUSEPORT socket per worker");
+    }
+    UniqueFd file;
     if (options.mode == ServeMode::send_file) {
-        auto file = open_file_to_send(options.file);
-        if (!file) return tl::unexpected(file.error());
-        context.file = std::move(*file);
+        auto opened = open_file_to_send(options.file);
+        if (!opened) return tl::unexpected(opened.error());
+        file = std::move(*opened);
     }
     if (options.mode == ServeMode::exec) {
         const auto words = split_command(options.command);
@@ -91,6 +303,16 @@ Status serve(const ServeOptions& options, ServeObserver& observer) {
         return fail(ErrorKind::usage,
                     "--sh-exec needs a command, such as --sh-exec 'date; uptime'");
     }
+    raise_descriptor_limit(options.mode);
+    if (options.workers > 1)
+        return serve_with_workers(options, observer, file.get(), std::move(*activated));
+
+    SharedState shared(options.max_conns);
+    ServeContext context(options, observer, shared);
+    context.file = file.get();
+    auto loop = EventLoop::create();
+    if (!loop) return tl::unexpected(loop.error());
+    context.loop.emplace(std::move(*loop));
     if (options.mode == ServeMode::relay) {
         if (auto ready = prepare_relay(context); !ready) return ready;
     }
@@ -105,11 +327,8 @@ Status serve(const ServeOptions& options, ServeObserver& observer) {
     }
     for (const auto& l : context.listeners)
         observer.listening(l.transport(), l.local());
-    // Type=notify: the service is up once every socket listens.
-    if (auto told = notify_service_manager("READY=1"); !told) observer.error(told.error());
-
-    return datagrams ? serve_detail::serve_datagrams(context)
-                     : serve_detail::serve_streams(context);
+    tell_service_manager_ready(observer);
+    return run_worker(context);
 }
 
 } // namespace nettool

@@ -11,9 +11,9 @@ namespace nettool::serve_detail {
 namespace {
 
 constexpr auto k_linger = std::chrono::seconds(2);
-// Per-direction buffers of echo and exec connections: many of those may be open at once.
-// The relay (one connection at a time) keeps Pump's 256 KiB for bulk speed.
-constexpr std::size_t k_small_buffer = 64 * 1024;
+// The most an echo connection reads at once, and holds while its client does not read (its
+// buffer exists only then: see pump.hpp). Exec and the relay splice, holding none.
+constexpr std::size_t k_echo_buffer = 64 * 1024;
 
 std::string peer_name(const ConnectionInfo& info) {
     if (!info.peer.empty() && info.transport != Transport::unix_stream) return info.peer.display();
@@ -45,30 +45,34 @@ Status Connection::start() {
         Pump::Options o;
         o.source_name = fmt::format("the connection from {}", peer_name(m_info));
         o.sink_name = fmt::format("the connection to {}", peer_name(m_info));
-        o.buffer_size = k_small_buffer;
+        o.buffer_size = k_echo_buffer;
         o.at_end = Pump::Options::AtEnd::half_close_socket; // the peer's FIN comes back
+        auto channel = open_channel(m_socket.get(), m_socket.get(), std::move(o), Splice::never);
+        if (!channel) return tl::unexpected(channel.error());
         Relay::Settings settings;
         settings.peer_fd = m_socket.get();
         settings.peer_name = peer_name(m_info);
-        settings.from_peer = make_channel(Pump(m_socket.get(), m_socket.get(), std::move(o)));
+        settings.from_peer = std::move(*channel);
         settings.output_at_end = Relay::OutputAtEnd::channel;
-        m_relay = std::make_unique<Relay>(m_loop, std::move(settings), [this] { m_changed(); });
+        m_relay = std::make_unique<Relay>(m_loop, std::move(settings), [this] { changed(); });
         m_relay->start();
         return {};
     }
     case ServeMode::greet:
-        m_text = options.greeting;
-        break;
     case ServeMode::send_file:
         break;
     }
+    // One write usually sends it all and the connection is done before the loop ever hears
+    // of it; it is watched only to wait for room, or for a talking client to close.
+    step_writer();
+    if (done()) return {};
     auto watched = m_loop.add(m_socket.get(), 0, [this](std::uint32_t) {
         on_writer_ready();
-        m_changed();
+        changed();
     });
     if (!watched) return watched;
     m_writer_watching = true;
-    on_writer_ready();
+    update_writer_interest();
     return {};
 }
 
@@ -78,7 +82,7 @@ Status Connection::start_relay() {
     from.source_name = fmt::format("the connection from {}", peer_name(m_info));
     from.sink_name = "standard output";
     from.at_end = Pump::Options::AtEnd::nothing; // the relay lets go of standard output
-    auto channel = channel_from_socket(m_socket.get(), options.output_fd, std::move(from));
+    auto channel = open_channel(m_socket.get(), options.output_fd, std::move(from));
     if (!channel) return tl::unexpected(channel.error());
     Relay::Settings settings;
     settings.peer_fd = m_socket.get();
@@ -88,7 +92,9 @@ Status Connection::start_relay() {
         Pump::Options to;
         to.source_name = "standard input";
         to.sink_name = fmt::format("the connection to {}", peer_name(m_info));
-        settings.to_peer = make_channel(Pump(options.input_fd, m_socket.get(), std::move(to)));
+        auto input = open_channel(options.input_fd, m_socket.get(), std::move(to));
+        if (!input) return tl::unexpected(input.error());
+        settings.to_peer = std::move(*input);
         settings.peer_end_ends_relay = ::isatty(options.input_fd) == 1;
     } else {
         ::shutdown(m_socket.get(), SHUT_WR); // nothing to send: say so at once
@@ -98,7 +104,7 @@ Status Connection::start_relay() {
     settings.output_at_end =
         options.keep_open ? Relay::OutputAtEnd::keep : Relay::OutputAtEnd::release;
     settings.output_guard = &m_context.output_guard;
-    m_relay = std::make_unique<Relay>(m_loop, std::move(settings), [this] { m_changed(); });
+    m_relay = std::make_unique<Relay>(m_loop, std::move(settings), [this] { changed(); });
     m_relay->start();
     return {};
 }
@@ -127,21 +133,22 @@ Status Connection::start_exec() {
     from.source_name = fmt::format("the connection from {}", peer_name(m_info));
     from.sink_name = fmt::format("the standard input of '{}'", spec.argv[0]);
     from.at_end = Pump::Options::AtEnd::nothing; // the relay closes it: the child sees EOF
-    from.buffer_size = k_small_buffer;
     Pump::Options to;
     to.source_name = fmt::format("the standard output of '{}'", spec.argv[0]);
     to.sink_name = fmt::format("the connection to {}", peer_name(m_info));
-    to.buffer_size = k_small_buffer;
     settings.peer_fd = m_socket.get();
     settings.peer_name = peer_name(m_info);
-    settings.from_peer =
-        make_channel(Pump(m_socket.get(), settings.owned_output.get(), std::move(from)));
-    settings.to_peer =
-        make_channel(Pump(settings.owned_input.get(), m_socket.get(), std::move(to)));
+    // The child's ends are pipes: both directions splice straight, with no buffer.
+    auto from_peer = open_channel(m_socket.get(), settings.owned_output.get(), std::move(from));
+    if (!from_peer) return tl::unexpected(from_peer.error());
+    auto to_peer = open_channel(settings.owned_input.get(), m_socket.get(), std::move(to));
+    if (!to_peer) return tl::unexpected(to_peer.error());
+    settings.from_peer = std::move(*from_peer);
+    settings.to_peer = std::move(*to_peer);
     settings.output_at_end = Relay::OutputAtEnd::close;
     // A child that stops reading its stdin is its own business, not an error worth a line.
     settings.output_may_leave = true;
-    m_relay = std::make_unique<Relay>(m_loop, std::move(settings), [this] { m_changed(); });
+    m_relay = std::make_unique<Relay>(m_loop, std::move(settings), [this] { changed(); });
     m_relay->start();
     return {};
 }
@@ -171,15 +178,16 @@ void Connection::on_writer_ready() {
 
 void Connection::step_writer() {
     const int fd = m_socket.get();
+    const std::string& text = m_context.options.greeting;
     while (!m_writer_done) {
         ssize_t n = 0;
         if (m_context.options.mode == ServeMode::greet) {
-            if (m_text_sent == m_text.size()) break;
-            n = ::send(fd, m_text.data() + m_text_sent, m_text.size() - m_text_sent, MSG_NOSIGNAL);
+            if (m_text_sent == text.size()) break;
+            n = ::send(fd, text.data() + m_text_sent, text.size() - m_text_sent, MSG_NOSIGNAL);
             if (n > 0) m_text_sent += static_cast<std::size_t>(n);
         } else {
-            n = ::sendfile(fd, m_context.file.get(), &m_file_offset, 1 << 20); // zero-copy
-            if (n == 0) break;                                                 // end of file
+            n = ::sendfile(fd, m_context.file, &m_file_offset, 1 << 20); // zero-copy
+            if (n == 0) break;                                           // end of file
         }
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -195,21 +203,35 @@ void Connection::step_writer() {
     }
     if (!m_writer_done) {
         m_writer_done = true;
-        ::shutdown(fd, SHUT_WR); // the peer sees EOF: that was all
-        m_linger_until = Clock::now() + k_linger;
+        // Bytes from the client left unread would make close() send a reset, which can
+        // destroy the greeting before the client has read it. A client that sent nothing is
+        // closed at once (our FIN follows the data); one that talks gets our FIN now and a
+        // short linger that reads and discards until it closes. (A client that starts
+        // sending only after the close gets a reset: it was told all there was.)
+        const std::uint64_t before = m_discarded;
+        if (!discard_input() && m_discarded != before) {
+            ::shutdown(fd, SHUT_WR);
+            m_linger_until = Clock::now() + k_linger;
+        }
+        return;
     }
-    // Linger: read and discard until the peer closes.
+    if (m_linger_until && discard_input()) m_linger_until.reset();
+}
+
+// Reads and drops what the client sent; true once it closed (or the connection failed).
+// Bounded: a client that keeps sending is read again on the next turn of the loop.
+bool Connection::discard_input() {
     char buffer[16384];
-    while (m_linger_until) {
-        const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    for (int reads = 0; reads < 64; ++reads) {
+        const ssize_t n = ::recv(m_socket.get(), buffer, sizeof buffer, MSG_DONTWAIT);
         if (n > 0) {
             m_discarded += static_cast<std::uint64_t>(n);
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) break;
-        m_linger_until.reset(); // EOF or error (all was sent): done
+        return !(n < 0 && errno == EAGAIN);
     }
+    return false;
 }
 
 void Connection::update_writer_interest() {
@@ -235,6 +257,17 @@ std::optional<Clock::time_point> Connection::deadline() const {
         if (!when || idle_at < *when) when = idle_at;
     }
     return when;
+}
+
+// After every event: the idle timeout counts from the last byte moved.
+void Connection::changed() {
+    if (m_context.options.idle_timeout) {
+        if (const auto total = moved(); total != m_moved) {
+            m_moved = total;
+            m_last_activity = Clock::now();
+        }
+    }
+    m_changed();
 }
 
 void Connection::on_deadline(Clock::time_point now) {

@@ -43,8 +43,10 @@ class Connection {
   private:
     Status start_relay();
     Status start_exec();
+    void changed();
     void on_writer_ready();
     void step_writer();
+    bool discard_input();
     void update_writer_interest();
     void stop_writer();
     std::uint64_t moved() const;
@@ -61,10 +63,9 @@ class Connection {
     std::unique_ptr<Relay> m_relay; // relay, echo, exec
     std::optional<ChildProcess> m_child;
 
-    // greet / send-file: what is left to send, then a short linger that reads and discards
-    // until the peer closes (closing with unread data would reset the connection and could
-    // destroy the greeting before the peer read it).
-    std::string m_text;
+    // greet / send-file: how much was sent, then (for a client that talks) a short linger
+    // that reads and discards until the peer closes (closing with unread data would reset
+    // the connection and could destroy the greeting before the peer read it).
     std::size_t m_text_sent = 0;
     off_t m_file_offset = 0;
     bool m_writer_done = false;

@@ -1,5 +1,7 @@
-// The stream (TCP, Unix) server: one epoll loop accepts and serves every connection.
+// The stream (TCP, Unix) server: one epoll loop accepts and serves every connection (one
+// such loop per --workers thread, each with its own listening sockets).
 #include "serve_connection.hpp"
+#include "util/check.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -9,8 +11,10 @@
 #include <memory>
 #include <nettool/stop.hpp>
 #include <poll.h>
+#include <queue>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <unordered_map>
 
 namespace nettool::serve_detail {
 namespace {
@@ -32,6 +36,7 @@ class StreamServer {
     void shed(Listener& listener, int err);
     void admit(UniqueFd socket, const SocketAddress& peer, const Listener& listener);
     void on_connection_changed(std::uint64_t id);
+    void schedule(std::uint64_t id, Connection& c);
     void finish(std::uint64_t id);
     void begin_stop();
     void on_deadlines();
@@ -41,6 +46,13 @@ class StreamServer {
     ServeContext& m_context;
     EventLoop m_loop;
     std::map<std::uint64_t, std::unique_ptr<Connection>> m_connections;
+    // Connection deadlines (idle timeout, linger), earliest first, so that a turn of the loop
+    // never walks every connection. Activity only moves a deadline later, so nothing is queued
+    // for it: the entry comes up, finds the connection not yet due, and queues its new
+    // deadline. m_scheduled is each connection's queued entry; others are stale, skipped.
+    using Timer = std::pair<Clock::time_point, std::uint64_t>;
+    std::priority_queue<Timer, std::vector<Timer>, std::greater<>> m_timers;
+    std::unordered_map<std::uint64_t, Clock::time_point> m_scheduled;
     std::vector<std::uint64_t> m_finished; // destroyed after the handlers of a turn ran
     std::uint64_t m_next_id = 1;
     GroupReaper m_groups; // the process groups of --exec children whose connection ended
@@ -61,8 +73,9 @@ bool StreamServer::may_accept() const {
     if (m_accept_paused_until) return false;
     // Relay: stdin is one stream, so clients take turns (the next waits in the backlog).
     if (o.mode == ServeMode::relay && !m_connections.empty()) return false;
-    // --max-conns: stop accepting; further clients wait in the kernel's backlog.
-    if (o.max_conns && m_connections.size() >= *o.max_conns) return false;
+    // --max-conns (counted over all workers): stop accepting; further clients wait in the
+    // kernel's backlog.
+    if (m_context.shared.full()) return false;
     return true;
 }
 
@@ -85,12 +98,14 @@ void StreamServer::update_listeners() {
 
 void StreamServer::on_acceptable(Listener& listener) {
     for (int i = 0; i < 64 && may_accept(); ++i) {
+        if (!m_context.shared.take_slot()) return; // another worker took the last one
         SocketAddress peer;
         socklen_t length = peer.capacity();
         const int fd =
             ::accept4(listener.fd(), peer.get_mutable(), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             const int err = errno;
+            m_context.shared.give_slot();
             if (err == EAGAIN || err == EWOULDBLOCK) return;
             if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
             if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
@@ -144,6 +159,7 @@ void StreamServer::admit(UniqueFd socket, const SocketAddress& peer, const Liste
     }
     if (!m_context.options.access.permits(peer)) {
         m_context.observer.denied(info); // closed at once
+        m_context.shared.give_slot();
         return;
     }
     m_context.observer.connection(info);
@@ -163,9 +179,22 @@ void StreamServer::admit(UniqueFd socket, const SocketAddress& peer, const Liste
 
 void StreamServer::on_connection_changed(std::uint64_t id) {
     const auto it = m_connections.find(id);
-    if (it == m_connections.end() || !it->second->done()) return;
+    if (it == m_connections.end()) return;
+    if (!it->second->done()) {
+        schedule(id, *it->second);
+        return;
+    }
     if (std::find(m_finished.begin(), m_finished.end(), id) == m_finished.end())
         m_finished.push_back(id);
+}
+
+void StreamServer::schedule(std::uint64_t id, Connection& c) {
+    const auto when = c.deadline();
+    if (!when) return;
+    const auto [it, added] = m_scheduled.try_emplace(id, *when);
+    if (!added && it->second <= *when) return; // the queued entry comes first
+    it->second = *when;
+    m_timers.emplace(*when, id);
 }
 
 void StreamServer::finish(std::uint64_t id) {
@@ -180,6 +209,8 @@ void StreamServer::finish(std::uint64_t id) {
         m_groups_due = m_groups.poll();
     }
     m_connections.erase(it);
+    m_scheduled.erase(id);
+    m_context.shared.give_slot();
     report(std::move(outcome));
 }
 
@@ -200,6 +231,7 @@ void StreamServer::report(Status outcome) {
 }
 
 void StreamServer::begin_stop() {
+    if (m_stopping) return;
     m_stopping = true;
     m_loop.remove(stop_fd());
     m_grace_end = Clock::now() + m_context.options.grace;
@@ -217,8 +249,7 @@ std::optional<std::chrono::milliseconds> StreamServer::next_timeout() const {
     const auto earliest = [&](std::optional<Clock::time_point> t) {
         if (t && (!when || *t < *when)) when = t;
     };
-    for (const auto& [id, c] : m_connections)
-        earliest(c->deadline());
+    if (!m_timers.empty()) earliest(m_timers.top().first);
     if (m_stopping) earliest(m_grace_end);
     earliest(m_accept_paused_until);
     earliest(m_groups_due);
@@ -229,10 +260,23 @@ std::optional<std::chrono::milliseconds> StreamServer::next_timeout() const {
 
 void StreamServer::on_deadlines() {
     const auto now = Clock::now();
-    for (auto& [id, c] : m_connections) {
-        c->on_deadline(now);
-        if (m_stopping && now >= m_grace_end) c->abort();
-        if (c->done()) on_connection_changed(id);
+    while (!m_timers.empty() && m_timers.top().first <= now) {
+        const auto [when, id] = m_timers.top();
+        m_timers.pop();
+        const auto it = m_connections.find(id);
+        const auto queued = m_scheduled.find(id);
+        if (it == m_connections.end() || queued == m_scheduled.end() || queued->second != when)
+            continue; // gone, or its deadline moved (a later entry stands for it)
+        m_scheduled.erase(queued);
+        if (const auto due = it->second->deadline(); due && *due <= now)
+            it->second->on_deadline(now);
+        on_connection_changed(id); // finished, or queued again for its next deadline
+    }
+    if (m_stopping && now >= m_grace_end) {
+        for (auto& [id, c] : m_connections) {
+            c->abort();
+            on_connection_changed(id);
+        }
     }
     if (m_groups_due && now >= *m_groups_due) m_groups_due = m_groups.poll();
     if (m_accept_paused_until && now >= *m_accept_paused_until) {
@@ -246,6 +290,15 @@ Status StreamServer::run() {
     m_spare.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     if (stop_fd() >= 0) {
         auto s = m_loop.add(stop_fd(), io::readable, [this](std::uint32_t) { begin_stop(); });
+        if (!s) return s;
+    }
+    if (m_context.wake_fd >= 0) {
+        // Another worker freed a --max-conns slot, or failed and all stop.
+        auto s = m_loop.add(m_context.wake_fd, io::readable, [this](std::uint32_t) {
+            SharedState::drain(m_context.wake_fd);
+            if (m_context.shared.stopping() && !m_stopping) begin_stop();
+            update_listeners();
+        });
         if (!s) return s;
     }
     for (auto& l : m_context.listeners) {
@@ -263,7 +316,9 @@ Status StreamServer::run() {
         if (finished) break;
         auto s = m_loop.run_once(next_timeout());
         if (!s) {
-            // The loop itself failed: end every connection, and its group with the rest.
+            // The loop itself failed: end every connection, and its group with the rest; the
+            // other workers stop too.
+            m_context.shared.stop_all();
             for (auto& [id, c] : m_connections) {
                 c->abort();
                 if (auto child = c->take_child()) m_groups.add(std::move(*child), o.grace);
@@ -285,9 +340,8 @@ Status StreamServer::run() {
 } // namespace
 
 Status serve_streams(ServeContext& context) {
-    auto loop = EventLoop::create();
-    if (!loop) return tl::unexpected(loop.error());
-    StreamServer server(context, std::move(*loop));
+    NETTOOL_CHECK(context.loop.has_value());
+    StreamServer server(context, std::move(*context.loop));
     return server.run();
 }
 

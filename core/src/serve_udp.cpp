@@ -3,7 +3,10 @@
 // --echo and --greet answer each datagram to its sender; the relay writes datagrams to stdout
 // and sends each line of stdin as one datagram to the peer heard from last. Datagram
 // boundaries are the point here, so these directions are not Pumps (which move byte streams).
+// With --workers each worker runs one of these on its own SO_REUSEPORT socket; the kernel
+// hands all datagrams of one peer address to the same socket.
 #include "serve_internal.hpp"
+#include "util/check.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -213,6 +216,14 @@ Status DatagramServer::run() {
         auto s = m_loop.add(stop_fd(), io::readable, [this](std::uint32_t) { m_done = true; });
         if (!s) return s;
     }
+    if (m_context.wake_fd >= 0) {
+        // Another worker failed: all stop.
+        auto s = m_loop.add(m_context.wake_fd, io::readable, [this](std::uint32_t) {
+            SharedState::drain(m_context.wake_fd);
+            if (m_context.shared.stopping()) m_done = true;
+        });
+        if (!s) return s;
+    }
     for (const auto& l : m_context.listeners) {
         const Listener* listener = &l;
         auto s = m_loop.add(l.fd(), io::readable,
@@ -227,7 +238,10 @@ Status DatagramServer::run() {
     while (!m_done && !stop_requested()) {
         update_interest();
         auto s = m_loop.run_once(next_timeout());
-        if (!s) return s;
+        if (!s) {
+            m_context.shared.stop_all();
+            return s;
+        }
         expire_idle();
     }
     if (!m_to_stdout.empty()) on_stdout(); // one last try; UDP promised nothing more
@@ -239,9 +253,8 @@ Status DatagramServer::run() {
 } // namespace
 
 Status serve_datagrams(ServeContext& context) {
-    auto loop = EventLoop::create();
-    if (!loop) return tl::unexpected(loop.error());
-    DatagramServer server(context, std::move(*loop));
+    NETTOOL_CHECK(context.loop.has_value());
+    DatagramServer server(context, std::move(*context.loop));
     return server.run();
 }
 

@@ -1,50 +1,153 @@
+#include "util/check.hpp"
+
 #include <cerrno>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <nettool/splice_pump.hpp>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
 namespace nettool {
 namespace {
+
+// The most one splice asks for, and the private pipe's size once a transfer filled it.
 constexpr std::size_t k_chunk = 1 << 20;
+
+bool is_pipe(int fd) {
+    struct stat st {};
+    return ::fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
 }
 
-bool SplicePump::suitable_sink(int sink_fd) {
+// A pipe's size when it is smaller than what a transfer may grow it to; 0 otherwise.
+std::size_t growable(int fd) {
+    if (!is_pipe(fd)) return 0;
+    const int size = ::fcntl(fd, F_GETPIPE_SZ);
+    return size > 0 && static_cast<std::size_t>(size) < k_chunk ? static_cast<std::size_t>(size)
+                                                                : 0;
+}
+
+bool is_stream_socket(int fd) {
+    int type = 0;
+    socklen_t length = sizeof type;
+    return ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) == 0 && type == SOCK_STREAM;
+}
+
+} // namespace
+
+bool SplicePump::suitable_source(int fd) {
     struct stat st {};
-    if (::fstat(sink_fd, &st) != 0) return false;
+    if (::fstat(fd, &st) != 0) return false;
+    if (S_ISSOCK(st.st_mode)) return is_stream_socket(fd);
+    return S_ISFIFO(st.st_mode) || S_ISREG(st.st_mode);
+}
+
+bool SplicePump::suitable_sink(int fd) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return false;
+    if (S_ISSOCK(st.st_mode)) return is_stream_socket(fd);
     if (S_ISFIFO(st.st_mode)) return true;
     if (S_ISCHR(st.st_mode)) return major(st.st_rdev) == 1 && minor(st.st_rdev) == 3; // /dev/null
     if (S_ISREG(st.st_mode)) {
-        const int flags = ::fcntl(sink_fd, F_GETFL);
-        return flags >= 0 && (flags & O_APPEND) == 0; // splice refuses O_APPEND files
+        const int flags = ::fcntl(fd, F_GETFL);
+        return flags >= 0 && (flags & O_APPEND) == 0;
     }
     return false;
 }
 
-Result<SplicePump> SplicePump::create(int source_fd, int sink_fd, std::string source_name,
-                                      std::string sink_name) {
+Result<SplicePump> SplicePump::create(int source_fd, int sink_fd, Pump::Options options) {
+    NETTOOL_CHECK(source_fd >= 0 && sink_fd >= 0 && !options.limit && !options.observe &&
+                  !options.transform);
+    SplicePump pump(source_fd, sink_fd, std::move(options));
+    pump.m_direct = is_pipe(source_fd) || is_pipe(sink_fd);
+    if (pump.m_direct) {
+        pump.m_source_size = growable(source_fd);
+        pump.m_sink_size = growable(sink_fd);
+        return pump;
+    }
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
         const int err = errno;
-        return fail(kind_of_socket_errno(err),
-                    fmt::format("cannot create a pipe for the relay: {}", errno_text(err)));
+        return fail_errno(kind_of_socket_errno(err), err,
+                          fmt::format("cannot create a pipe for the relay: {}", errno_text(err)));
     }
-    // A bigger pipe means fewer system calls per byte; the default (64 KiB) works too.
-    ::fcntl(fds[1], F_SETPIPE_SZ, static_cast<int>(k_chunk));
-    return SplicePump(source_fd, sink_fd, UniqueFd(fds[0]), UniqueFd(fds[1]),
-                      std::move(source_name), std::move(sink_name));
+    pump.m_pipe_read.reset(fds[0]);
+    pump.m_pipe_write.reset(fds[1]);
+    const int size = ::fcntl(fds[1], F_GETPIPE_SZ);
+    pump.m_pipe_size = size > 0 ? static_cast<std::size_t>(size) : 4096;
+    return pump;
 }
 
-SplicePump::SplicePump(int source_fd, int sink_fd, UniqueFd pipe_read, UniqueFd pipe_write,
-                       std::string source_name, std::string sink_name)
-    : m_source(source_fd), m_sink(sink_fd), m_pipe_read(std::move(pipe_read)),
-      m_pipe_write(std::move(pipe_write)), m_source_name(std::move(source_name)),
-      m_sink_name(std::move(sink_name)) {}
+SplicePump::SplicePump(int source_fd, int sink_fd, Pump::Options options)
+    : m_source(source_fd), m_sink(sink_fd), m_options(std::move(options)) {}
+
+bool SplicePump::wants_read() const {
+    if (m_finished || m_source_ended) return false;
+    return m_direct ? !m_sink_full : m_pending == 0;
+}
+
+bool SplicePump::wants_write() const {
+    if (m_finished) return false;
+    return m_direct ? m_sink_full : m_pending > 0;
+}
 
 Status SplicePump::step() {
-    // The private pipe is only filled when empty, so EAGAIN always names one side: the socket
+    return m_direct ? step_direct() : step_through_pipe();
+}
+
+Status SplicePump::step_direct() {
+    for (int rounds = 0; rounds < 64 && !m_finished; ++rounds) {
+        const ssize_t n = ::splice(m_source, nullptr, m_sink, nullptr, k_chunk,
+                                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n > 0) {
+            m_bytes_in += static_cast<std::uint64_t>(n);
+            m_bytes_out += static_cast<std::uint64_t>(n);
+            m_sink_full = false;
+            // A full source pipe: its writer is ahead of us.
+            if (m_source_size > 0 && static_cast<std::size_t>(n) >= m_source_size) {
+                grow(m_source);
+                m_source_size = 0;
+            }
+            continue;
+        }
+        if (n == 0) {
+            m_source_ended = true;
+            finish();
+            return {};
+        }
+        const int err = errno;
+        if (err == EINTR) continue;
+        if (err != EAGAIN) {
+            // One end is a pipe. Reading a pipe cannot fail, writing one fails only with EPIPE
+            // (its reader left): any other error is the other end's.
+            const bool sink = is_pipe(m_source) || err == EPIPE;
+            return failed(sink ? Pump::Side::sink : Pump::Side::source, err);
+        }
+        // EAGAIN does not say which side was not ready; poll says (zero timeout).
+        pollfd fds[2] = {{m_source, POLLIN, 0}, {m_sink, POLLOUT, 0}};
+        if (::poll(fds, 2, 0) < 0) continue;
+        if ((fds[1].revents & (POLLOUT | POLLERR | POLLHUP)) == 0) {
+            if (m_sink_size > 0) { // a full sink pipe: its reader is behind, give it room
+                grow(m_sink);
+                m_sink_size = 0;
+                continue;
+            }
+            m_sink_full = true;
+            return {};
+        }
+        if ((fds[0].revents & (POLLIN | POLLERR | POLLHUP)) == 0) {
+            m_sink_full = false;
+            return {};
+        }
+        // Both became ready meanwhile: try again.
+    }
+    return {};
+}
+
+Status SplicePump::step_through_pipe() {
+    // The private pipe is only filled when empty, so EAGAIN always names one side: the source
     // has nothing (filling) or the sink is full (draining).
     for (int rounds = 0; rounds < 64 && !m_finished; ++rounds) {
         if (m_pending > 0) {
@@ -53,17 +156,14 @@ Status SplicePump::step() {
             if (n < 0) {
                 if (errno == EINTR) continue;
                 if (errno == EAGAIN) return {};
-                const int err = errno;
-                return failed(Pump::Side::sink, err,
-                              err == EPIPE ? ErrorKind::file_io : kind_of_socket_errno(err),
-                              fmt::format("write to {}", m_sink_name));
+                return failed(Pump::Side::sink, errno);
             }
             m_pending -= static_cast<std::size_t>(n);
             m_bytes_out += static_cast<std::uint64_t>(n);
             if (m_pending > 0) continue;
         }
         if (m_source_ended) {
-            m_finished = true;
+            finish();
             return {};
         }
         const ssize_t n = ::splice(m_source, nullptr, m_pipe_write.get(), nullptr, k_chunk,
@@ -71,10 +171,7 @@ Status SplicePump::step() {
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) return {};
-            const int err = errno;
-            // A reset too: whether it cut the data short is the relay's call.
-            return failed(Pump::Side::source, err, kind_of_socket_errno(err),
-                          fmt::format("read from {}", m_source_name));
+            return failed(Pump::Side::source, errno); // a reset too: the relay judges it
         }
         if (n == 0) {
             m_source_ended = true;
@@ -82,15 +179,40 @@ Status SplicePump::step() {
         }
         m_pending += static_cast<std::size_t>(n);
         m_bytes_in += static_cast<std::uint64_t>(n);
+        if (m_pending >= m_pipe_size && m_pipe_size < k_chunk) {
+            grow(m_pipe_write.get());
+            m_pipe_size = k_chunk; // asked once, granted or not
+        }
     }
     return {};
 }
 
-Status SplicePump::failed(Pump::Side side, int err, ErrorKind kind, const std::string& what) {
+// A transfer filled the pipe: fewer, larger splices from now on. Idle and small connections
+// keep the default size (and the per-user pipe quota, fs.pipe-user-pages-soft, is spared);
+// when the kernel refuses (quota reached, or a pipe-max-size below 1 MiB) the pipe simply
+// stays as it is.
+void SplicePump::grow(int pipe_fd) {
+    ::fcntl(pipe_fd, F_SETPIPE_SZ, static_cast<int>(k_chunk));
+}
+
+void SplicePump::finish() {
+    m_finished = true;
+    m_pipe_read.reset();
+    m_pipe_write.reset();
+    Pump::end_sink(m_sink, m_options.at_end);
+}
+
+Status SplicePump::failed(Pump::Side side, int err) {
     m_finished = true;
     m_failed_side = side;
     m_failed_errno = err;
-    return fail_errno(kind, err, fmt::format("{}: {}", what, errno_text(err)));
+    if (side == Pump::Side::source) {
+        return fail_errno(kind_of_socket_errno(err), err,
+                          fmt::format("read from {}: {}", m_options.source_name, errno_text(err)));
+    }
+    return fail_errno(err == EPIPE || err == ECONNRESET ? ErrorKind::network
+                                                        : kind_of_socket_errno(err),
+                      err, fmt::format("write to {}: {}", m_options.sink_name, errno_text(err)));
 }
 
 } // namespace nettool

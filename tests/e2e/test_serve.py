@@ -290,7 +290,7 @@ def test_allow_admits_only_its_block(procs):
     assert exchange("::1", port, b"in") == b"in"
     try:
         assert exchange("127.0.0.1", port, b"out") == b""
-    except (ConnectionResetError, OSError):  # ENOTCONN when the reset beats our shutdown()
+    except OSError:  # closed at once: the send or the shutdown (ENOTCONN) may meet the reset
         pass
     assert proc.wait_event("denied")["peer"]["address"] == "127.0.0.1"
 

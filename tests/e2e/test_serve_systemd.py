@@ -1,7 +1,7 @@
 """serve under systemd: socket activation through Debian's `systemd-socket-activate` (several
 sockets: TCP and Unix; the endpoint argument is not bound), Accept=yes refused, children that
 inherit neither the sockets nor LISTEN_*, and READY=1 sent to a notify socket of the test's own
-once every socket listens, activated or not."""
+once every socket listens, activated or not; --workers with passed sockets."""
 import os
 import shutil
 import signal
@@ -12,8 +12,9 @@ import time
 
 import pytest
 
-from conftest import DEADLINE, NETTOOL, json_lines
+from conftest import DEADLINE, NETTOOL, json_lines, recv_all
 from serve_helpers import exchange, port_of, start_serve
+from test_serve_scale import drain_stderr, wakeups_per_thread
 from test_quickstart import private_network_namespace
 
 GREETING = b"Thank you for connecting!\n"
@@ -246,4 +247,79 @@ def test_listen_fds_of_another_process_are_ignored(procs):
     proc, events = start_serve(procs, "--greet", "127.0.0.1:0", env=env)
     assert events[0]["local"]["address"] == "127.0.0.1" and port_of(events) != 0
     assert exchange("127.0.0.1", port_of(events), half_close=False) == GREETING
+    assert proc.wait() == 0
+
+
+# --- --workers -------------------------------------------------------------------------------
+
+def with_passed_socket(sock, *serve_args):
+    """argv and keyword arguments that start `nettool serve ARGS` with `sock` as descriptor 3
+    and LISTEN_PID/LISTEN_FDS naming it, as systemd passes sockets (the shell execs nettool,
+    so $$ is nettool's pid)."""
+    script = 'exec 3<&"$PASSED" && LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" serve "$@"'
+    argv = ["bash", "-c", script, NETTOOL, *serve_args]
+    return argv, dict(pass_fds=(sock.fileno(),), env=dict(os.environ, PASSED=str(sock.fileno())))
+
+
+def threads_of(pid):
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+@pytest.mark.parametrize("family", ["tcp", "unix"])
+def test_workers_share_the_passed_sockets_and_ready_follows_every_worker(procs, tmp_path,
+                                                                        family):
+    if family == "tcp":
+        passed = socket.create_server(("127.0.0.1", 0))
+        address, family_id = passed.getsockname(), socket.AF_INET
+    else:
+        address, family_id = str(tmp_path / "workers.sock"), socket.AF_UNIX
+        passed = socket.socket(socket.AF_UNIX)
+        passed.bind(address)
+        passed.listen(128)
+    ready = notify_socket(str(tmp_path / "notify"))
+    argv, kwargs = with_passed_socket(passed, "--greet", "-k", "--workers", "2", "--json",
+                                      "127.0.0.1:1")
+    kwargs["env"]["NOTIFY_SOCKET"] = str(tmp_path / "notify")
+    proc = procs(argv, **kwargs)
+    passed.close()  # serve holds the only copy now
+    listening = proc.wait_event("listening")
+    assert listening["local"] == ({"address": "127.0.0.1", "port": address[1]}
+                                  if family == "tcp" else {"path": address})
+    assert ready.recv(64) == b"READY=1"
+    assert threads_of(proc.pid) == 2  # sent once the second worker runs, not before
+    drain_stderr(proc)
+    before = wakeups_per_thread(proc.pid)
+    for _ in range(100):
+        with socket.socket(family_id) as s:
+            s.settimeout(DEADLINE)
+            s.connect(address)
+            assert recv_all(s) == GREETING
+    after = wakeups_per_thread(proc.pid)
+    # Both workers wait on the passed socket: each wakes for new clients (a worker without it
+    # would not wake at all; how often each wakes depends on the scheduler, hence the margin).
+    assert min(after[tid] - before.get(tid, 0) for tid in after) >= 10
+    ready.settimeout(0.2)
+    with pytest.raises(socket.timeout):
+        ready.recv(64)  # once only
+    proc.signal(signal.SIGTERM)
+    assert proc.wait() == 0
+
+
+def test_a_passed_udp_socket_with_workers_is_a_usage_error(tmp_path):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as passed:
+        passed.bind(("127.0.0.1", 0))
+        argv, kwargs = with_passed_socket(passed, "--echo", "-k", "--workers", "2", "127.0.0.1:1")
+        r = subprocess.run(argv, capture_output=True, timeout=DEADLINE, **kwargs)
+    assert r.returncode == 2
+    assert "passed UDP socket cannot be split among --workers" in r.stderr.decode()
+
+
+def test_ready_with_workers_once_every_worker_runs(procs, tmp_path):
+    ready = notify_socket(str(tmp_path / "notify"))
+    proc, events = start_serve(procs, "--greet", "-k", "--workers", "3", "127.0.0.1:0",
+                               env=dict(os.environ, NOTIFY_SOCKET=str(tmp_path / "notify")))
+    assert ready.recv(64) == b"READY=1"
+    assert threads_of(proc.pid) == 3
+    assert exchange("127.0.0.1", port_of(events), half_close=False) == GREETING
+    proc.signal(signal.SIGTERM)
     assert proc.wait() == 0

@@ -149,3 +149,59 @@ TEST(Pump, ResetReadIsAFailureWithItsErrnoNotAnEndOfStream) {
     ASSERT_EQ(n, 3);
     EXPECT_EQ(std::string(buffer, 3), "abc"); // what came before the reset was delivered
 }
+
+TEST(Pump, AnIdlePumpHoldsNoBuffer) {
+    SocketPair in, out;
+    Pump pump(in.a.get(), out.a.get());
+    EXPECT_FALSE(pump.holds_buffer());
+    ASSERT_EQ(::write(in.b.get(), "hello", 5), 5);
+    ASSERT_TRUE(pump.step());
+    EXPECT_EQ(pump.bytes_out(), 5u);
+    EXPECT_FALSE(pump.holds_buffer()); // moved at once, nothing more to read: nothing kept
+    char buffer[8];
+    EXPECT_EQ(::read(out.b.get(), buffer, sizeof buffer), 5);
+}
+
+TEST(Pump, KeepsABufferOnlyWhileTheSinkIsFullAndPumpsDoNotShareBytes) {
+    SocketPair in_a, out_a, in_b, out_b;
+    const int small = 4096;
+    ::setsockopt(out_a.a.get(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    Pump::Options options;
+    options.buffer_size = 64 * 1024;
+    Pump a(in_a.a.get(), out_a.a.get(), options);
+    Pump b(in_b.a.get(), out_b.a.get(), options);
+    const std::string one(200 * 1024, 'A');
+    std::thread feed([&] {
+        std::size_t done = 0;
+        while (done < one.size()) {
+            const ssize_t n = ::write(in_a.b.get(), one.data() + done, one.size() - done);
+            if (n > 0) done += static_cast<std::size_t>(n);
+            if (n < 0) {
+                pollfd p{in_a.b.get(), POLLOUT, 0};
+                ::poll(&p, 1, 1000);
+            }
+        }
+        ::shutdown(in_a.b.get(), SHUT_WR);
+    });
+    // a's sink fills up: what it read and could not write stays with a...
+    for (int i = 0; i < 1000 && !a.wants_write(); ++i) {
+        pollfd p{in_a.a.get(), POLLIN, 0};
+        ::poll(&p, 1, 100);
+        ASSERT_TRUE(a.step());
+    }
+    ASSERT_TRUE(a.wants_write());
+    EXPECT_TRUE(a.holds_buffer());
+    // ...while b reads through the same thread's buffer.
+    const std::string two(50 * 1024, 'B');
+    ASSERT_EQ(::write(in_b.b.get(), two.data(), two.size()), static_cast<ssize_t>(two.size()));
+    ::shutdown(in_b.b.get(), SHUT_WR);
+    drive(b);
+    EXPECT_EQ(read_all(out_b.b.get()), two);
+    std::string received;
+    std::thread reader([&] { received = read_all(out_a.b.get()); });
+    drive(a);
+    feed.join();
+    reader.join();
+    EXPECT_EQ(received, one); // a's pending bytes were its own, not b's
+    EXPECT_FALSE(a.holds_buffer());
+}

@@ -14,6 +14,7 @@
 #include <nettool/unique_fd.hpp>
 #include <optional>
 #include <unordered_map>
+#include <vector>
 
 namespace nettool {
 
@@ -57,6 +58,9 @@ class EventLoop {
 
     UniqueFd m_epoll;
     std::unordered_map<int, Watch> m_watches;
+    // The few descriptors epoll refused (files, /dev/null): each turn looks at these only,
+    // never at every watch (a server may hold ten thousand).
+    std::vector<int> m_unpollable;
     std::uint64_t m_next_token = 1;
 };
 

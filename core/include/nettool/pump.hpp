@@ -7,20 +7,26 @@
 // the buffer is drained, the pump half-closes the sink (shutdown(SHUT_WR) on a socket, or
 // close() of a sink the pump owns, e.g. a child's stdin pipe), so the far side sees EOF while
 // the other direction keeps flowing.
+//
+// Memory on demand: a pump reads into one buffer its thread shares with every other pump and
+// writes from there at once; only bytes the sink cannot take now move into a buffer of the
+// pump's own, which it keeps while data flows and gives back as soon as the source has
+// nothing more (EAGAIN). An idle connection therefore holds no buffer at all.
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <nettool/error.hpp>
 #include <optional>
 #include <span>
 #include <string>
-#include <vector>
 
 namespace nettool {
 
 class Pump {
   public:
     struct Options {
+        // The most read at once, and the size of the pump's own buffer while it holds data.
         std::size_t buffer_size = 256 * 1024;
         // Stop after this many bytes from the source (connect --max-bytes); the pump then
         // finishes as if the source had ended.
@@ -70,18 +76,29 @@ class Pump {
     std::uint64_t bytes_out() const { return m_bytes_out; }
     int source_fd() const { return m_source; }
     int sink_fd() const { return m_sink; }
+    // Whether the pump holds a buffer of its own now (it does only while data waits).
+    bool holds_buffer() const {
+        return m_own != nullptr || m_transformed.capacity() > std::string().capacity();
+    }
+
+    // What a pump (or a SplicePump) does to its sink at end of stream; closing sets it to -1.
+    static void end_sink(int& sink_fd, Options::AtEnd at_end);
 
   private:
+    Status run();
     Status read_some();
     Status write_some();
+    void keep_pending();
+    void release_buffers();
     void finish_if_drained();
 
     int m_source;
     int m_sink;
     Options m_options;
-    std::vector<char> m_buffer;
-    std::string m_transformed; // pending output when a transform is set
-    std::size_t m_begin = 0;   // pending output in m_buffer is [m_begin, m_end)
+    std::unique_ptr<char[]> m_own; // buffer_size bytes, only while data waits for the sink
+    char* m_data = nullptr;        // where pending output is: m_own or the thread's buffer
+    std::string m_transformed;     // pending output when a transform is set
+    std::size_t m_begin = 0;       // pending output in m_data is [m_begin, m_end)
     std::size_t m_end = 0;
     bool m_source_ended = false;
     bool m_finished = false;

@@ -1,6 +1,6 @@
 #pragma once
 // `nettool serve`: the essay's server, grown up (nettool-serve(1)). One non-blocking epoll
-// loop serves every connection (stream: core/src/serve_stream.cpp, datagrams:
+// loop per worker serves its connections (stream: core/src/serve_stream.cpp, datagrams:
 // core/src/serve_udp.cpp); what a connection gets is the mode.
 #include <chrono>
 #include <cstddef>
@@ -26,7 +26,10 @@ struct ServeOptions {
     bool keep_open = false;
     int backlog = 128;
     bool reuse_port = false;
-    std::optional<std::size_t> max_conns;
+    std::optional<std::size_t> max_conns; // over all workers
+    // Event loops (threads), each with its own SO_REUSEPORT listening sockets (Unix: one
+    // shared socket). More than one needs keep_open and a mode other than the relay.
+    unsigned workers = 1;
     std::optional<std::chrono::milliseconds> idle_timeout;
     std::chrono::milliseconds grace{5000}; // after SIGTERM/SIGINT
     AccessRules access;
@@ -45,7 +48,8 @@ struct ConnectionInfo {
     double seconds = 0;
 };
 
-// cmd/ implements this (text lines or JSON Lines on stderr). Called from the loop's thread.
+// cmd/ implements this (text lines or JSON Lines on stderr). Called from the workers' threads,
+// one call at a time (serve serialises them when there are several workers).
 class ServeObserver {
   public:
     virtual ~ServeObserver() = default;
