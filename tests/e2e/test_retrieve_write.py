@@ -8,25 +8,12 @@ import subprocess
 import pytest
 
 from conftest import DEADLINE, NETTOOL, json_lines, run
-from download_helpers import DownloadServer, RawServer, Resource
+from download_helpers import (  # noqa: F401 (area, env, server: fixtures)
+    RawServer, Resource, area, env, server)
 
 MIB = 1024 * 1024
 # Several writer buffers long, and not a multiple of a page: the last write is a short one.
 BODY = os.urandom(5 * MIB + 12_345)
-
-
-@pytest.fixture
-def server():
-    s = DownloadServer()
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def env(tmp_path):
-    e = dict(os.environ)
-    e["NETTOOL_TMPDIR"] = str(tmp_path / "area")
-    return e
 
 
 def traced(tmp_path, env, *args):
