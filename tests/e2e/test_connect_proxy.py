@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from conftest import DEADLINE, NETTOOL, run
 from connect_helpers import Server, closed_port_socket, read_all_then_answer, recv_to_eof, reply_payload
 from proxy_helpers import HttpConnectProxy, Socks5Proxy
+from test_startup import assert_only_small_libraries, mapped_libraries
 
 SECRET = "s3cret-Pa55"
 MIB = 1 << 20
@@ -331,3 +333,45 @@ def test_a_malformed_all_proxy_is_a_usage_error_naming_it():
     r = connect("localhost", "80", env=clean_env(ALL_PROXY=f"ftp://u:{SECRET}@x:21"))
     err = one_error_line(r, 2)
     assert "ALL_PROXY" in err
+
+
+# --- start-up: the HTTP module only for a proxied connection -----------------------------
+
+def held_connection(procs, *args, env):
+    """A connect that stays up (its stdin a pipe) until the test closes its stdin."""
+    accepted = threading.Event()
+
+    def hold(server, conn):
+        accepted.set()
+        recv_to_eof(conn)
+
+    server = Server(hold)
+    proc = procs([NETTOOL, "connect", "-q", *args, "localhost", str(server.port)],
+                 stdin=subprocess.PIPE, env=env)
+    assert accepted.wait(DEADLINE)
+    return server, proc
+
+
+def finish(server, proc):
+    proc.p.stdin.close()
+    assert proc.wait() == 0
+    server.join()
+
+
+def test_a_connection_no_proxy_exempts_never_loads_the_http_module(procs):
+    with Socks5Proxy() as proxy:
+        env = clean_env(ALL_PROXY=proxy_url("socks5", proxy), NO_PROXY="localhost")
+        server, proc = held_connection(procs, env=env)
+        assert_only_small_libraries(proc.pid)
+        finish(server, proc)
+        assert proxy.log == []
+
+
+def test_a_proxied_connection_loads_it(procs):
+    with Socks5Proxy() as proxy:
+        server, proc = held_connection(procs, "--proxy", proxy_url("socks5", proxy),
+                                       env=clean_env())
+        names = mapped_libraries(proc.pid)
+        assert "nettool-http.so" in names and any(n.startswith("libcurl") for n in names), names
+        finish(server, proc)
+        assert len(proxy.log) == 1
