@@ -187,7 +187,11 @@ class Socks5Proxy(_ProxyServer):
             conn.sendall(b"\x05\x05\x00\x01" + b"\x00" * 6)  # connection refused
             return
         bound = target.getsockname()
-        conn.sendall(b"\x05\x00\x00\x01" + socket.inet_aton(bound[0]) + struct.pack("!H", bound[1]))
+        if target.family == socket.AF_INET6:
+            address = b"\x04" + socket.inet_pton(socket.AF_INET6, bound[0])
+        else:
+            address = b"\x01" + socket.inet_aton(bound[0])
+        conn.sendall(b"\x05\x00\x00" + address + struct.pack("!H", bound[1]))
         _relay(conn, target)
 
 

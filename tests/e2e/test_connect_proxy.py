@@ -375,3 +375,27 @@ def test_a_proxied_connection_loads_it(procs):
         assert "nettool-http.so" in names and any(n.startswith("libcurl") for n in names), names
         finish(server, proc)
         assert len(proxy.log) == 1
+
+
+def test_an_unresolvable_proxy_exits_4():
+    r = connect("--proxy", "socks5://proxy.invalid:1080", "localhost", "80")
+    assert "cannot resolve the proxy socks5h://proxy.invalid:1080" in one_error_line(r, 4)
+
+
+@pytest.mark.parametrize("kind", ["socks5", "http"])
+def test_an_ipv6_target_and_percent_encoded_credentials(kind):
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    try:
+        server = Server(read_all_then_answer(10), family=socket.AF_INET6, address=("::1", 0))
+    except OSError:
+        pytest.skip("no ::1")
+    with make_proxy(kind, user="a@b", password="p:w@" + SECRET) as proxy:
+        url = proxy_url(kind, proxy, "a%40b", "p%3Aw%40" + SECRET)
+        r = connect("-v", "--proxy", url, "--send", "hi", f"[::1]:{server.port}")
+        server.join()
+        log = list(proxy.log)
+    assert r.returncode == 0, r.stderr
+    assert server.received == [b"hi"]
+    assert log[0]["host"] == "::1"
+    assert SECRET not in r.stderr.decode()

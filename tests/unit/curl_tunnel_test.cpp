@@ -123,3 +123,14 @@ TEST(ProxyUrlCheck, AMalformedProxysPasswordIsNotRepeated) {
     EXPECT_EQ(checked.error().message.find("s3cret"), std::string::npos) << checked.error().message;
     EXPECT_NE(checked.error().message.find("socks5://user@127.0.0.1:99999"), std::string::npos);
 }
+
+TEST(TunnelFailure, AnUnresolvableProxyNameIsANetworkError) {
+    for (CURLcode code : {CURLE_COULDNT_RESOLVE_PROXY, CURLE_COULDNT_RESOLVE_HOST}) {
+        auto failure = describe_tunnel_failure(code, facts());
+        EXPECT_EQ(failure.error.kind, ErrorKind::network);
+        EXPECT_NE(failure.error.message.find("cannot resolve the proxy"), std::string::npos);
+    }
+    // Anything else libcurl reports before a reply is about the connection, not a lying proxy.
+    EXPECT_EQ(describe_tunnel_failure(CURLE_INTERFACE_FAILED, facts()).error.kind,
+              ErrorKind::network);
+}

@@ -114,6 +114,7 @@ TunnelFailure describe_tunnel_failure(CURLcode code, const TunnelFacts& f) {
     case CURLE_ABORTED_BY_CALLBACK:
         return tunnel_failure(ErrorKind::interrupted, fmt::format("{}: interrupted", target));
     case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_RESOLVE_HOST: // only the proxy's name is resolved here
         return tunnel_failure(ErrorKind::network,
                               fmt::format("cannot resolve the proxy {}: {}; check its host name",
                                           proxy, lower_first(detail)));
@@ -154,6 +155,12 @@ TunnelFailure describe_tunnel_failure(CURLcode code, const TunnelFacts& f) {
                 ErrorKind::network,
                 fmt::format("the proxy {} refused to connect to {}: {}", proxy, target, status),
                 transient);
+        }
+        if (code != CURLE_RECV_ERROR && code != CURLE_SEND_ERROR && code != CURLE_GOT_NOTHING &&
+            code != CURLE_WEIRD_SERVER_REPLY && code != CURLE_OUT_OF_MEMORY) {
+            return tunnel_failure(ErrorKind::network,
+                                  fmt::format("connect to {} through the proxy {} failed: {}",
+                                              target, proxy, lower_first(detail)));
         }
         if (code == CURLE_SEND_ERROR || code == CURLE_GOT_NOTHING ||
             (code == CURLE_RECV_ERROR && (f.os_errno != 0 || f.reply_bytes == 0))) {
