@@ -120,7 +120,8 @@ def _connect_target(host, port):
 class Socks5Proxy(_ProxyServer):
     """mode: None (honest), ("refuse", REP), "bad_version", "bad_address_type", "unassigned",
     "close_after_greeting", "close_after_request", "short_reply" (half a reply, then close),
-    "silent" (reads the greeting, never answers)."""
+    "silent" (reads the greeting, never answers), "coalesce" (the reply and the target's first
+    bytes in one send)."""
 
     def handle(self, conn):
         version, count = _recv_exact(conn, 2)
@@ -191,7 +192,8 @@ class Socks5Proxy(_ProxyServer):
             address = b"\x04" + socket.inet_pton(socket.AF_INET6, bound[0])
         else:
             address = b"\x01" + socket.inet_aton(bound[0])
-        conn.sendall(b"\x05\x00\x00" + address + struct.pack("!H", bound[1]))
+        reply = b"\x05\x00\x00" + address + struct.pack("!H", bound[1])
+        conn.sendall(reply + target.recv(65536) if self.mode == "coalesce" else reply)
         _relay(conn, target)
 
 

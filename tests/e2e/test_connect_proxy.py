@@ -117,14 +117,15 @@ def test_target_half_closes_first_and_stdin_keeps_flowing(tmp_path, kind):
     assert hashlib.sha256(server.received[0]).hexdigest() == hashlib.sha256(up).hexdigest()
 
 
-def test_bytes_the_target_sends_with_the_connect_reply_are_not_lost():
+@pytest.mark.parametrize("kind", ["socks5", "http"])
+def test_bytes_the_target_sends_with_the_proxys_reply_are_not_lost(kind):
     def handler(server, conn):
         conn.sendall(b"greeting from the target\n")
         server.received.append(recv_to_eof(conn))
 
     server = Server(handler)
-    with HttpConnectProxy(mode="coalesce") as proxy:
-        r = connect("--proxy", proxy_url("http", proxy), "--send", "bye", "localhost",
+    with make_proxy(kind, mode="coalesce") as proxy:
+        r = connect("--proxy", proxy_url(kind, proxy), "--send", "bye", "localhost",
                     str(server.port))
         server.join()
     assert r.returncode == 0, r.stderr
