@@ -178,8 +178,8 @@ std::optional<std::string> proxy_for(const ConnectCli& cli, const Target& target
     if (!choice.proxy) return std::nullopt;
     if (choice.source != "--proxy") check_connect_proxy(*choice.proxy, choice.source);
     if (source) {
-        usage(fmt::format("--source binds the connection to the proxy ({}), which nettool does "
-                          "not choose the address of; drop --source, or connect directly with "
+        usage(fmt::format("--source cannot be combined with a proxy ({}): the proxy makes the "
+                          "connection to the target; drop --source, or connect directly with "
                           "--proxy ''",
                           choice.source));
     }
