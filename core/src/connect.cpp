@@ -189,6 +189,7 @@ Result<Connected> with_retries(const ConnectOptions& options, ConnectObserver& o
                                Attempt&& attempt) {
     const auto started = Clock::now();
     const auto give_up = options.wait ? started + *options.wait : started;
+    std::optional<Error> previous;
     for (int tries = 1;; ++tries) {
         milliseconds timeout = options.timeout;
         if (options.wait)
@@ -201,10 +202,15 @@ Result<Connected> with_retries(const ConnectOptions& options, ConnectObserver& o
         }
         const milliseconds left = util::time_left(give_up);
         if (left.count() == 0) {
-            failure.error.message += fmt::format(" (kept trying for {}, {} attempts)",
-                                                 duration_text(*options.wait), tries);
-            return tl::unexpected(std::move(failure.error));
+            // An attempt the end of the wait cut short ("timed out after 1ms") says less than
+            // the one before it.
+            Error reported =
+                timeout < options.timeout && previous ? *previous : std::move(failure.error);
+            reported.message += fmt::format(" (kept trying for {}, {} attempts)",
+                                            duration_text(*options.wait), tries);
+            return tl::unexpected(std::move(reported));
         }
+        previous = failure.error;
         const milliseconds delay = std::min(
             util::exponential_backoff(k_wait_first_backoff, k_wait_max_backoff, tries), left);
         observer.retrying(failure.error, delay, left);
