@@ -5,6 +5,7 @@
 #include "curl_handles.hpp"
 #include "curl_share.hpp"
 #include "curl_transfer.hpp"
+#include "curl_tunnel.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -108,6 +109,10 @@ class CurlTransferEngine final : public TransferEngine {
     CurlTransferEngine(EasyHandle easy, std::shared_ptr<ConnectionShare> share)
         : m_share(std::move(share)), m_easy(std::move(easy)) {}
     TransferResult perform(const Request& request, TransferSink& sink) override;
+    // A handle of its own: the tunnel's socket must not stay in this engine's connection cache.
+    TunnelResult open_tunnel(const TunnelRequest& request) override {
+        return open_curl_tunnel(request);
+    }
 
   private:
     // Declared first: the easy handle is cleaned up before the share it uses.

@@ -73,6 +73,8 @@ struct HttpModule {
     void (*engine_free)(Engine* engine) noexcept;
     http::TransferResult (*perform)(Engine* engine, const http::Request& request,
                                     const SinkCalls& sink) noexcept;
+    // connect --proxy: the tunnel's socket (a descriptor) crosses inside http::Tunnel.
+    http::TunnelResult (*open_tunnel)(Engine* engine, const http::TunnelRequest& request) noexcept;
 
     Result<DigestState*> (*digest_new)(std::string_view algorithm) noexcept;
     void (*digest_free)(DigestState* digest) noexcept;

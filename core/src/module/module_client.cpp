@@ -61,7 +61,7 @@ class GuardedSink {
     Request with_guarded_trace(const Request& request) {
         Request guarded = request;
         guarded.options.trace = [this, trace = request.options.trace](TraceKind kind,
-                                                                    std::string_view bytes) {
+                                                                      std::string_view bytes) {
             if (m_caught) return;
             try {
                 trace(kind, bytes);
@@ -129,6 +129,10 @@ class ModuleEngine final : public TransferEngine {
         return result;
     }
 
+    TunnelResult open_tunnel(const TunnelRequest& request) override {
+        return m_calls.open_tunnel(m_engine, request);
+    }
+
   private:
     const module::HttpModule& m_calls;
     module::Engine* m_engine;
@@ -143,6 +147,9 @@ class UnavailableEngine final : public TransferEngine {
         TransferError failure;
         failure.error = m_error;
         return tl::unexpected(failure);
+    }
+    TunnelResult open_tunnel(const TunnelRequest&) override {
+        return tl::unexpected(TunnelFailure{m_error, false});
     }
 
   private:

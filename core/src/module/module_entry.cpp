@@ -138,6 +138,14 @@ http::TransferResult perform(Engine* engine, const http::Request& request,
     }
 }
 
+http::TunnelResult open_tunnel(Engine* engine, const http::TunnelRequest& request) noexcept {
+    try {
+        return engine->engine->open_tunnel(request);
+    } catch (...) {
+        return tl::unexpected(http::TunnelFailure{error_of(std::current_exception()), false});
+    }
+}
+
 Result<DigestState*> digest_new(std::string_view algorithm) noexcept {
     try {
         auto digest = Digest::create(algorithm);
@@ -169,9 +177,9 @@ std::string digest_hex(const DigestState* digest) noexcept {
 }
 
 constexpr HttpModule k_module = {
-    parse_url,   check_proxy_url, path_of_url,  library_versions, share_new,
-    share_free,  engine_new,      engine_free,  perform,          digest_new,
-    digest_free, digest_update,   digest_reset, digest_hex,
+    parse_url,  check_proxy_url, path_of_url,   library_versions, share_new,
+    share_free, engine_new,      engine_free,   perform,          open_tunnel,
+    digest_new, digest_free,     digest_update, digest_reset,     digest_hex,
 };
 
 } // namespace
