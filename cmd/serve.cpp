@@ -198,7 +198,8 @@ int run_serve(const ServeArgs& args) {
 void add_serve(CLI::App& app, Action& action) {
     auto args = std::make_shared<ServeArgs>();
     auto* sub = app.add_subcommand(
-        "serve", "Accept connections and relay, greet, echo, send a file or run a program.");
+        "serve",
+        "Accept connections and relay, greet, echo, send a file, run a program or forward.");
     set_help_footer(
         *sub,
         {{"Greet every client on localhost:1024 until Ctrl+C", "nettool serve --greet -k"},
