@@ -8,8 +8,9 @@
 #   nettool-to     client -> nettool serve -k --to SINK -> sink
 #   socat-b128k    client -> socat -b131072 TCP-LISTEN:P,fork,reuseaddr TCP:127.0.0.1:T -> sink
 # Wall time runs from the client's start until both client and sink have exited (the
-# forwarder is started and waited for first). Rows are run round-robin; the load average
-# before and after is printed, since a busy machine moves every row.
+# forwarder is started and waited for first). The forwarder's own CPU time (user + system,
+# its forked children included) is the figure a busy machine disturbs least. Rows are run
+# round-robin; the load average before and after is printed, since load moves every row.
 #
 # Usage:  NETTOOL=/path/to/nettool ./bench_forward.sh
 #   RUNS=5 BYTES=4294967296 ./bench_forward.sh
@@ -33,11 +34,24 @@ start_middle() {
     MPID=
     case $1 in
     direct) return 0 ;;
-    nettool-to) "$NETTOOL" serve -q -k "127.0.0.1:$MID" --to "127.0.0.1:$SINK_PORT" </dev/null 2>>"$2.err" & ;;
-    socat-b128k) socat -b131072 "TCP-LISTEN:$MID,bind=127.0.0.1,fork,reuseaddr" "TCP:127.0.0.1:$SINK_PORT" </dev/null 2>>"$2.err" & ;;
+    nettool-to) timed "$2.mid" "$NETTOOL" serve -q -k "127.0.0.1:$MID" --to "127.0.0.1:$SINK_PORT" </dev/null 2>>"$2.err" & ;;
+    socat-b128k) timed "$2.mid" socat -b131072 "TCP-LISTEN:$MID,bind=127.0.0.1,fork,reuseaddr" "TCP:127.0.0.1:$SINK_PORT" </dev/null 2>>"$2.err" & ;;
     esac
     MPID=$!; track "$MPID"
     wait_tcp "$MID"
+}
+
+# Stops the middle (SIGTERM to the program, not to GNU time, which then writes its line).
+# MPID is the subshell running `timed`, its child GNU time, and time's child the program.
+stop_middle() {
+    local t p i
+    for t in $(pgrep -P "$MPID" 2>/dev/null); do
+        for p in $(pgrep -x -P "$t" 'nettool|socat' 2>/dev/null); do kill -TERM "$p" 2>/dev/null; done
+    done
+    for i in $(seq 1 250); do kill -0 "$MPID" 2>/dev/null || break; sleep 0.02; done
+    kill -0 "$MPID" 2>/dev/null && stop_pid "$MPID"
+    wait "$MPID" 2>/dev/null
+    return 0
 }
 
 # One transfer of $2 bytes through row $1 into $3 (file or /dev/null); GNU time lines go
@@ -54,7 +68,7 @@ xfer() {
     head -c "$n" /dev/zero | timed "$raw.cli" timeout "$TMO" "$NETTOOL" connect -q "127.0.0.1:$target" >/dev/null 2>>"$raw.err" || rc=$?
     wait "$spid" || rc=$?
     since "$t0"
-    [ -n "$MPID" ] && stop_pid "$MPID"
+    [ -n "$MPID" ] && stop_middle
     return $rc
 }
 
@@ -64,12 +78,12 @@ echo "## Forwarder throughput, $((BYTES / 1048576)) MiB per transfer, $RUNS runs
 echo
 echo "$(machine_line)"
 echo
-echo "| path | GB/s median | GB/s min-max | wall s median |"
-echo "|---|---|---|---|"
+echo "| path | GB/s median | GB/s min-max | wall s median | forwarder cpu s median |"
+echo "|---|---|---|---|---|"
 rows=()
 for r in $ROWS; do
     raw="$RESULTS_DIR/forward-$STAMP-$r"
-    : > "$raw.wall"; : > "$raw.cli"; : > "$raw.srv"; : > "$raw.err"
+    : > "$raw.wall"; : > "$raw.cli"; : > "$raw.srv"; : > "$raw.err"; : > "$raw.mid"
     got=$(xfer "$r" "$CHECK_BYTES" "$BT/check.out" "$BT/check" >/dev/null; stat -c %s "$BT/check.out" 2>/dev/null)
     rm -f "$BT/check.out"
     if [ "${got:-0}" != "$CHECK_BYTES" ]; then
@@ -90,7 +104,10 @@ for r in "${rows[@]}"; do
     raw="$RESULTS_DIR/forward-$STAMP-$r"
     read -r wm wmin wmax < <(stats < "$raw.wall")
     MEDIAN[$r]=$wm
-    echo "| $r | $(calc %.2f "$BYTES / $wm / 1e9") | $(calc %.2f "$BYTES / $wmax / 1e9")-$(calc %.2f "$BYTES / $wmin / 1e9") | $(calc %.2f "$wm") |"
+    # GNU time's lines only (it adds "Command exited with non-zero status" for socat's SIGTERM)
+    mcpu=$(awk 'NF == 5 && $1 ~ /^[0-9.]+$/ {print $2 + $3}' "$raw.mid" | stats | awk '{print $1}')
+    [ "$r" = direct ] && mcpu=-
+    echo "| $r | $(calc %.2f "$BYTES / $wm / 1e9") | $(calc %.2f "$BYTES / $wmax / 1e9")-$(calc %.2f "$BYTES / $wmin / 1e9") | $(calc %.2f "$wm") | $mcpu |"
 done
 echo
 if [ -n "${MEDIAN[nettool-to]:-}" ]; then
