@@ -165,7 +165,7 @@ struct Raw {
     std::array<std::uint8_t, 16> bytes{};
 };
 
-Raw raw_of(const SocketAddress& address) {
+Raw raw_of(const SocketAddress& address, bool unmap = true) {
     Raw raw;
     if (address.family() == AF_INET) {
         const auto* in = reinterpret_cast<const sockaddr_in*>(address.get());
@@ -173,7 +173,7 @@ Raw raw_of(const SocketAddress& address) {
         std::memcpy(raw.bytes.data(), &in->sin_addr, 4);
     } else if (address.family() == AF_INET6) {
         const auto* in6 = reinterpret_cast<const sockaddr_in6*>(address.get());
-        if (address.is_v4_mapped()) {
+        if (unmap && address.is_v4_mapped()) {
             raw.family = AF_INET;
             std::memcpy(raw.bytes.data(),
                         reinterpret_cast<const std::uint8_t*>(&in6->sin6_addr) + 12, 4);
@@ -199,8 +199,14 @@ Result<ProxyScan> scan_proxy_header(std::span<const std::uint8_t> start) {
 
 std::string format_proxy_header(ProxyVersion version, const SocketAddress& source,
                                 const SocketAddress& destination) {
-    const Raw from = raw_of(source);
-    const Raw to = raw_of(destination);
+    Raw from = raw_of(source);
+    Raw to = raw_of(destination);
+    // Two IPv6 addresses of which one only is IPv4-mapped stay IPv6 (v4 needs both).
+    if (from.family != to.family && source.family() == AF_INET6 &&
+        destination.family() == AF_INET6) {
+        from = raw_of(source, false);
+        to = raw_of(destination, false);
+    }
     const bool inet = from.family != AF_UNSPEC && from.family == to.family;
     if (version == ProxyVersion::v1) {
         if (!inet) return "PROXY UNKNOWN\r\n";

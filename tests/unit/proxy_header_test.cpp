@@ -167,6 +167,15 @@ TEST(ProxyHeader, FormatReadsBack) {
     const auto mapped_to = *SocketAddress::numeric("::ffff:127.0.0.1", 8);
     EXPECT_EQ(format_proxy_header(ProxyVersion::v1, mapped, mapped_to),
               "PROXY TCP4 192.0.2.9 127.0.0.1 7 8\r\n");
+    // One IPv4-mapped address of two IPv6 ones: both stay IPv6 (found by the fuzzer).
+    const auto plain6 = *SocketAddress::numeric("::", 5);
+    const auto mapped6 = *SocketAddress::numeric("::ffff:255.255.0.255", 6);
+    auto both6 = scan(format_proxy_header(ProxyVersion::v2, plain6, mapped6));
+    ASSERT_TRUE(both6 && both6->header && both6->header->source);
+    EXPECT_EQ(*both6->header->source, plain6);
+    EXPECT_EQ(*both6->header->destination, mapped6);
+    EXPECT_EQ(format_proxy_header(ProxyVersion::v1, plain6, mapped6),
+              "PROXY TCP6 :: ::ffff:255.255.0.255 5 6\r\n");
     // Mixed or non-IP pairs: UNKNOWN / UNSPEC.
     EXPECT_EQ(format_proxy_header(ProxyVersion::v1, from, to6), "PROXY UNKNOWN\r\n");
     auto unspec = scan(format_proxy_header(ProxyVersion::v2, SocketAddress(), to));
