@@ -1,5 +1,6 @@
 # What `cmake --install BUILD [--prefix DIR]` installs, in GNUInstallDirs places:
 #   bin/nettool                                        stripped; symbols in nettool.debug
+#   lib/<triplet>/nettool/nettool-http.so              the HTTP module (NETTOOL_MODULE_DIR), likewise
 #   share/man/man1/nettool.1, nettool-SUBCOMMAND.1     every page in man/
 #   share/bash-completion/completions/nettool
 #   share/zsh/vendor-completions/_nettool
@@ -7,8 +8,8 @@
 # and nothing else. The symbols are the component `debug`, installed only when asked for:
 #   cmake --install BUILD --component debug   (lib/debug/<full bindir>/nettool.debug, where gdb
 # looks for it through the binary's .gnu_debuglink when the prefix is the configured one).
-# A shared object loaded at run time (dlopen) goes the same way as the binary:
-#   nettool_install_stripped(TARGET ${CMAKE_INSTALL_LIBDIR}/nettool)
+# A shared object loaded at run time (dlopen), such as the HTTP module, goes the same way as the
+# binary: nettool_install_stripped(TARGET DESTINATION).
 include(GNUInstallDirs)
 
 if(NOT CMAKE_OBJCOPY)
@@ -48,6 +49,8 @@ function(nettool_install_stripped target destination)
 endfunction()
 
 nettool_install_stripped(nettool ${CMAKE_INSTALL_BINDIR})
+# The binary finds it there, relative to its own directory (core/src/module/module_loader.hpp).
+nettool_install_stripped(nettool_http_module ${NETTOOL_MODULE_DIR})
 
 file(GLOB man_pages CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/man/*.1)
 install(FILES ${man_pages} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT nettool)

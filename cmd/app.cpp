@@ -8,9 +8,13 @@
 #include "usage_hints.hpp"
 #include "version.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <fmt/format.h>
+#include <iterator>
+#include <optional>
+#include <string_view>
 
 namespace nettool::cli {
 namespace {
@@ -44,6 +48,8 @@ int handle_parse_error(CLI::App& app, const CLI::ParseError& e, const ScannedArg
         return app.exit(e); // prints help or version on stdout, returns 0
     }
     report_errors_as_json(json_stream(scanned));
+    if (const auto* failure = dynamic_cast<const ParseFailure*>(&e))
+        return report(failure->error());
     if (auto habit = misread_habit(scanned)) return report(Error{ErrorKind::usage, *habit});
     return report(
         Error{ErrorKind::usage, fmt::format("{}; see '{}'", e.what(), help_hint(scanned))});
@@ -78,7 +84,39 @@ int print_help(CLI::App& app, int argc, const char* const* argv) {
 
 } // namespace
 
-int run(int argc, char** argv) {
+namespace {
+
+using Registration = void (*)(CLI::App&, Action&);
+struct Subcommand {
+    std::string_view name;
+    Registration add;
+};
+// One registration per cmd/<name>.cpp (declared in app.hpp), in the order --help lists them.
+constexpr Subcommand k_subcommands[] = {{"serve", add_serve}, {"connect", add_connect},
+                                        {"get", add_get},     {"retrieve", add_retrieve},
+                                        {"clean", add_clean}, {"ports", add_ports}};
+
+// The subcommand a command line runs, when building only that one is enough: it is named first
+// and no help is asked for. nettool runs in shell loops, and building every subcommand's
+// options costs more than the rest of starting (ARCHITECTURE.md, "Start-up").
+std::optional<std::string_view> sole_subcommand(int argc, const char* const* argv) {
+    if (argc < 2) return std::nullopt;
+    const std::string_view first = argv[1];
+    const auto* found = std::find_if(std::begin(k_subcommands), std::end(k_subcommands),
+                                     [&](const Subcommand& sub) { return sub.name == first; });
+    if (found == std::end(k_subcommands)) return std::nullopt;
+    for (int i = 2; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        if (arg == "--") break;
+        if (arg == "-h" || arg == "--help" || arg == "--help-all") return std::nullopt;
+    }
+    return first;
+}
+
+// The command line with every subcommand (`only` empty) or just `only`. With `only`, a command
+// line that is not right gives nothing instead of a message: the caller then runs it again
+// with every subcommand, whose usage hints look across them all.
+std::optional<int> run_app(int argc, char** argv, std::optional<std::string_view> only) {
     CLI::App app{"A network multi-tool: serve, connect, get, retrieve, clean, ports.", "nettool"};
     // Set before the subcommands are added: each takes its parent's formatter.
     app.formatter(std::make_shared<HelpFormatter>());
@@ -102,13 +140,9 @@ int run(int argc, char** argv) {
                      "nettool(1)."});
 
     Action action;
-    // Subcommands, one registration per cmd/<name>.cpp (declared in app.hpp).
-    add_serve(app, action);
-    add_connect(app, action);
-    add_get(app, action);
-    add_retrieve(app, action);
-    add_clean(app, action);
-    add_ports(app, action);
+    for (const auto& sub : k_subcommands) {
+        if (!only || sub.name == *only) sub.add(app, action);
+    }
     // An empty value is a usage error everywhere, except where it has a meaning of its own
     // (nettool(1), "EMPTY VALUES"): --send '' sends nothing, -d '' and --data-binary '' send an
     // empty body, --proxy '' uses no proxy at all (curl's habit). URLs, endpoints and -A are
@@ -121,10 +155,12 @@ int run(int argc, char** argv) {
     if (argc > 1 && std::string_view(argv[1]) == "help") return print_help(app, argc, argv);
     const ScannedArguments scanned = scan_arguments(app, argc, argv);
     if (scanned.problem && !scanned.help) {
+        if (only) return std::nullopt;
         report_errors_as_json(json_stream(scanned));
         return report(Error{ErrorKind::usage, *scanned.problem});
     }
     if (auto empty = empty_attached_value(argc, argv)) {
+        if (only) return std::nullopt;
         report_errors_as_json(json_stream(scanned));
         return report(
             Error{ErrorKind::usage, fmt::format("{}; see '{}'", *empty, help_hint(scanned))});
@@ -132,6 +168,7 @@ int run(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
+        if (only) return std::nullopt;
         return handle_parse_error(app, e, scanned);
     }
     if (!action) return exit_code(ErrorKind::usage); // unreachable: a subcommand is required
@@ -146,6 +183,15 @@ int run(int argc, char** argv) {
         return report(Error{ErrorKind::generic,
                             fmt::format("internal error: {}; please report this", e.what())});
     }
+}
+
+} // namespace
+
+int run(int argc, char** argv) {
+    if (const auto only = sole_subcommand(argc, argv)) {
+        if (const auto code = run_app(argc, argv, only)) return *code;
+    }
+    return *run_app(argc, argv, std::nullopt);
 }
 
 } // namespace nettool::cli

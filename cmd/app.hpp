@@ -1,8 +1,9 @@
 #pragma once
 // The command line: parse -> options struct -> one core call -> exit code.
-#include <functional>
+#include "run.hpp"
 
 #include <CLI/CLI.hpp>
+#include <functional>
 
 namespace nettool::cli {
 
@@ -17,8 +18,5 @@ void add_get(CLI::App& app, Action& action);
 void add_retrieve(CLI::App& app, Action& action);
 void add_clean(CLI::App& app, Action& action);
 void add_ports(CLI::App& app, Action& action);
-
-// The whole program; main() forwards to it. Never calls exit().
-int run(int argc, char** argv);
 
 } // namespace nettool::cli

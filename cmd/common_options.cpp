@@ -84,15 +84,17 @@ void forbid_empty_values(CLI::App& app, std::initializer_list<std::string_view> 
         if (option->get_type_size_max() == 0) continue; // a flag
         const std::string name = option->get_name();
         if (allowed.count(name) > 0) continue;
-        // The value's name as --help shows it ("N", "FILE", "bar|line|json").
-        std::string what = document_option(*option).value;
-        if (what.empty() || what == "TEXT") what = option->get_positional() ? name : "a value";
         // A transform runs before the option's other checks: '' gets this sentence, not
-        // "'' is not in {bar,line,json}".
+        // "'' is not in {bar,line,json}". The value's name as --help shows it ("N", "FILE",
+        // "bar|line|json") is looked up only then: describing every option of every
+        // subcommand at each start would cost more than the rest of starting.
         option->transform(CLI::Validator(
-            [what](std::string& value) -> std::string {
-                return value.empty() ? fmt::format("the value is empty; give {}", what)
-                                     : std::string();
+            [option](std::string& value) -> std::string {
+                if (!value.empty()) return {};
+                std::string what = document_option(*option).value;
+                if (what.empty() || what == "TEXT")
+                    what = option->get_positional() ? option->get_name() : "a value";
+                return fmt::format("the value is empty; give {}", what);
             },
             ""));
     }

@@ -6,11 +6,29 @@
 #include <chrono>
 #include <cstdint>
 #include <initializer_list>
+#include <nettool/error.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace nettool::cli {
+
+// What a parse callback throws when core refuses a value: a usage error (exit 2) as CLI11's
+// ValidationError; any other kind keeps its own exit code (app.cpp reports it as it is): the
+// URL parser and the proxy check live in the HTTP module, which may fail to load (exit 1).
+class ParseFailure : public CLI::ValidationError {
+  public:
+    explicit ParseFailure(nettool::Error error)
+        : CLI::ValidationError(error.message), m_error(std::move(error)) {}
+    const nettool::Error& error() const { return m_error; }
+
+  private:
+    nettool::Error m_error;
+};
+[[noreturn]] inline void throw_parse_failure(nettool::Error error) {
+    if (error.kind == ErrorKind::usage) throw CLI::ValidationError(error.message);
+    throw ParseFailure(std::move(error));
+}
 
 // Adds an option taking a DURATION (5, 5s, 250ms, 2m, 1h) stored into `target`. A duration of
 // 0 turns the option off, for every option alike (curl's and wget's habit): no timeout, no

@@ -118,7 +118,7 @@ void add_get(CLI::App& app, Action& action) {
            "URL",
            [&request](const std::string& text) {
                auto url = http::parse_url(text);
-               if (!url) throw CLI::ValidationError(url.error().message);
+               if (!url) throw_parse_failure(url.error());
                request.request.url = *url;
            },
            "The URL; without a scheme it is http://")

@@ -207,7 +207,7 @@ void add_http_options(CLI::App& app, http::TransferOptions& o, HttpOptionStyle s
                // transfer. '' means no proxy at all, not even from *_proxy (curl's habit).
                if (!url.empty()) {
                    if (auto checked = http::check_proxy_url(url); !checked)
-                       throw CLI::ValidationError(checked.error().message);
+                       throw_parse_failure(checked.error());
                }
                o.proxy = url;
            },

@@ -1,3 +1,8 @@
-#include "app.hpp"
+#include "run.hpp"
+#include "version.hpp"
 
-int main(int argc, char** argv) { return nettool::cli::run(argc, argv); }
+// --version is answered before the command line is built (version.hpp); the rest forwards.
+int main(int argc, char** argv) {
+    if (auto code = nettool::cli::run_version_only(argc, argv)) return *code;
+    return nettool::cli::run(argc, argv);
+}

@@ -123,6 +123,7 @@ int run_retrieve(RetrieveCliOptions& options) {
     core.file = options.file;
     core.retry.max_retries = options.retries;
     core.temp_area = default_temp_area_path();
+    core.sha256 = options.output.json; // the JSON object carries it; nothing else needs it
     if (auto checked = check_local_target(options); !checked) return report(checked.error());
     if (auto completed = complete_http_options(core.transfer, options.output.quiet); !completed) {
         return exit_status(completed);
@@ -155,7 +156,7 @@ void add_retrieve(CLI::App& app, Action& action) {
            "URL",
            [&core](const std::string& text) {
                auto url = http::parse_url(text);
-               if (!url) throw CLI::ValidationError(url.error().message);
+               if (!url) throw_parse_failure(url.error());
                core.url = *url;
            },
            "The URL; without a scheme it is http://")
@@ -202,6 +203,10 @@ void add_retrieve(CLI::App& app, Action& action) {
            "Verify the download before naming it: sha256:HEX (or sha512, sha1, md5); mismatch: "
            "exit 9")
         ->type_name("ALGO:HEX")
+        ->group(output);
+    sub->add_flag_function(
+           "--no-sync", [&core](std::int64_t) { core.sync = false; },
+           "Skip the fsyncs (the rename stays atomic): faster, but a power loss may lose the file")
         ->group(output);
     add_size_option(*sub, "--limit-rate", core.transfer.limit_rate,
                     "Receive at most SIZE bytes per second")

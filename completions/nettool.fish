@@ -144,6 +144,7 @@ complete -c nettool -n '__nettool_using retrieve' -s c -l continue -d 'Resume NA
 complete -c nettool -n '__nettool_using retrieve' -s N -l timestamping -d 'Download only when the server\'s copy is newer than FILE (If-Modified-Since)'
 complete -c nettool -n '__nettool_using retrieve' -l retry -x -d 'Retry transient failures up to N times (default 3), resuming from the bytes received'
 complete -c nettool -n '__nettool_using retrieve' -l checksum -x -d 'Verify the download before naming it: sha256:HEX (or sha512, sha1, md5); mismatch: exit 9'
+complete -c nettool -n '__nettool_using retrieve' -l no-sync -d 'Skip the fsyncs (the rename stays atomic): faster, but a power loss may lose the file'
 complete -c nettool -n '__nettool_using retrieve' -l limit-rate -x -d 'Receive at most SIZE bytes per second'
 complete -c nettool -n '__nettool_using retrieve' -l json -d 'Print one JSON object (event \'saved\'): url, path, status, headers, bytes, sha256, seconds; with FILE \'-\' on stderr'
 complete -c nettool -n '__nettool_using retrieve' -l headers -d 'Also print the response headers after the path'

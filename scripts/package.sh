@@ -6,7 +6,7 @@
 #   OUT_DIR    where the .deb goes (default BUILD_DIR/packages)
 # Prints the path of the .deb on stdout; lintian's findings go to stderr, and an error among
 # them fails the script. The package holds what `cmake --install` installs (the stripped
-# binary, the man pages, the completions) plus the copyright file, the changelog and the
+# binary and its HTTP module, the man pages, the completions) plus the copyright file, the changelog and the
 # example systemd units; its Depends come from dpkg-shlibdeps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +17,8 @@ if [[ ! -f "$build_dir/CMakeCache.txt" ]]; then
   cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DNETTOOL_TESTS=OFF >/dev/null
 fi
 # Only what the package holds (not the unit tests of a test build).
-cmake --build "$build_dir" --parallel "$(nproc)" --target nettool_dist >/dev/null
+cmake --build "$build_dir" --parallel "$(nproc)" --target nettool_dist nettool_http_module_dist \
+  >/dev/null
 mkdir -p "$out_dir"
 out_dir=$(cd "$out_dir" && pwd)
 if ! log=$(cd "$build_dir" && cpack -G DEB -B "$out_dir" 2>&1); then

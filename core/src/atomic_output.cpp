@@ -216,10 +216,54 @@ Status AtomicOutput::write(std::span<const char> data) {
     if (auto written = util::write_all(fd(), data, name); !written) {
         if (written.error().sys_errno == EPIPE && m_borrowed_fd >= 0)
             written.error().message = "write to standard output: the reader has gone away";
+        // Part of it may have been written (a disk filling up): the size follows the file.
+        if (!m_direct) {
+            if (const off_t at = ::lseek(fd(), 0, SEEK_CUR); at >= 0)
+                m_size = static_cast<std::uint64_t>(at);
+        }
         return written;
     }
     m_size += data.size();
     return {};
+}
+
+bool AtomicOutput::set_o_direct(bool on) {
+    if (on == m_o_direct) return true;
+    const int flags = ::fcntl(fd(), F_GETFL);
+    if (flags < 0 || ::fcntl(fd(), F_SETFL, on ? flags | O_DIRECT : flags & ~O_DIRECT) != 0) {
+        m_direct_io_usable = false;
+        return false;
+    }
+    m_o_direct = on;
+    return true;
+}
+
+Status AtomicOutput::write_aligned(std::span<const char> data) {
+    constexpr std::uint64_t page = 4096;
+    const bool aligned = m_size % page == 0 && data.size() % page == 0 &&
+                         reinterpret_cast<std::uintptr_t>(data.data()) % page == 0;
+    if (m_direct || !aligned || !m_direct_io_usable || !set_o_direct(true)) {
+        (void)set_o_direct(false);
+        return write(data);
+    }
+    for (;;) {
+        const ssize_t n = ::write(fd(), data.data(), data.size());
+        if (n == static_cast<ssize_t>(data.size())) {
+            m_size += data.size();
+            return {};
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n > 0) {
+            // Cut short (a full disk, a signal): the rest, unaligned now, goes the plain way,
+            // which also reports the failure.
+            m_size += static_cast<std::uint64_t>(n);
+            data = data.subspan(static_cast<std::size_t>(n));
+        } else if (n < 0 && errno == EINVAL) {
+            m_direct_io_usable = false; // the flag was taken, the write was not: never again
+        }
+        (void)set_o_direct(false);
+        return write(data);
+    }
 }
 
 Status AtomicOutput::restart() {
@@ -263,14 +307,14 @@ Status AtomicOutput::rename_into_place() {
     return {};
 }
 
-Status AtomicOutput::commit(std::optional<std::chrono::system_clock::time_point> mtime) {
+Status AtomicOutput::commit(std::optional<std::chrono::system_clock::time_point> mtime, bool sync) {
     if (m_direct) {
-        if (m_borrowed_fd < 0 && ::fsync(fd()) != 0 && errno != EINVAL && errno != EROFS)
+        if (sync && m_borrowed_fd < 0 && ::fsync(fd()) != 0 && errno != EINVAL && errno != EROFS)
             return io_error("sync", m_path, errno);
         return {};
     }
     NETTOOL_CHECK(!m_unnamed); // the temp area publishes right after recording
-    if (::fsync(fd()) != 0) return io_error("sync", m_part_path, errno);
+    if (sync && ::fsync(fd()) != 0) return io_error("sync", m_part_path, errno);
     if (::fchmod(fd(), m_final_mode) != 0) return io_error("chmod", m_part_path, errno);
     if (mtime) {
         const auto since_epoch = mtime->time_since_epoch();
@@ -283,7 +327,7 @@ Status AtomicOutput::commit(std::optional<std::chrono::system_clock::time_point>
     if (auto renamed = rename_into_place(); !renamed) return renamed;
     m_committed = true;
     ::unlinkat(m_dir.get(), part_meta_name(m_part_name).c_str(), 0);
-    if (::fsync(m_dir.get()) != 0 && errno != EINVAL)
+    if (sync && ::fsync(m_dir.get()) != 0 && errno != EINVAL)
         return io_error("sync the directory of", m_path, errno);
     return {};
 }

@@ -32,9 +32,9 @@ std::string format_part_meta(const PartMeta& meta) {
 }
 
 Status write_part_meta(int dir_fd, const std::string& part_name, const PartMeta& meta,
-                       std::string_view shown) {
+                       std::string_view shown, bool sync) {
     return util::write_file_atomically(dir_fd, part_meta_name(part_name), format_part_meta(meta),
-                                       part_meta_name(std::string(shown)));
+                                       part_meta_name(std::string(shown)), sync);
 }
 
 Status write_part_meta(const std::string& part_path, const PartMeta& meta) {

@@ -42,6 +42,14 @@ Result<RetrieveResult> run(const RetrieveOptions& options, http::TransferEngine&
         request.if_range = request.resume_from > 0 ? sink.validator() : std::nullopt;
         request.if_modified_since = sink.local_time();
         auto outcome = engine.perform(request, sink);
+        // Every byte received reaches the file before anything looks at its size; a write
+        // that failed behind the transfer fails it (a full disk is not worth a retry).
+        if (auto settled = sink.settle(!outcome); !settled) {
+            http::TransferError write_failure;
+            write_failure.error = settled.error();
+            write_failure.cause = http::FailureCause::local_io;
+            outcome = tl::unexpected(std::move(write_failure));
+        }
         std::optional<http::TransferError> failed;
         if (outcome) {
             if (outcome->condition_unmet || sink.not_modified()) {
@@ -127,7 +135,10 @@ Result<RetrieveResult> retrieve(const RetrieveOptions& options, http::TransferEn
                                 RetrieveObserver& observer) {
     DownloadSink sink(options, observer);
     auto result = run(options, engine, observer, sink);
-    if (!result) sink.abandon();
+    if (!result) {
+        (void)sink.settle(true); // blocks reserved past the end of a .part go back
+        sink.abandon();
+    }
     return result;
 }
 

@@ -30,10 +30,7 @@ const std::string& path_of(const http::ResponseHead& head, const http::Url& requ
 } // namespace
 
 DownloadSink::DownloadSink(const RetrieveOptions& options, RetrieveObserver& observer)
-    : m_options(options), m_observer(observer), m_sha256(Digest::create("sha256").value()) {
-    if (options.checksum && options.checksum->algorithm != "sha256") {
-        m_check = Digest::create(options.checksum->algorithm).value();
-    }
+    : m_options(options), m_observer(observer) {
     m_meta.url = options.url.shown;
     m_meta.started = std::time(nullptr);
 }
@@ -67,6 +64,7 @@ Status DownloadSink::prepare() {
         if (!output) return tl::unexpected(output.error());
         m_output.emplace(std::move(*output));
         m_display_name = path;
+        if (auto attached = attach_writer(); !attached) return attached;
         if (!m_output->direct() && m_output->size() > 0) return adopt_part();
         return {};
     }
@@ -98,7 +96,7 @@ Status DownloadSink::adopt_part() {
         m_meta = *meta;
         m_meta.part = out.identity();
         m_total = m_meta.content_length;
-        return rehash_existing();
+        return m_writer->hash_existing();
     }
     if (!m_options.force) {
         return fail(
@@ -111,25 +109,18 @@ Status DownloadSink::adopt_part() {
     return {};
 }
 
-Status DownloadSink::rehash_existing() {
-    std::vector<char> buffer(256 * 1024);
-    std::uint64_t position = 0;
-    while (position < m_output->size()) {
-        const ssize_t n =
-            ::pread(m_output->fd(), buffer.data(), buffer.size(), static_cast<off_t>(position));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            return fail_errno(
-                ErrorKind::file_io, n == 0 ? 0 : errno,
-                fmt::format("read {}: {}", m_output->part_path(),
-                            n == 0 ? std::string("unexpected end of file") : errno_text(errno)));
-        }
-        const std::span<const char> chunk(buffer.data(), static_cast<std::size_t>(n));
-        m_sha256.update(chunk);
-        if (m_check) m_check->update(chunk);
-        position += static_cast<std::uint64_t>(n);
-    }
+Status DownloadSink::attach_writer() {
+    DownloadWriterOptions o;
+    o.sha256 = m_options.sha256;
+    if (m_options.checksum) o.checksum = m_options.checksum->algorithm;
+    o.sync = m_options.sync;
+    m_writer.emplace(*m_output, std::move(o));
     return {};
+}
+
+Status DownloadSink::settle(bool failed) {
+    if (!m_writer) return {};
+    return m_writer->settle(failed);
 }
 
 void DownloadSink::before_request() {
@@ -168,7 +159,7 @@ Status DownloadSink::open_in_temp_area(const http::ResponseHead& head) {
     if (!output) return tl::unexpected(output.error());
     m_output.emplace(std::move(*output));
     m_registered = true;
-    return {};
+    return attach_writer();
 }
 
 Status DownloadSink::open_output(const http::ResponseHead& head) {
@@ -188,6 +179,7 @@ Status DownloadSink::open_output(const http::ResponseHead& head) {
     auto output = AtomicOutput::open(path, o);
     if (!output) return tl::unexpected(output.error());
     m_output.emplace(std::move(*output));
+    if (auto attached = attach_writer(); !attached) return attached;
     if (o.resume && !m_output->direct() && m_output->size() > 0) return adopt_part();
     return {};
 }
@@ -279,26 +271,24 @@ Status DownloadSink::on_response(const http::ResponseHead& head) {
     if (!m_output->direct()) {
         m_meta.part = m_output->identity();
         if (auto written = write_part_meta(m_output->dir_fd(), m_output->part_name(), m_meta,
-                                           m_output->part_path());
+                                           m_output->part_path(), m_options.sync);
             !written) {
             return written;
         }
     }
+    if (m_total) m_writer->preallocate(*m_total);
     m_observer.on_start(m_display_name, m_total, offset());
     return {};
 }
 
 Status DownloadSink::on_body(std::span<const char> chunk) {
     if (!m_output) return fail(ErrorKind::protocol, "a response body arrived before its headers");
-    if (m_total && m_output->size() + chunk.size() > *m_total) {
+    if (m_total && offset() + chunk.size() > *m_total) {
         return fail(ErrorKind::protocol,
                     fmt::format("{}: the server sent more than the {} bytes it announced",
                                 url_text(), *m_total));
     }
-    if (auto written = m_output->write(chunk); !written) return written;
-    m_sha256.update(chunk);
-    if (m_check) m_check->update(chunk);
-    return {};
+    return m_writer->write(chunk);
 }
 
 void DownloadSink::on_progress(std::uint64_t done, std::optional<std::uint64_t> /*total*/) {
@@ -307,25 +297,23 @@ void DownloadSink::on_progress(std::uint64_t done, std::optional<std::uint64_t> 
 
 Status DownloadSink::restart() {
     if (!m_output) return {};
-    if (auto restarted = m_output->restart(); !restarted) return restarted;
-    m_sha256.reset();
-    if (m_check) m_check->reset();
+    if (auto restarted = m_writer->restart(); !restarted) return restarted;
     m_request_offset = 0;
     return {};
 }
 
 std::optional<http::TransferError> DownloadSink::incomplete() const {
-    if (!m_output || !m_total || m_output->size() == *m_total) return std::nullopt;
+    if (!m_writer || !m_total || offset() == *m_total) return std::nullopt;
     http::TransferError failure;
-    if (m_output->size() < *m_total) {
+    if (offset() < *m_total) {
         failure.error =
             Error{ErrorKind::network, fmt::format("{}: the transfer ended at byte {} of {}",
-                                                  url_text(), m_output->size(), *m_total)};
+                                                  url_text(), offset(), *m_total)};
         failure.cause = http::FailureCause::partial;
     } else {
         failure.error = Error{ErrorKind::protocol,
                               fmt::format("{}: {} bytes arrived, more than the {} announced",
-                                          url_text(), m_output->size(), *m_total)};
+                                          url_text(), offset(), *m_total)};
         failure.cause = http::FailureCause::protocol;
     }
     return failure;
@@ -339,9 +327,10 @@ Result<RetrieveResult> DownloadSink::finish(const http::ResponseHead& head) {
         // A body-less success (an empty file: URL, say): still create the file.
         if (auto opened = open_output(head); !opened) return tl::unexpected(opened.error());
     }
-    result.sha256 = m_sha256.hex();
+    if (auto settled = m_writer->settle(); !settled) return tl::unexpected(settled.error());
+    result.sha256 = m_writer->sha256_hex();
     if (m_options.checksum) {
-        const std::string got = m_check ? m_check->hex() : result.sha256;
+        const std::string got = m_writer->checksum_hex();
         if (got != m_options.checksum->hex) {
             m_output->discard();
             return fail(
@@ -352,7 +341,7 @@ Result<RetrieveResult> DownloadSink::finish(const http::ResponseHead& head) {
                             got));
         }
     }
-    if (auto committed = m_output->commit(m_last_modified); !committed)
+    if (auto committed = m_output->commit(m_last_modified, m_options.sync); !committed)
         return tl::unexpected(committed.error());
     m_committed = true;
     if (m_registered) {
@@ -362,7 +351,7 @@ Result<RetrieveResult> DownloadSink::finish(const http::ResponseHead& head) {
             return tl::unexpected(marked.error());
     }
     result.path = m_output->path();
-    result.bytes = m_output->size();
+    result.bytes = offset();
     return result;
 }
 
@@ -372,24 +361,27 @@ Result<RetrieveResult> DownloadSink::finish_not_modified(const http::ResponseHea
     result.head = head;
     result.path = local_path_guess();
     result.not_modified = true;
-    // The local copy is the result: hash it for --json.
+    // The local copy is the result: its size, and its hash for --json.
     FILE* file = std::fopen(result.path.c_str(), "rb");
     if (file != nullptr) {
+        std::optional<Digest> sha256;
+        if (m_options.sha256) sha256.emplace(Digest::create("sha256").value());
         char buffer[65536];
         std::size_t n = 0;
         while ((n = std::fread(buffer, 1, sizeof buffer, file)) > 0) {
-            m_sha256.update({buffer, n});
+            if (sha256) sha256->update({buffer, n});
             result.bytes += n;
         }
         std::fclose(file);
+        if (sha256) result.sha256 = sha256->hex();
     }
-    result.sha256 = m_sha256.hex();
     return result;
 }
 
 void DownloadSink::abandon() {
     if (!m_registered || m_committed || !m_output) return;
     const std::string name = m_output->name();
+    if (m_writer) (void)m_writer->settle(true); // the writer thread lets go of the file first
     m_output->discard();
     // When this fails too the entry names a file that is gone: clean forgets it.
     (void)Registry(*m_area, [this](const std::string& warning) {

@@ -4,6 +4,8 @@
 // length in the .part sidecar, and never splices bytes of two resources: a .part of another
 // URL or of unknown origin is refused (or, with --force, started over), and a resumed part
 // whose length or validators changed starts the download over.
+#include "download_writer.hpp"
+
 #include <nettool/atomic_output.hpp>
 #include <nettool/digest.hpp>
 #include <nettool/part_meta.hpp>
@@ -30,8 +32,12 @@ class DownloadSink final : public http::TransferSink {
     Status on_body(std::span<const char> chunk) override;
     void on_progress(std::uint64_t done, std::optional<std::uint64_t> total) override;
 
+    // After each transfer, failed or not: every byte received is in the file (a write error
+    // is returned), the writer and hasher are idle.
+    Status settle(bool failed);
+
     // What the next request asks for.
-    std::uint64_t offset() const { return m_output ? m_output->size() : 0; }
+    std::uint64_t offset() const { return m_writer ? m_writer->size() : 0; }
     std::optional<std::string> validator() const;
     std::optional<std::chrono::system_clock::time_point> local_time() const { return m_local_time; }
     // Throws away the bytes so far (a 416 that does not mean "complete").
@@ -59,7 +65,8 @@ class DownloadSink final : public http::TransferSink {
     // A .part found for --continue: adopt its sidecar when it proves the bytes came from this
     // URL, else refuse (or start over with --force).
     Status adopt_part();
-    Status rehash_existing();
+    // Starts the write path for m_output once it is open.
+    Status attach_writer();
     std::string changed_since(const http::ResponseHead& head) const;
     std::string local_path_guess() const;
     std::string url_text() const;
@@ -67,9 +74,8 @@ class DownloadSink final : public http::TransferSink {
     const RetrieveOptions& m_options;
     RetrieveObserver& m_observer;
     std::optional<AtomicOutput> m_output;
+    std::optional<DownloadWriter> m_writer; // after m_output: stops before it closes
     std::optional<TempArea> m_area;
-    Digest m_sha256;
-    std::optional<Digest> m_check;
     PartMeta m_meta;
     std::uint64_t m_request_offset = 0; // what the current request asked for
     std::optional<std::uint64_t> m_total;

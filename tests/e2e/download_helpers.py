@@ -12,6 +12,8 @@ import socket
 import threading
 import time
 
+import pytest
+
 
 class Resource:
     def __init__(self, body, etag='"v1"', last_modified=None, disposition=None,
@@ -249,3 +251,24 @@ class RawServer:
         self.thread.join(timeout=5)
         self.sock.close()
 
+
+
+# Fixtures shared by the download tests (a test module imports them by name).
+@pytest.fixture
+def server():
+    """A DownloadServer for one test."""
+    s = DownloadServer()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def area(tmp_path):
+    """The temp area a test's downloads use (NETTOOL_TMPDIR)."""
+    return tmp_path / "area"
+
+
+@pytest.fixture
+def env(area):
+    """The environment that points nettool at the test's own temp area."""
+    return {**os.environ, "NETTOOL_TMPDIR": str(area)}

@@ -82,6 +82,22 @@ class StdoutCollector:
         return bytes(self.data)
 
 
+def connect_many(port, attempts, host="127.0.0.1"):
+    """Up to `attempts` connections to the server, as many as it accepts; the caller closes them.
+    Used to run a server out of descriptors."""
+    socks = []
+    for _ in range(attempts):
+        s = socket.socket()
+        s.settimeout(DEADLINE)
+        try:
+            s.connect((host, port))
+        except OSError:
+            s.close()
+            continue
+        socks.append(s)
+    return socks
+
+
 def zombie_children(pid):
     """Pids of zombie children of pid (from /proc)."""
     out = []

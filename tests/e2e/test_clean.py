@@ -8,24 +8,7 @@ import subprocess
 import pytest
 
 from conftest import DEADLINE, NETTOOL, json_lines, nettool_argv, run
-from download_helpers import DownloadServer, Resource
-
-
-@pytest.fixture
-def server():
-    s = DownloadServer()
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def area(tmp_path):
-    return tmp_path / "area"
-
-
-@pytest.fixture
-def env(area):
-    return {**os.environ, "NETTOOL_TMPDIR": str(area)}
+from download_helpers import Resource, area, env, server  # noqa: F401 (fixtures)
 
 
 REGISTRY_FILES = {".registry.jsonl", ".registry.lock"}

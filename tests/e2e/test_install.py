@@ -1,5 +1,6 @@
-"""`cmake --install` of the build tree the tests run from: exactly the binary (stripped, its
-symbols in the separate `debug` component), a man page per subcommand plus nettool(1), and the
+"""`cmake --install` of the build tree the tests run from: exactly the binary and its HTTP module
+(stripped, their symbols in the separate `debug` component), a man page per subcommand plus
+nettool(1), and the
 bash, zsh and fish completions, in GNUInstallDirs places; the staged binary runs every
 subcommand's --help, and the staged man pages render."""
 import os
@@ -56,8 +57,10 @@ def test_installs_exactly_the_binary_the_man_pages_and_three_completions(stage):
     subs = subcommands()
     assert set(subs) == {"serve", "connect", "get", "retrieve", "clean", "ports"}
     pages = {"share/man/man1/nettool.1"} | {f"share/man/man1/nettool-{s}.1" for s in subs}
-    assert files == {"bin/nettool"} | pages | COMPLETIONS
-    assert len(pages) == 7 and len(files) == 11
+    modules = {f for f in files if f.endswith("/nettool/nettool-http.so")}
+    assert len(modules) == 1 and next(iter(modules)).startswith("lib"), files
+    assert files == {"bin/nettool"} | modules | pages | COMPLETIONS
+    assert len(pages) == 7 and len(files) == 12
     assert os.access(prefix / "bin/nettool", os.X_OK)
     # The completion files are the repository's, under the names each shell looks for.
     for installed, source in zip(sorted(COMPLETIONS), ["completions/nettool.bash",
@@ -67,15 +70,21 @@ def test_installs_exactly_the_binary_the_man_pages_and_three_completions(stage):
 
 
 def test_installed_binary_is_stripped_and_its_symbols_are_a_separate_component(stage, tmp_path):
-    prefix, _ = stage
-    text = sections(prefix / "bin/nettool")
-    assert ".symtab" not in text and ".debug_info" not in text
-    assert ".gnu_debuglink" in text
-    assert os.path.getsize(prefix / "bin/nettool") < os.path.getsize(NETTOOL)
+    prefix, files = stage
+    (module,) = [f for f in files if f.endswith("/nettool-http.so")]
+    for installed, built in (("bin/nettool", NETTOOL),
+                             (module, BUILD_DIR / "nettool-http.so")):
+        text = sections(prefix / installed)
+        assert ".symtab" not in text and ".debug_info" not in text
+        assert ".gnu_debuglink" in text
+        assert os.path.getsize(prefix / installed) < os.path.getsize(built)
     debug = install(tmp_path / "debug", "--component", "debug")
-    (name,) = debug
-    assert name.startswith("lib/debug/") and name.endswith("/bin/nettool.debug"), name
-    assert ".symtab" in sections(tmp_path / "debug" / name)
+    assert len(debug) == 2, debug
+    for name in debug:
+        assert name.startswith("lib/debug/"), name
+        assert ".symtab" in sections(tmp_path / "debug" / name)
+    assert {Path(name).name for name in debug} == {"nettool.debug", "nettool-http.so.debug"}
+    assert [name for name in debug if name.endswith("/bin/nettool.debug")], debug
 
 
 def test_staged_binary_runs_every_subcommands_help(stage):

@@ -13,24 +13,11 @@ import time
 import pytest
 
 from conftest import DEADLINE, NETTOOL, json_lines, nettool_argv, run
-from download_helpers import DownloadServer, RawServer, Resource
+from download_helpers import (  # noqa: F401 (area, env, server: fixtures)
+    RawServer, Resource, area, env, server)
 
 BODY = os.urandom(300_000)
 LAST_MODIFIED = 1_600_000_000  # 2020-09-13
-
-
-@pytest.fixture
-def server():
-    s = DownloadServer()
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def env(tmp_path):
-    e = dict(os.environ)
-    e["NETTOOL_TMPDIR"] = str(tmp_path / "area")
-    return e
 
 
 def umask():

@@ -12,10 +12,10 @@ import time
 import pytest
 
 from conftest import DEADLINE, NETTOOL, connect_tcp, json_lines, recv_all, run
-from connect_helpers import (BIG, PipeReader, big_payload_file, file_sha256, live_processes,
-                             recv_hashing, reset, send_file, wait_until)
-from serve_helpers import (RawServe, StdoutCollector, exchange, port_of, read_events_until_exit,
-                           read_json_line, start_serve, zombie_children)
+from connect_helpers import (PipeReader, big_payload_file, file_sha256, live_processes, reset,
+                             send_file, wait_until)
+from serve_helpers import (RawServe, StdoutCollector, connect_many, exchange, port_of,
+                           read_events_until_exit, read_json_line, start_serve, zombie_children)
 
 GREETING = b"Thank you for connecting!\n"
 
@@ -301,16 +301,7 @@ def test_descriptor_exhaustion_sheds_and_keeps_serving(procs):
 
     proc, events = start_serve(procs, "--echo", "-k", "127.0.0.1:0", preexec_fn=limit)
     port = port_of(events)
-    socks = []
-    for _ in range(200):
-        s = socket.socket()
-        s.settimeout(DEADLINE)
-        try:
-            s.connect(("127.0.0.1", port))
-        except OSError:
-            s.close()
-            continue
-        socks.append(s)
+    socks = connect_many(port, 200)
     warning = proc.wait_event("warning")  # one connection's problem, not the server's
     assert "file descriptors" in warning["message"]
     for s in socks:

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import DEADLINE, SANITIZED, connect_tcp, recv_all, run
 from connect_helpers import wait_until
-from serve_helpers import exchange, port_of, start_serve
+from serve_helpers import connect_many, exchange, port_of, start_serve
 
 GREETING = b"Thank you for connecting!\n"
 
@@ -164,16 +164,7 @@ def test_workers_out_of_descriptors_neither_spin_nor_die(procs):
                                preexec_fn=limit)
     port = port_of(events)
     drain_stderr(proc)
-    socks = []
-    for _ in range(150):
-        s = socket.socket()
-        s.settimeout(DEADLINE)
-        try:
-            s.connect(("127.0.0.1", port))
-        except OSError:
-            s.close()
-            continue
-        socks.append(s)
+    socks = connect_many(port, 150)
     try:
         before = cpu_ticks(proc.pid)
         time.sleep(1.0)  # measuring an interval: nothing to wait for
@@ -268,10 +259,21 @@ def test_idle_timeout_counts_from_the_last_byte(procs):
 def test_greeting_reaches_a_client_that_talks_first(procs):
     # Bytes the server never reads must not turn its close into a reset that destroys the
     # greeting: a client that sends first gets the greeting and a clean end of file.
+    # The server is stopped while the clients connect and send, so their bytes are queued
+    # before it accepts: a client that starts sending only after the close gets a reset by
+    # design (nettool-serve(1)), and without the stop that would be a race with the scheduler.
     proc, events = start_serve(procs, "--greet", "-k", "127.0.0.1:0")
     port = port_of(events)
     drain_stderr(proc)
-    for _ in range(20):
-        with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE) as s:
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        clients = []
+        for _ in range(20):  # the listen backlog holds them all
+            s = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
             s.sendall(b"GET / HTTP/1.0\r\n\r\n" * 100)
+            clients.append(s)
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    for s in clients:
+        with s:
             assert recv_all(s) == GREETING

@@ -51,6 +51,7 @@ RetrieveOptions options_for(const std::string& file, int retries = 3) {
     RetrieveOptions options;
     options.url = *nettool::http::parse_url("http://example.test/file.bin");
     options.file = file;
+    options.sha256 = true;
     options.retry.max_retries = retries;
     options.retry.initial_delay = std::chrono::milliseconds(1);
     options.retry.max_delay = std::chrono::milliseconds(2);
@@ -102,6 +103,21 @@ TEST(Retrieve, ARetryResumesWithRangeAndIfRange) {
     EXPECT_EQ(read_file(dir / "f.bin"), body);
     EXPECT_EQ(result->sha256, sha256_hex(body));
     EXPECT_EQ(result->bytes, body.size());
+}
+
+TEST(Retrieve, NoSha256IsComputedUnlessAskedFor) {
+    ScratchDir dir;
+    const std::string body = body_of(20000);
+    FakeTransferEngine engine;
+    engine.script(FakeTransferEngine::ok(body));
+    Notes notes;
+    auto options = options_for(dir / "f.bin");
+    options.sha256 = false;
+    options.sync = false;
+    auto result = nettool::retrieve(options, engine, notes);
+    ASSERT_TRUE(result) << result.error().message;
+    EXPECT_EQ(result->sha256, "");
+    EXPECT_EQ(read_file(dir / "f.bin"), body);
 }
 
 TEST(Retrieve, AWholeBodyAnswerToARangeRequestStartsOver) {

@@ -70,13 +70,22 @@ class AtomicOutput {
 
     // Writes everything (partial writes, EINTR); ENOSPC and friends -> ErrorKind::file_io.
     Status write(std::span<const char> data);
+    // The same for large page-aligned pieces (address, length and file offset multiples of
+    // 4096) of a .part: written with O_DIRECT where the file system takes it, so they go from
+    // the buffer to the disk without a copy into the page cache; otherwise, and for any
+    // other piece, as write() does.
+    Status write_aligned(std::span<const char> data);
+    // The last write_aligned() went around the page cache.
+    bool wrote_direct() const { return m_o_direct; }
     // Throws away what was written (the server ignored a range request). Fails for a direct
     // output that already holds data: it cannot be unwritten.
     Status restart();
     // fsync, final mode, optional mtime, rename onto NAME (never replacing one unless force),
     // fsync of the directory, removal of the sidecar. The descriptor (and its lock) stays open
-    // until close() or destruction.
-    Status commit(std::optional<std::chrono::system_clock::time_point> mtime = std::nullopt);
+    // until close() or destruction. Without `sync` both fsyncs are left out: the rename is as
+    // atomic, but after a power loss NAME may be missing or hold fewer bytes.
+    Status commit(std::optional<std::chrono::system_clock::time_point> mtime = std::nullopt,
+                  bool sync = true);
     // Removes the .part and its sidecar (a download that failed its checksum is useless, and
     // one in the temp area cannot be continued).
     void discard();
@@ -88,6 +97,7 @@ class AtomicOutput {
     Status open_direct();
     Status rename_into_place();
     Status take_identity();
+    bool set_o_direct(bool on);
 
     std::string m_path;
     std::string m_part_path;
@@ -101,6 +111,8 @@ class AtomicOutput {
     bool m_force = false;
     bool m_committed = false;
     bool m_unnamed = false;
+    bool m_o_direct = false;        // O_DIRECT is set on m_fd now
+    bool m_direct_io_usable = true; // until the file system refuses it
     mode_t m_final_mode = 0644;
     std::uint64_t m_size = 0;
     FileIdentity m_identity;

@@ -1,6 +1,8 @@
 #pragma once
-// Message digests through OpenSSL EVP (sha256 for --json, --checksum's sha256/sha512/sha1/md5),
-// computed as the bytes are written so a download is never read twice.
+// Message digests (sha256 for --json, --checksum's sha256/sha512/sha1/md5), computed as the bytes
+// are written so a download is never read twice. parse_checksum() needs no library; a Digest is
+// computed by OpenSSL EVP in the HTTP module, which Digest::create() loads on first use (its
+// error then says why the module cannot be used, exit 1).
 #include <memory>
 #include <nettool/error.hpp>
 #include <span>
@@ -17,6 +19,9 @@ struct ChecksumSpec {
 // "sha256:HEX" (also sha512, sha1, md5; the algorithm name is case-insensitive, the hex digits
 // must have the algorithm's length). A usage error naming the problem otherwise.
 Result<ChecksumSpec> parse_checksum(std::string_view text);
+
+// Whether `name` is one of the algorithms above (lower case).
+bool is_digest_algorithm(std::string_view name);
 
 class Digest {
   public:

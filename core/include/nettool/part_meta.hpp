@@ -26,9 +26,9 @@ struct PartMeta {
 std::string part_meta_name(const std::string& part_name);
 
 // Written atomically (temp file + fsync + rename), mode 0600, beside `part_name` in `dir_fd`;
-// `shown` is the .part's path for messages.
+// `shown` is the .part's path for messages. `sync` false leaves the fsyncs out (--no-sync).
 Status write_part_meta(int dir_fd, const std::string& part_name, const PartMeta& meta,
-                       std::string_view shown);
+                       std::string_view shown, bool sync = true);
 // The same by path.
 Status write_part_meta(const std::string& part_path, const PartMeta& meta);
 

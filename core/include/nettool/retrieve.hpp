@@ -26,6 +26,10 @@ struct RetrieveOptions {
     bool resume = false;                   // -c: continue NAME.part
     bool timestamping = false;             // -N: only when newer than the local file
     std::optional<ChecksumSpec> checksum;
+    bool sha256 = false; // compute RetrieveResult::sha256 (else it stays empty)
+    // fsync NAME.part and its directory before and after the rename; false (--no-sync) keeps
+    // the atomic rename but leaves write-back to the kernel: only power-loss durability is lost.
+    bool sync = true;
     http::RetryPolicy retry;        // max_retries = --retry
     http::TransferOptions transfer; // auth, cookies, headers, TLS, proxy, timeouts, rate
     std::string temp_area;          // default_temp_area_path()
@@ -36,7 +40,7 @@ struct RetrieveResult {
     std::string path; // where it was saved ("-" for stdout)
     http::ResponseHead head;
     std::uint64_t bytes = 0; // the saved content's size
-    std::string sha256;
+    std::string sha256;      // when RetrieveOptions::sha256 asked for it
     double seconds = 0;
     bool not_modified = false; // -N and the local file is current: nothing was written
 };

@@ -35,7 +35,7 @@ std::string temporary_name(const std::string& name) {
 } // namespace
 
 Status write_file_atomically(int dir_fd, const std::string& name, std::string_view text,
-                             std::string_view shown) {
+                             std::string_view shown, bool sync) {
     const std::string temp = temporary_name(name);
     UniqueFd fd(
         ::openat(dir_fd, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
@@ -45,11 +45,11 @@ Status write_file_atomically(int dir_fd, const std::string& name, std::string_vi
         return tl::unexpected(std::move(error));
     };
     if (auto written = write_all(fd.get(), text, shown); !written) return give_up(written.error());
-    if (::fsync(fd.get()) != 0) return give_up(io_failure("sync", shown, errno).value());
+    if (sync && ::fsync(fd.get()) != 0) return give_up(io_failure("sync", shown, errno).value());
     fd.reset();
     if (::renameat(dir_fd, temp.c_str(), dir_fd, name.c_str()) != 0)
         return give_up(io_failure("replace", shown, errno).value());
-    if (::fsync(dir_fd) != 0 && errno != EINVAL)
+    if (sync && ::fsync(dir_fd) != 0 && errno != EINVAL)
         return io_failure("sync the directory of", shown, errno);
     return {};
 }

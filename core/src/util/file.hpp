@@ -14,9 +14,10 @@ namespace nettool::util {
 // Replaces dir_fd/name with `text` so that a reader (or a crash) sees the old content or the
 // new, never a mix: a private temporary beside it (random name, O_EXCL, mode 0600, no symlink
 // followed), fsync, rename over `name`, fsync of the directory. `name` is a plain file name
-// (no '/'); `shown` names the file in messages.
+// (no '/'); `shown` names the file in messages. Without `sync` the fsyncs are left out: still
+// all or nothing while the system runs, but not across a power loss.
 Status write_file_atomically(int dir_fd, const std::string& name, std::string_view text,
-                             std::string_view shown);
+                             std::string_view shown, bool sync = true);
 // The same for a path: its directory is opened first.
 Status write_file_atomically(const std::string& path, std::string_view text);
 

@@ -1,7 +1,7 @@
 #include "time.hpp"
 
 #include <algorithm>
-#include <cmath>
+#include <cstdint>
 #include <nettool/stop.hpp>
 #include <poll.h>
 
@@ -24,8 +24,10 @@ milliseconds time_left(Clock::time_point deadline) {
 }
 
 milliseconds exponential_backoff(milliseconds first, milliseconds cap, int attempt) {
-    const double exponent = std::clamp(attempt - 1, 0, 62);
-    const double delay = static_cast<double>(first.count()) * std::pow(2.0, exponent);
+    // 2^(attempt-1) as a shift, exact up to 2^62 (std::pow would make the binary map libm).
+    const int exponent = std::clamp(attempt - 1, 0, 62);
+    const double delay =
+        static_cast<double>(first.count()) * static_cast<double>(std::uint64_t{1} << exponent);
     return milliseconds(
         static_cast<milliseconds::rep>(std::min(delay, static_cast<double>(cap.count()))));
 }
