@@ -63,7 +63,7 @@ void Connection::read_header() {
     char scratch[k_proxy_v2_max];
     for (std::size_t left = header_end - have; left > 0;) {
         const ssize_t got = ::recv(m_socket.get(), scratch, left, MSG_DONTWAIT);
-        if (got <= 0 && errno == EINTR) continue;
+        if (got < 0 && errno == EINTR) continue;
         if (got <= 0) { // the peeked bytes are queued: only a reset takes them away
             fail_early(Error{ErrorKind::network, fmt::format("{}: reset while its PROXY "
                                                              "protocol header was read",

@@ -78,7 +78,8 @@ void TargetConnector::watch_attempts() {
                 const pollfd answer{fd, POLLOUT, revents};
                 advance(std::span<const pollfd>(&answer, 1), Clock::now());
             }
-            if (m_changed) m_changed();
+            // A copy: the owner may destroy this connector (and m_changed) in the call.
+            if (m_changed) std::function<void()>(m_changed)();
         });
         if (added) m_watched.push_back(fd);
     }
