@@ -79,7 +79,10 @@ void TargetConnector::watch_attempts() {
                 advance(std::span<const pollfd>(&answer, 1), Clock::now());
             }
             // A copy: the owner may destroy this connector (and m_changed) in the call.
-            if (m_changed) std::function<void()>(m_changed)();
+            if (m_changed) {
+                const auto changed = m_changed;
+                changed();
+            }
         });
         if (added) m_watched.push_back(fd);
     }
