@@ -84,7 +84,18 @@ Status load_certificate_and_key(SSL_CTX* ctx, const std::string& cert, const std
         return fail(ErrorKind::file_io, fmt::format("{} '{}' holds no usable PEM certificate ({})",
                                                     cert_option, cert, openssl_reason()));
     }
+    const std::string mismatch = fmt::format("the key in '{}' does not belong to the certificate "
+                                             "in '{}'; give the key the certificate was made for",
+                                             key, cert);
     if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1) {
+        // OpenSSL compares the key with the certificate as it loads it.
+        const unsigned long code = ERR_peek_last_error();
+        if (ERR_GET_LIB(code) == ERR_LIB_X509 &&
+            (ERR_GET_REASON(code) == X509_R_KEY_VALUES_MISMATCH ||
+             ERR_GET_REASON(code) == X509_R_KEY_TYPE_MISMATCH)) {
+            ERR_clear_error();
+            return fail(ErrorKind::file_io, mismatch);
+        }
         return fail(ErrorKind::file_io,
                     fmt::format("--key '{}' holds no usable PEM private key ({}); an encrypted "
                                 "key must be decrypted first",
@@ -92,10 +103,7 @@ Status load_certificate_and_key(SSL_CTX* ctx, const std::string& cert, const std
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
         ERR_clear_error();
-        return fail(ErrorKind::file_io,
-                    fmt::format("the key in '{}' does not belong to the certificate in '{}'; "
-                                "give the key the certificate was made for",
-                                key, cert));
+        return fail(ErrorKind::file_io, mismatch);
     }
     return {};
 }

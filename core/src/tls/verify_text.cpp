@@ -2,6 +2,7 @@
 // the peer and what to do, built from OpenSSL's codes (never from its text).
 #include "tls/openssl_state.hpp"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <openssl/bio.h>
 #include <openssl/x509v3.h>
@@ -45,10 +46,10 @@ std::string subject_alt_names(X509* cert) {
             const unsigned char* b = ASN1_STRING_get0_data(ip);
             if (ASN1_STRING_length(ip) == 4) {
                 one = fmt::format("IP:{}.{}.{}.{}", b[0], b[1], b[2], b[3]);
-            } else if (ASN1_STRING_length(ip) == 16) {
-                one = "IP:";
-                for (int j = 0; j < 16; j += 2)
-                    one += fmt::format("{}{:x}", j == 0 ? "" : ":", (b[j] << 8) | b[j + 1]);
+            } else if (char text6[INET6_ADDRSTRLEN];
+                       ASN1_STRING_length(ip) == 16 &&
+                       ::inet_ntop(AF_INET6, b, text6, sizeof text6) != nullptr) {
+                one = std::string("IP:") + text6;
             }
         }
         if (one.empty()) continue;
