@@ -187,6 +187,7 @@ bool TlsBridge::step_down() {
     m_down.resize(r.status == tls::IoStatus::ok ? r.bytes : 0);
     switch (r.status) {
     case tls::IoStatus::ok:
+        m_down_wants = io::readable;
         return true; // delivered (or, lingering, dropped) on the next round
     case tls::IoStatus::want_read:
     case tls::IoStatus::want_write:
@@ -225,6 +226,7 @@ bool TlsBridge::step_up() {
         if (r.status == tls::IoStatus::ok) {
             m_up_sent += r.bytes;
             m_bytes_up += r.bytes;
+            m_up_wants = io::writable; // what the rest waits for, if the rounds run out
             progress = true;
             continue;
         }
@@ -256,7 +258,10 @@ bool TlsBridge::step_up() {
     const ssize_t n = ::recv(m_plain.get(), m_up.data(), m_up.size(), MSG_DONTWAIT);
     const int err = errno;
     m_up.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
-    if (n > 0) return true;
+    if (n > 0) {
+        m_up_wants = io::writable;
+        return true;
+    }
     if (n < 0 && (err == EAGAIN || err == EINTR)) return progress;
     // 0: the owner shut its end down; ECONNRESET: it closed it with our bytes unread.
     m_plain_ended = true;

@@ -10,8 +10,9 @@ import threading
 
 import pytest
 
-from conftest import DEADLINE, NETTOOL, run
+from conftest import DEADLINE, NETTOOL, recv_all, run
 from connect_helpers import Server, reset
+from serve_helpers import port_of, read_events_until_exit, start_serve
 from tls_helpers import Pki, start_s_server
 
 pytestmark = pytest.mark.skipif(subprocess.run(["which", "openssl"], capture_output=True)
@@ -220,3 +221,239 @@ def test_connect_tls_silent_server_times_out_with_w(pki):
     s.join()
     assert r.returncode == 4, stderr_of(r)
     assert "no TLS handshake within 300ms" in stderr_of(r)
+
+
+# --- serve --tls ------------------------------------------------------------------------------
+
+
+def serve_tls(procs, pki, *args, stdin=subprocess.DEVNULL, cert="server"):
+    """`nettool serve --tls --cert --key ARGS 127.0.0.1:0 --json`; returns (proc, port)."""
+    proc, events = start_serve(procs, "--tls", "--cert", pki.path(cert + ".pem"), "--key",
+                               pki.path(cert + ".key"), *args, "127.0.0.1:0", stdin=stdin)
+    return proc, port_of(events)
+
+
+HTTP_REPLY = "HTTP/1.0 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nhello\n"
+
+
+def test_serve_greet_to_curl_with_cacert(procs, pki):
+    proc, port = serve_tls(procs, pki, "--greet=" + HTTP_REPLY, "-k")
+    r = subprocess.run(["curl", "-sS", "--max-time", str(DEADLINE), "--cacert", pki.path("ca.pem"),
+                        f"https://localhost:{port}/"], capture_output=True, timeout=DEADLINE)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"hello\n"
+    event = proc.wait_event("connection")
+    assert event["tls"]["protocol"].startswith("TLSv1.")
+    assert "peer_subject" not in event["tls"]
+    # Without the CA curl refuses the certificate: the server logs the failed handshake, and
+    # keeps serving (-k).
+    r = subprocess.run(["curl", "-sS", "--max-time", str(DEADLINE), f"https://localhost:{port}/"],
+                       capture_output=True, timeout=DEADLINE)
+    assert r.returncode == 60, r.stderr
+    warning = proc.wait_event("warning")
+    assert "alert" in warning["message"] and "127.0.0.1:" in warning["message"]
+
+
+def test_serve_greet_to_openssl_s_client(procs, pki):
+    proc, port = serve_tls(procs, pki, "--greet")
+    r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-CAfile",
+                        pki.path("ca.pem"), "-verify_return_error", "-verify_hostname",
+                        "localhost", "-quiet"], stdin=subprocess.DEVNULL, capture_output=True,
+                       timeout=DEADLINE)
+    assert r.stdout == b"Thank you for connecting!\n", r.stderr
+    assert proc.wait(timeout=DEADLINE) == 0
+
+
+def test_serve_echo_to_nettool_connect(procs, pki):
+    proc, port = serve_tls(procs, pki, "--echo", "-k")
+    payload = os.urandom(300_000)
+    r = tls_connect(port, "--cafile", pki.path("ca.pem"), input=payload)
+    assert r.returncode == 0, stderr_of(r)
+    assert r.stdout == payload
+    assert proc.wait_event("connection")["tls"]["cipher"]
+    close = proc.wait_event("close")
+    assert close["bytes_in"] == close["bytes_out"] == len(payload)
+
+
+def test_serve_send_file_over_tls(procs, pki, tmp_path):
+    data = os.urandom(1 << 20)
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    proc, port = serve_tls(procs, pki, "--send-file", str(path))
+    r = tls_connect(port, "--cafile", pki.path("ca.pem"), input=b"")
+    assert r.returncode == 0, stderr_of(r)
+    assert r.stdout == data
+
+
+def test_serve_client_ca_exec_sees_the_verified_subject(procs, pki):
+    proc, port = serve_tls(procs, pki, "--client-ca", pki.path("ca.pem"), "-k", "--sh-exec",
+                           'printf "%s|" "$NETTOOL_PEER_CERT"; cat')
+    r = tls_connect(port, "--cafile", pki.path("ca.pem"), "--cert", pki.path("client.pem"),
+                    "--key", pki.path("client.key"), input=b"ping")
+    assert r.returncode == 0, stderr_of(r)
+    assert r.stdout == b"CN=alice|ping"
+    event = proc.wait_event("connection")
+    assert event["tls"]["peer_subject"] == "CN=alice"
+    assert event["tls"]["peer_issuer"] == "CN=nettool test ca"
+
+
+def test_serve_client_ca_refuses_clients_without_a_good_certificate(procs, pki):
+    proc, port = serve_tls(procs, pki, "--client-ca", pki.path("ca.pem"), "-k", "--echo")
+    # No certificate: refused, with the reason on both sides, and no connection event.
+    r = tls_connect(port, "--cafile", pki.path("ca.pem"), input=b"ping")
+    assert r.returncode == 5, stderr_of(r)
+    assert "requires a client certificate" in stderr_of(r)
+    warning = proc.wait_event("warning")
+    assert "presented no client certificate, and --client-ca requires one" in warning["message"]
+    # A certificate from another CA: refused too.
+    r = tls_connect(port, "--cafile", pki.path("ca.pem"), "--cert", pki.path("stranger.pem"),
+                    "--key", pki.path("stranger.key"), input=b"ping")
+    assert r.returncode == 5, stderr_of(r)
+    warning = proc.wait_event("warning")
+    assert "unknown certificate authority (CN=nettool test other_ca)" in warning["message"]
+    # curl without a certificate fails; with one it gets through.
+    r = subprocess.run(["curl", "-sS", "--max-time", str(DEADLINE), "--cacert", pki.path("ca.pem"),
+                        "--cert", pki.path("client.pem"), "--key", pki.path("client.key"),
+                        "--data-binary", "x", f"https://localhost:{port}/"], capture_output=True,
+                       timeout=DEADLINE)
+    event = proc.wait_event("connection")
+    assert event["tls"]["peer_subject"] == "CN=alice"
+    proc.signal(15)
+    events = read_events_until_exit(proc)
+    assert not [e for e in events if e["event"] == "connection" and "peer_subject" not in
+                e.get("tls", {})]
+
+
+def test_serve_self_signed_fingerprint_matches_what_s_client_sees(procs):
+    proc, events = start_serve(procs, "--tls", "--tls-self-signed", "--greet", "127.0.0.1:0")
+    announced = proc.wait_event("tls")
+    assert announced["self_signed"] is True
+    r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port_of(events)}"],
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=DEADLINE)
+    seen = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256"],
+                          input=r.stdout, capture_output=True, timeout=DEADLINE)
+    assert seen.returncode == 0, seen.stderr
+    assert seen.stdout.decode().strip().split("=", 1)[1] == announced["fingerprint_sha256"]
+    # And the text form says it without -v.
+    p = procs([NETTOOL, "serve", "--tls", "--tls-self-signed", "--greet", "127.0.0.1:0"])
+    p.read_stderr_line()
+    line = p.read_stderr_line()
+    assert "self-signed" in line and "SHA-256 fingerprint" in line
+
+
+def test_serve_tls_relay_stdin_stdout_both_ways(procs, pki):
+    proc, port = serve_tls(procs, pki, stdin=subprocess.PIPE)
+    proc.p.stdin.write(b"from the server\n")
+    proc.p.stdin.close()
+    r = tls_connect(port, "--cafile", pki.path("ca.pem"), input=b"from the client\n")
+    assert r.returncode == 0, stderr_of(r)
+    assert r.stdout == b"from the server\n"
+    assert proc.wait(timeout=DEADLINE) == 0
+    assert proc.p.stdout.read() == b"from the client\n"
+
+
+@pytest.mark.parametrize("args,words,code", [
+    (["--cert", "c.pem", "--key", "k.pem"], "--cert is a TLS option; add --tls", 2),
+    (["--tls-self-signed"], "add --tls", 2),
+    (["--tls"], "serve --tls needs a certificate", 2),
+    (["--tls", "--cert", "c.pem"], "--cert needs its private key", 2),
+    (["--tls", "--tls-self-signed", "--cert", "c.pem", "--key", "k.pem"], "drop --cert", 2),
+    (["--tls", "--tls-self-signed", "-u"], "drop -u", 2),
+    (["--tls", "--tls-self-signed", "--client-ca", ""], "empty", 2),
+    (["--tls", "--cert", "", "--key", "k.pem"], "empty", 2),
+])
+def test_serve_tls_usage_errors_exit_2(args, words, code):
+    r = run("serve", *args, "127.0.0.1:0")
+    assert r.returncode == code, stderr_of(r)
+    assert words in stderr_of(r)
+    assert "listening" not in stderr_of(r)
+
+
+def test_serve_tls_file_errors_exit_3_before_listening(pki, tmp_path):
+    missing = str(tmp_path / "nope.key")
+    r = run("serve", "--tls", "--cert", pki.path("server.pem"), "--key", missing, "127.0.0.1:0")
+    assert r.returncode == 3, stderr_of(r)
+    assert f"cannot read --key '{missing}'" in stderr_of(r)
+    assert "listening" not in stderr_of(r)
+    r = run("serve", "--tls", "--cert", pki.path("server.pem"), "--key", pki.path("client.key"),
+            "127.0.0.1:0")
+    assert r.returncode == 3 and "does not belong to the certificate" in stderr_of(r)
+    r = run("serve", "--tls", "--tls-self-signed", "--client-ca", missing, "127.0.0.1:0")
+    assert r.returncode == 3 and f"--client-ca '{missing}'" in stderr_of(r)
+    unreadable = tmp_path / "unreadable.pem"
+    unreadable.write_text("x")
+    unreadable.chmod(0)
+    if os.geteuid() != 0:  # root reads anything
+        r = run("serve", "--tls", "--cert", str(unreadable), "--key", pki.path("server.key"),
+                "127.0.0.1:0")
+        assert r.returncode == 3 and "permission denied" in stderr_of(r)
+
+
+# --- serve --tls: hostile clients -------------------------------------------------------------
+
+
+def read_until_closed(sock):
+    """What a peer sends until it closes (FIN) or resets; (bytes, reset?)."""
+    try:
+        return recv_all(sock), False
+    except ConnectionResetError:
+        return b"", True
+
+
+def test_serve_silent_and_garbage_clients_do_not_hold_up_others(procs, pki):
+    proc, port = serve_tls(procs, pki, "--echo", "-k", "--idle-timeout", "700ms")
+    silent = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
+    garbage = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
+    garbage.sendall(b"GET / HTTP/1.0\r\n\r\n" + os.urandom(2000))
+    resetter = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
+    resetter.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")  # a ClientHello's start
+    reset(resetter)
+    # Another client is served while those sit there.
+    r = tls_connect(port, "--cafile", pki.path("ca.pem"), input=b"still served")
+    assert r.returncode == 0 and r.stdout == b"still served", stderr_of(r)
+    # The garbage is answered (an alert at most) and closed; the silent client is closed by
+    # the idle timeout; each with a reason in the log.
+    data, _ = read_until_closed(garbage)
+    assert len(data) < 100
+    assert read_until_closed(silent) == (b"", False)
+    messages = [proc.wait_event("warning")["message"] for _ in range(2)]
+    assert any("127.0.0.1:" in m and "does not speak TLS" in m for m in messages), messages
+    assert any("reset the connection during the TLS handshake" in m for m in messages), messages
+    silent.close()
+    garbage.close()
+    assert proc.p.poll() is None
+
+
+def test_serve_tls_without_k_a_failed_handshake_is_the_exit_status(procs, pki):
+    proc, port = serve_tls(procs, pki, "--echo")
+    with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE) as s:
+        s.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+        read_until_closed(s)
+    assert proc.wait(timeout=DEADLINE) == 5
+    events = read_events_until_exit(proc)
+    assert events[-1]["event"] == "error" and events[-1]["exit"] == 5
+    assert "does not speak TLS" in events[-1]["message"]
+    assert not [e for e in events if e["event"] in ("connection", "close")]
+
+
+def test_serve_tls_idle_client_is_closed_by_the_idle_timeout(procs, pki):
+    proc, port = serve_tls(procs, pki, "--echo", "--idle-timeout", "300ms")
+    with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE) as s:
+        assert read_until_closed(s) == (b"", False)
+    assert proc.wait(timeout=DEADLINE) == 0  # an idle timeout is no failure of serve
+
+
+def test_serve_tls_huge_certificate_chain_from_a_client_is_refused(procs, pki, tmp_path):
+    # A client certificate followed by 400 KB of (repeated) chain certificates: more than
+    # OpenSSL's limit on what a peer may send; the handshake fails, the server goes on.
+    chain = tmp_path / "huge.pem"
+    one = open(pki.path("ca.pem")).read()
+    chain.write_text(open(pki.path("client.pem")).read() + one * 700)
+    proc, port = serve_tls(procs, pki, "--client-ca", pki.path("ca.pem"), "-k", "--echo")
+    r = tls_connect(port, "--cafile", pki.path("ca.pem"), "--cert", str(chain), "--key",
+                    pki.path("client.key"), input=b"x")
+    assert r.returncode in (4, 5), stderr_of(r)
+    assert proc.wait_event("warning")["message"]
+    r = tls_connect(port, "--cafile", pki.path("ca.pem"), "--cert", pki.path("client.pem"),
+                    "--key", pki.path("client.key"), input=b"ok")
+    assert r.returncode == 0 and r.stdout == b"ok", stderr_of(r)
