@@ -3,15 +3,17 @@ default with a distinct sentence per failure (exit 5), --cafile, --insecure, --s
 client certificates, against `openssl s_server` with a test PKI made here by the openssl
 command line; serve --tls with curl, openssl s_client and nettool itself as clients; half-close
 by close_notify each way; resets and truncations; hostile peers."""
+import hashlib
 import os
 import socket
+import ssl
 import subprocess
 import threading
 
 import pytest
 
 from conftest import DEADLINE, NETTOOL, recv_all, run
-from connect_helpers import Server, reset
+from connect_helpers import BIG, PipeReader, Server, big_payload_file, reset, wait_until
 from serve_helpers import port_of, read_events_until_exit, start_serve
 from tls_helpers import Pki, start_s_server
 
@@ -457,3 +459,121 @@ def test_serve_tls_huge_certificate_chain_from_a_client_is_refused(procs, pki, t
     r = tls_connect(port, "--cafile", pki.path("ca.pem"), "--cert", pki.path("client.pem"),
                     "--key", pki.path("client.key"), input=b"ok")
     assert r.returncode == 0 and r.stdout == b"ok", stderr_of(r)
+
+
+# --- half-close over TLS: close_notify each way ---------------------------------------------
+
+
+def feed_when(pipe, path, condition):
+    """Writes the file at `path` into `pipe` once condition() holds, then closes it (a thread)."""
+    def run_():
+        wait_until(condition, timeout=60)
+        with open(path, "rb") as f:
+            while True:
+                block = f.read(1 << 20)
+                if not block:
+                    break
+                pipe.write(block)
+        pipe.close()
+    t = threading.Thread(target=run_, daemon=True)
+    t.start()
+    return t
+
+
+@pytest.mark.parametrize("first", ["client", "server"])
+def test_50_mib_each_way_half_close_first_by(procs, pki, tmp_path, first):
+    """The side that half-closes first sends its 50 MiB from a file (its input ends, close_notify
+    goes out); the other side's input is a pipe fed only after the first side's data has all
+    arrived there and that side's output reached end-of-file: so each direction ends on its own
+    and the later one still flows after the earlier close_notify."""
+    client_file, client_sha = big_payload_file(tmp_path, "client.bin")
+    server_file, server_sha = big_payload_file(tmp_path, "server.bin")
+    server_in = open(server_file, "rb") if first == "server" else subprocess.PIPE
+    proc, port = serve_tls(procs, pki, stdin=server_in)
+    server_out = PipeReader(proc.p.stdout)
+    client_in = open(client_file, "rb") if first == "client" else subprocess.PIPE
+    client = procs([NETTOOL, "connect", "--tls", "--cafile", pki.path("ca.pem"), "localhost",
+                    str(port)], stdin=client_in)
+    client_out = PipeReader(client.p.stdout)
+    if first == "client":
+        feeder = feed_when(proc.p.stdin, server_file, lambda: server_out.eof_at is not None)
+    else:
+        feeder = feed_when(client.p.stdin, client_file, lambda: client_out.eof_at is not None)
+    assert client_out.join(timeout=60) == server_sha
+    assert server_out.join(timeout=60) == client_sha
+    assert client_out.size == server_out.size == BIG
+    feeder.join(60)
+    assert client.wait(timeout=DEADLINE) == 0, client.rest_of_stderr()
+    assert proc.wait(timeout=DEADLINE) == 0, proc.rest_of_stderr()
+
+
+def test_dev_null_on_each_end(procs, pki, tmp_path):
+    path, sha = big_payload_file(tmp_path, "data.bin", size=5 << 20)
+    # The client sends nothing (its close_notify at once) and reads the server's file.
+    proc, port = serve_tls(procs, pki, stdin=open(path, "rb"))
+    r = run("connect", "--tls", "--cafile", pki.path("ca.pem"), "localhost", str(port),
+            stdin=subprocess.DEVNULL, timeout=60)
+    assert r.returncode == 0, stderr_of(r)
+    assert hashlib.sha256(r.stdout).hexdigest() == sha
+    assert proc.wait(timeout=DEADLINE) == 0
+    # The server sends nothing and reads the client's file.
+    proc, port = serve_tls(procs, pki, stdin=subprocess.DEVNULL)
+    server_out = PipeReader(proc.p.stdout)
+    with open(path, "rb") as f:
+        r = run("connect", "--tls", "--cafile", pki.path("ca.pem"), "localhost", str(port),
+                stdin=f, timeout=60)
+    assert r.returncode == 0, stderr_of(r)
+    assert r.stdout == b""
+    assert server_out.join(timeout=60) == sha
+    assert proc.wait(timeout=DEADLINE) == 0
+
+
+def python_tls_server(pki, handler):
+    """A TLS server in a thread (Python's ssl module) with pki's server certificate."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki.path("server.pem"), pki.path("server.key"))
+
+    def wrapped(server, conn):
+        tls = context.wrap_socket(conn, server_side=True)
+        handler(tls)
+    return Server(wrapped)
+
+
+def test_connect_tls_reset_mid_stream_exits_4(pki):
+    def send_then_reset(tls):
+        tls.sendall(b"x" * 100_000)
+        reset(tls)
+    s = python_tls_server(pki, send_then_reset)
+    r = run("connect", "--tls", "--cafile", pki.path("ca.pem"), "localhost", str(s.port),
+            input=b"")
+    s.join()
+    assert r.returncode == 4, stderr_of(r)
+    assert f"localhost:{s.port}: connection reset by peer before the end of its data" in \
+        stderr_of(r)
+    assert r.stdout == b"x" * len(r.stdout)
+
+
+def test_connect_tls_truncation_without_close_notify_is_an_error(pki):
+    def send_then_fin(tls):
+        tls.sendall(b"partial answer")
+        tls.shutdown(socket.SHUT_WR)  # a TCP FIN, no close_notify
+        tls.recv(1)
+    s = python_tls_server(pki, send_then_fin)
+    r = run("connect", "--tls", "--cafile", pki.path("ca.pem"), "localhost", str(s.port),
+            input=b"")
+    s.join()
+    assert r.returncode == 4, stderr_of(r)
+    assert "without a TLS close_notify: its data may have been cut short" in stderr_of(r)
+    assert r.stdout == b"partial answer"
+
+
+def test_serve_tls_client_reset_mid_stream_is_reported(procs, pki):
+    proc, port = serve_tls(procs, pki, stdin=subprocess.PIPE)
+    context = ssl.create_default_context(cafile=pki.path("ca.pem"))
+    raw = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
+    tls = context.wrap_socket(raw, server_hostname="localhost")
+    tls.sendall(b"y" * 50_000)
+    reset(tls)
+    assert proc.wait(timeout=DEADLINE) == 4
+    events = read_events_until_exit(proc)
+    assert "connection reset by peer before the end of its data" in events[-1]["message"]
