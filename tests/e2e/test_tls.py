@@ -577,3 +577,38 @@ def test_serve_tls_client_reset_mid_stream_is_reported(procs, pki):
     assert proc.wait(timeout=DEADLINE) == 4
     events = read_events_until_exit(proc)
     assert "connection reset by peer before the end of its data" in events[-1]["message"]
+
+
+def test_serve_tls_client_truncation_is_reported_not_taken_as_its_end(procs, pki):
+    proc, port = serve_tls(procs, pki, "--echo", "-k")
+    context = ssl.create_default_context(cafile=pki.path("ca.pem"))
+    raw = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
+    tls = context.wrap_socket(raw, server_hostname="localhost")
+    tls.sendall(b"cut")
+    tls.shutdown(socket.SHUT_WR)  # a TCP FIN without close_notify
+    warning = proc.wait_event("warning")
+    assert "closed the TCP connection without a TLS close_notify" in warning["message"]
+    raw.close()
+
+
+def test_serve_tls_terminates_for_a_forward_target(procs, pki):
+    def answer(server, conn):
+        conn.sendall(b"plain:" + conn.recv(100))
+    target = Server(answer)
+    proc, port = serve_tls(procs, pki, "--to", f"127.0.0.1:{target.port}")
+    r = tls_connect(port, "--cafile", pki.path("ca.pem"), input=b"hi")
+    target.join()
+    assert r.returncode == 0, stderr_of(r)
+    assert r.stdout == b"plain:hi"
+
+
+def test_only_a_tls_connection_maps_the_module(procs, pki):
+    """Start-up rule: OpenSSL comes with the module, loaded for --tls only (test_startup.py
+    holds the plain cases)."""
+    from test_startup import mapped_libraries
+    _, port = start_s_server(procs, pki, "server", "-rev")
+    client = procs([NETTOOL, "connect", "--tls", "--cafile", pki.path("ca.pem"), "localhost",
+                    str(port)], stdin=subprocess.PIPE)
+    assert wait_until(lambda: "nettool-http.so" in mapped_libraries(client.pid))
+    names = mapped_libraries(client.pid)
+    assert any(n.startswith("libssl.so") for n in names), names

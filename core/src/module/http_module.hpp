@@ -1,8 +1,9 @@
 #pragma once
 // The interface between the nettool binary and its HTTP module, nettool-http.so: the module
 // holds everything that needs libcurl or OpenSSL (the transfer engine, URL parsing with CURLU,
-// digests with EVP, their version strings), so that neither library is mapped before main()
-// and `serve`/`connect` never map them at all (ARCHITECTURE.md, "Start-up").
+// digests with EVP, TLS for connect and serve, their version strings), so that neither library
+// is mapped before main() and `serve`/`connect` map them only for --tls or a proxy
+// (ARCHITECTURE.md, "Start-up").
 //
 // Both sides come from one build: the loader compares the module's key (a hash of this file,
 // the headers of the types below, the version, the compiler and the build options) with its
