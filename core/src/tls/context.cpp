@@ -304,6 +304,7 @@ Result<Session> Context::session(int fd, const std::string& peer_name) const {
     } else {
         SSL_set_accept_state(ssl);
     }
+    watch_socket_reads(*state);
     Session session(std::move(state));
     return session;
 }

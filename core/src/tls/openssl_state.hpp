@@ -53,8 +53,12 @@ struct Session::State {
     bool handshake_done = false;
     int alert_received = -1;     // the description of the last alert the peer sent
     bool cert_requested = false; // the server asked for a certificate and we have none
+    bool eof_was_reset = false;  // the socket's end of stream came from a reset (session.cpp)
     VerifyFailure verify_failure;
 };
+
+// Tells a reset whose error OpenSSL took from a FIN (session.cpp).
+void watch_socket_reads(Session::State& state);
 
 // Sentences (verify_text.cpp).
 Error verify_error(const Session::State& state, long result);

@@ -4,7 +4,11 @@
 
 #include <cerrno>
 #include <fmt/format.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/bio.h>
 #include <openssl/err.h>
+#include <sys/socket.h>
 
 namespace nettool::tls {
 namespace {
@@ -22,6 +26,29 @@ bool is_not_tls_reason(int reason) {
            reason == SSL_R_UNKNOWN_PROTOCOL || reason == SSL_R_UNSUPPORTED_PROTOCOL ||
            reason == SSL_R_RECORD_LENGTH_MISMATCH || reason == SSL_R_UNEXPECTED_MESSAGE ||
            reason == SSL_R_UNEXPECTED_RECORD || reason == SSL_R_LENGTH_MISMATCH;
+}
+
+// A reset's error is reported once, to whichever call comes first: OpenSSL writing its session
+// tickets at the end of a handshake takes it and carries on, and the next read sees a plain end
+// of stream. The kernel's state tells them apart at the moment the read sees that end (before
+// OpenSSL answers it with an alert, to which the peer may react): a FIN leaves the connection
+// open for our data (CLOSE_WAIT), a reset has closed it (TCP_CLOSE). Only while we have not
+// sent our close_notify and FIN, after which the peer's FIN can close it too.
+long on_socket_read(BIO* bio, int oper, const char*, std::size_t, int, long, int ret,
+                    std::size_t* processed) {
+    if (oper != (BIO_CB_READ | BIO_CB_RETURN) || ret > 0 || (processed && *processed > 0))
+        return ret;
+    auto* state = reinterpret_cast<Session::State*>(BIO_get_callback_arg(bio));
+    if (state == nullptr || (SSL_get_shutdown(state->ssl.get()) & SSL_SENT_SHUTDOWN) != 0)
+        return ret;
+    constexpr std::uint8_t k_tcp_close = 7; // TCP_CLOSE (the kernel's tcp_states.h)
+    tcp_info info{};
+    socklen_t length = sizeof info;
+    const int fd = static_cast<int>(BIO_get_fd(bio, nullptr));
+    if (errno == 0 && ::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &length) == 0 &&
+        info.tcpi_state == k_tcp_close)
+        state->eof_was_reset = true;
+    return ret;
 }
 
 IoResult failed(Error error, bool truncated = false) {
@@ -54,6 +81,7 @@ IoResult connection_ended(const Session::State& s, Step step, int err) {
                 fmt::format("{} {} during the TLS handshake{}", s.peer_name, what, hint), err, 0};
         return failed(std::move(e), err == 0);
     }
+    if (err == 0 && s.eof_was_reset) err = ECONNRESET; // see on_socket_read
     if (err == 0) {
         return failed(Error{ErrorKind::network,
                             fmt::format("{} closed the TCP connection without a TLS close_notify: "
@@ -134,6 +162,12 @@ int clamp_size(std::size_t size) {
 }
 
 } // namespace
+
+void watch_socket_reads(Session::State& state) {
+    BIO* bio = SSL_get_rbio(state.ssl.get());
+    BIO_set_callback_arg(bio, reinterpret_cast<char*>(&state));
+    BIO_set_callback_ex(bio, on_socket_read);
+}
 
 Session::Session(std::unique_ptr<State> state) : m_state(std::move(state)) {}
 Session::Session(Session&&) noexcept = default;
