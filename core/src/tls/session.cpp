@@ -119,6 +119,12 @@ IoResult protocol_failure(Session::State& s, Step step) {
                                               s.client ? "; is it a plain-text port? (drop --tls)"
                                                        : "; a plain-text client?")});
     }
+    if (reason == SSL_R_EXCESSIVE_MESSAGE_SIZE) {
+        return failed(Error{ErrorKind::tls,
+                            fmt::format("{} sent a TLS handshake message over the size limit (a "
+                                        "certificate chain over 100 KiB?); refused",
+                                        s.peer_name)});
+    }
     const std::string reason_text = text != nullptr ? lower_first(text) : "unknown reason";
     return failed(
         Error{ErrorKind::tls,
