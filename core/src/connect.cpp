@@ -183,7 +183,7 @@ Status run_relay(const RelayPlan& plan, EventLoop* loop) {
             const auto due = bridge->deadline();
             const auto left = due ? std::max(std::chrono::ceil<milliseconds>(*due - Clock::now()),
                                              milliseconds(0))
-                                  : TlsBridge::k_linger;
+                                  : milliseconds(1000);
             if (auto s = loop->run_once(left); !s) return s;
             if (stop_requested()) return {};
             bridge->on_deadline(Clock::now());
@@ -382,6 +382,9 @@ Status connect(const ConnectOptions& options, ConnectObserver& observer) {
         TlsBridge::Settings settings;
         settings.peer_name = host;
         settings.handshake_timeout = options.timeout;
+        // The relay ends before the server's data only to stop reading (--max-bytes, a
+        // terminal): nothing to wait for then.
+        settings.linger = milliseconds(0);
         auto made = TlsBridge::create(*loop, std::move(connection->fd), std::move(*session),
                                       std::move(settings), nullptr);
         if (!made) return tl::unexpected(made.error());

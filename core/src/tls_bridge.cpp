@@ -143,7 +143,7 @@ void TlsBridge::step() {
             finish();
             return;
         }
-        if (!m_linger_until) m_linger_until = Clock::now() + k_linger;
+        if (!m_linger_until) m_linger_until = Clock::now() + m_settings.linger;
     }
     update_interest();
 }

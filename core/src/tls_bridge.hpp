@@ -17,7 +17,7 @@
 //    relay ends (with what arrived before), and the failure is the connection's outcome. A reset
 //    or EPIPE after the peer's close_notify only ends the sending.
 //  - Once the owner is done with its end it calls release(): what it wrote is still sent,
-//    then close_notify, and the bridge lingers (at most k_linger) for the peer's end, so that
+//    then close_notify, and the bridge lingers (Settings::linger) for the peer's end, so that
 //    closing the TCP socket with the peer's bytes unread cannot reset our last bytes away.
 #include <chrono>
 #include <cstdint>
@@ -40,10 +40,10 @@ class TlsBridge {
     struct Settings {
         std::string peer_name; // for messages
         std::chrono::milliseconds handshake_timeout{10'000};
+        // How long a released bridge waits for the peer's end of data (a server's greeting
+        // must not be reset away; a client that stops reading, --max-bytes, waits for nothing).
+        std::chrono::milliseconds linger{2000};
     };
-
-    // How long a released bridge waits for the peer's end of data.
-    static constexpr std::chrono::milliseconds k_linger{2000};
 
     // Takes the connected TCP socket (non-blocking) and a session made on it; makes the pair.
     static Result<std::unique_ptr<TlsBridge>> create(EventLoop& loop, UniqueFd tcp,

@@ -612,3 +612,18 @@ def test_only_a_tls_connection_maps_the_module(procs, pki):
     assert wait_until(lambda: "nettool-http.so" in mapped_libraries(client.pid))
     names = mapped_libraries(client.pid)
     assert any(n.startswith("libssl.so") for n in names), names
+
+
+def test_connect_tls_max_bytes_closes_without_waiting_for_the_server(procs, pki):
+    proc, port = serve_tls(procs, pki, "--sh-exec", "yes nettool", "-k")
+    r = tls_connect(port, "--cafile", pki.path("ca.pem"), "--max-bytes", "100", input=b"",
+                    timeout=5)
+    assert r.returncode == 0, stderr_of(r)
+    assert r.stdout == b"nettool\n" * 12 + b"nett"
+
+
+def test_serve_tls_with_workers(procs, pki):
+    proc, port = serve_tls(procs, pki, "--echo", "-k", "--workers", "2")
+    for i in range(6):
+        r = tls_connect(port, "--cafile", pki.path("ca.pem"), input=b"worker %d" % i)
+        assert r.returncode == 0 and r.stdout == b"worker %d" % i, stderr_of(r)
