@@ -13,9 +13,10 @@ import threading
 import pytest
 
 from conftest import DEADLINE, NETTOOL, recv_all, run
-from connect_helpers import BIG, PipeReader, Server, big_payload_file, reset, wait_until
+from connect_helpers import (BIG, PipeReader, Server, big_payload_file, ipv6_available, reset,
+                             wait_until)
 from serve_helpers import port_of, read_events_until_exit, start_serve
-from tls_helpers import Pki, start_s_server
+from tls_helpers import Pki, read_stdout_line, start_s_server
 
 pytestmark = pytest.mark.skipif(subprocess.run(["which", "openssl"], capture_output=True)
                                 .returncode != 0, reason="needs the openssl command")
@@ -627,3 +628,13 @@ def test_serve_tls_with_workers(procs, pki):
     for i in range(6):
         r = tls_connect(port, "--cafile", pki.path("ca.pem"), input=b"worker %d" % i)
         assert r.returncode == 0 and r.stdout == b"worker %d" % i, stderr_of(r)
+
+
+@pytest.mark.skipif(not ipv6_available(), reason="needs IPv6 on loopback")
+def test_connect_verifies_an_ipv6_address_against_its_ip_san(procs, pki):
+    proc = procs(["openssl", "s_server", "-accept", "[::1]:0", "-cert", pki.path("server.pem"),
+                  "-key", pki.path("server.key"), "-rev"])
+    port = int(read_stdout_line(proc, r"^ACCEPT .*:(\d+)$").group(1))
+    r = tls_connect(port, "--cafile", pki.path("ca.pem"), host="::1")
+    assert r.returncode == 0, stderr_of(r)
+    assert r.stdout == b"olleh\n"

@@ -110,8 +110,8 @@ def read_stdout_line(proc, pattern, timeout=DEADLINE):
 
 
 def start_s_server(procs, pki, cert, *extra, stdin=subprocess.DEVNULL):
-    """`openssl s_server -rev` (answers each line reversed) on 127.0.0.1, port 0, with
-    pki's `cert` (NAME.pem and NAME.key); returns (proc, port)."""
+    """`openssl s_server EXTRA` on 127.0.0.1, port 0, with pki's `cert` (NAME.pem and
+    NAME.key); returns (proc, port). With -rev it answers each line reversed."""
     proc = procs(["openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", pki.path(cert + ".pem"),
                   "-key", pki.path(cert + ".key"), *extra], stdin=stdin)
     m = read_stdout_line(proc, r"^ACCEPT .*:(\d+)$")
