@@ -21,6 +21,8 @@ constexpr std::size_t k_buffer_size_hashing = 512 * 1024;
 // queue full, little enough that the final fsync is short.
 constexpr std::uint64_t k_write_back_lag = 32ull * 1024 * 1024;
 constexpr std::uint64_t k_page = 4096;
+// Write-back is started early only in files larger than this.
+constexpr std::uint64_t k_early_write_back = 2ull * 1024 * 1024;
 
 } // namespace
 
@@ -115,7 +117,19 @@ Status DownloadWriter::write(std::span<const char> chunk) {
     return {};
 }
 
+void DownloadWriter::record_before_first_write(std::function<Status()> record) {
+    m_record = std::move(record);
+    m_record_armed = true;
+}
+
+bool DownloadWriter::cancel_record() {
+    return m_record_armed.exchange(false) || !m_record;
+}
+
 Status DownloadWriter::write_out(std::span<const char> data) {
+    if (m_record_armed.exchange(false)) {
+        if (auto recorded = m_record(); !recorded) return recorded;
+    }
     if (auto written = m_output.write_aligned(data); !written) return written;
     if (m_output.wrote_direct()) {
         m_started = m_synced = m_output.size(); // nothing of it is in the page cache
@@ -132,6 +146,9 @@ void DownloadWriter::write_back(std::uint64_t to) {
     // write: a page under write-back stalls whoever writes to it. Failures here are the
     // fsync's to report: it sees the same errors.
     const std::uint64_t whole = to / k_page * k_page;
+    // A small file is written back in one go by its fsync (or the kernel): a call per file
+    // would cost more than it saves (a list of many small files).
+    if (whole < k_early_write_back) return;
     if (whole > m_started) {
         (void)::sync_file_range(fd, static_cast<off_t>(m_started),
                                 static_cast<off_t>(whole - m_started), SYNC_FILE_RANGE_WRITE);

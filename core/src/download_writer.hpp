@@ -14,7 +14,9 @@
 // - Digests are computed only when asked for, on a hasher thread fed the same buffers.
 #include "buffer_pipeline.hpp"
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <nettool/atomic_output.hpp>
 #include <nettool/digest.hpp>
 #include <optional>
@@ -53,6 +55,13 @@ class DownloadWriter {
     // Throws everything away: the output starts over empty, the digests too.
     Status restart();
 
+    // `record` runs on the writer thread just before the first bytes reach the file (the
+    // sidecar that describes them goes first, without holding up the transfer), unless
+    // cancel_record() comes first; its failure is the write's.
+    void record_before_first_write(std::function<Status()> record);
+    // True when `record` will now never run; false when it has run (or is running).
+    bool cancel_record();
+
     // After settle(): lower-case hex, empty when not computed.
     std::string sha256_hex() const { return m_sha256 ? m_sha256->hex() : std::string(); }
     std::string checksum_hex() const { return m_check ? m_check->hex() : sha256_hex(); }
@@ -72,6 +81,8 @@ class DownloadWriter {
     std::uint64_t m_synced = 0;
     std::uint64_t m_started = 0;
     bool m_preallocated = false;
+    std::function<Status()> m_record;
+    std::atomic<bool> m_record_armed{false};
     bool m_new_buffer = true; // the next write starts a buffer
     BufferPipeline::Mask m_write_lane = 0;
     BufferPipeline::Mask m_hash_lane = 0;

@@ -61,6 +61,7 @@ RetrieveTransfer::Next RetrieveTransfer::finish(Result<RetrieveResult> result) {
 void RetrieveTransfer::give_up(Error error) {
     m_observer.on_end(false);
     (void)m_sink.settle(true); // blocks reserved past the end of a .part go back
+    m_sink.keep_part();
     m_sink.abandon();
     m_result = tl::unexpected(std::move(error));
 }
