@@ -101,6 +101,9 @@ struct Download {
     State state = State::pending;
     std::unique_ptr<RetrieveTransfer> transfer;
     Clock::time_point ready; // waiting: not before
+    // Its host was held back from the moment the server asked for a pause until conclude()
+    // says how long; this is the hold that was there before.
+    std::optional<Clock::time_point> host_hold_before;
 };
 
 Error interrupted() {
@@ -114,8 +117,12 @@ class Scheduler {
         : m_options(downloads), m_jobs(std::max<std::size_t>(options.jobs, 1)), m_engine(engine),
           m_observer(observer), m_downloads(downloads.size()),
           m_pool(std::min<std::size_t>(m_jobs, 8), engine) {
-        for (std::size_t i = 0; i < downloads.size(); ++i)
+        for (std::size_t i = 0; i < downloads.size(); ++i) {
             m_pending.push_back(i);
+            const http::Url& url = downloads[i].url;
+            m_origins.push_back(url.scheme + "://" + url.host + ":" +
+                                (url.port ? std::to_string(*url.port) : std::string()));
+        }
     }
 
     void run() {
@@ -138,7 +145,8 @@ class Scheduler {
     }
 
   private:
-    const std::string& host_of(std::size_t index) const { return m_options[index].url.host; }
+    // A server's pause request (Retry-After) concerns its origin: scheme, host and port.
+    const std::string& host_of(std::size_t index) const { return m_origins[index]; }
 
     bool host_busy(std::size_t index, Clock::time_point now) const {
         const auto found = m_busy_hosts.find(host_of(index));
@@ -191,6 +199,13 @@ class Scheduler {
         download.state = State::finishing;
         --m_running;
         ++m_finishing;
+        if (!result && (result.error().retry_after || result.error().http_status == 429 ||
+                        result.error().http_status == 503)) {
+            // Nothing more goes to this host until the pause it asked for is known.
+            auto& until = m_busy_hosts[host_of(index)];
+            download.host_hold_before = until;
+            until = Clock::time_point::max();
+        }
         RetrieveTransfer* transfer = download.transfer.get();
         m_pool.submit(index, [transfer, outcome = std::move(result)]() mutable {
             return transfer->conclude(std::move(outcome));
@@ -200,6 +215,9 @@ class Scheduler {
     void apply(std::size_t index, const Next& next) {
         Download& download = m_downloads[index];
         --m_finishing;
+        if (download.host_hold_before) {
+            m_busy_hosts[host_of(index)] = *std::exchange(download.host_hold_before, std::nullopt);
+        }
         if (next.what == Next::What::finished) {
             end(index);
             return;
@@ -263,6 +281,7 @@ class Scheduler {
     http::MultiTransferEngine& m_engine;
     RetrieveManyObserver& m_observer;
     std::vector<Download> m_downloads;
+    std::vector<std::string> m_origins;
     std::deque<std::size_t> m_pending;  // not started, in list order
     std::deque<std::size_t> m_retrying; // waiting to be tried again
     std::map<std::string, Clock::time_point> m_busy_hosts;

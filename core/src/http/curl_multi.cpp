@@ -1,8 +1,8 @@
 // The libcurl multi engine: one multi handle runs every transfer, so connections are pooled
 // (capped at MultiOptions::max_connections, in total and per host) and HTTP/2 streams share a
 // connection. Each transfer is a PreparedTransfer, the same set-up the blocking engine uses.
-// A total rate is one token bucket over all transfers: while it is overdrawn every transfer
-// is paused (curl_easy_pause), so the sum holds whatever the number of transfers.
+// A total rate is one token bucket over all transfers: a chunk that finds it overdrawn pauses
+// its transfer until the budget is back, so the sum holds whatever the number of transfers.
 #include "curl_handles.hpp"
 #include "curl_prepared.hpp"
 
@@ -27,14 +27,6 @@ using MultiHandle = std::unique_ptr<CURLM, MultiDeleter>;
 
 // The longest poll while a rate is kept: the budget is looked at least this often.
 constexpr std::chrono::milliseconds k_rate_tick{10};
-
-struct Job {
-    std::uint64_t id = 0;
-    EasyHandle easy;
-    std::unique_ptr<PreparedTransfer> prepared;
-    std::uint64_t counted = 0; // body bytes already charged to the rate budget
-    bool paused = false;
-};
 
 // Bytes per second over every transfer, with a burst of a tenth of a second.
 class TokenBucket {
@@ -62,6 +54,33 @@ class TokenBucket {
     Clock::time_point m_last;
 };
 
+// One transfer's view of the shared bucket: a chunk is admitted while the budget lasts; one
+// that finds it spent pauses the transfer, and the loop unpauses it once the budget is back.
+class BucketGate final : public RateGate {
+  public:
+    explicit BucketGate(TokenBucket& bucket) : m_bucket(bucket) {}
+    bool admit(std::size_t bytes) override {
+        m_bucket.refill(Clock::now());
+        if (m_bucket.overdrawn()) {
+            paused = true;
+            return false;
+        }
+        m_bucket.spend(bytes);
+        return true;
+    }
+    bool paused = false;
+
+  private:
+    TokenBucket& m_bucket;
+};
+
+struct Job {
+    std::uint64_t id = 0;
+    EasyHandle easy;
+    std::unique_ptr<BucketGate> gate;
+    std::unique_ptr<PreparedTransfer> prepared; // last: unhooks the handle first
+};
+
 class CurlMultiEngine final : public MultiTransferEngine {
   public:
     explicit CurlMultiEngine(const MultiOptions& options) {
@@ -79,7 +98,6 @@ class CurlMultiEngine final : public MultiTransferEngine {
         for (auto& [easy, job] : m_jobs)
             curl_multi_remove_handle(m_multi.get(), easy);
         m_jobs.clear(); // each PreparedTransfer resets its handle before the handle goes
-        m_spare.clear();
     }
     CurlMultiEngine(const CurlMultiEngine&) = delete;
     CurlMultiEngine& operator=(const CurlMultiEngine&) = delete;
@@ -87,18 +105,18 @@ class CurlMultiEngine final : public MultiTransferEngine {
     void start(std::uint64_t id, const Request& request, TransferSink& sink) override {
         Job job;
         job.id = id;
-        if (!m_spare.empty()) {
-            job.easy = std::move(m_spare.back());
-            m_spare.pop_back();
-        } else {
-            job.easy.reset(curl_easy_init());
-            if (!job.easy) throw std::bad_alloc();
-        }
+        // A fresh handle each time: one that ran in a multi handle may refuse options a new
+        // transfer sets (libcurl 7.88 refuses a new CURLOPT_BUFFERSIZE after a failed one).
+        // The connections live in the multi handle, so nothing is lost.
+        job.easy.reset(curl_easy_init());
+        if (!job.easy) throw std::bad_alloc();
         job.prepared = std::make_unique<PreparedTransfer>(job.easy.get(), request, sink);
+        if (m_bucket) {
+            job.gate = std::make_unique<BucketGate>(*m_bucket);
+            job.prepared->set_rate_gate(job.gate.get());
+        }
         if (auto refused = job.prepared->configure(nullptr, m_bucket.has_value())) {
             m_done.push_back({id, tl::unexpected(std::move(*refused))});
-            job.prepared.reset();
-            m_spare.push_back(std::move(job.easy));
             return;
         }
         CURL* easy = job.easy.get();
@@ -108,8 +126,6 @@ class CurlMultiEngine final : public MultiTransferEngine {
                 Error{ErrorKind::generic,
                       fmt::format("libcurl refused the transfer: {}", curl_multi_strerror(rc))};
             m_done.push_back({id, tl::unexpected(std::move(failure))});
-            job.prepared.reset();
-            m_spare.push_back(std::move(job.easy));
             return;
         }
         m_jobs.emplace(easy, std::move(job));
@@ -128,9 +144,10 @@ class CurlMultiEngine final : public MultiTransferEngine {
             if (timeout.count() <= 0) return {};
             if (stop_requested()) {
                 // Paused transfers would never see the stop: let them run into it.
-                set_paused(false);
+                unpause();
             } else if (m_bucket) {
-                keep_rate();
+                m_bucket->refill(Clock::now());
+                if (!m_bucket->overdrawn()) unpause();
                 timeout =
                     std::min({timeout, k_rate_tick,
                               std::max(m_bucket->until_even(), std::chrono::milliseconds(1))});
@@ -160,39 +177,22 @@ class CurlMultiEngine final : public MultiTransferEngine {
             curl_multi_remove_handle(m_multi.get(), easy);
             Job job = std::move(found->second);
             m_jobs.erase(found);
-            charge(job);
             m_done.push_back({job.id, job.prepared->conclude(code)});
-            job.prepared.reset();
-            m_spare.push_back(std::move(job.easy));
         }
     }
 
-    void charge(Job& job) {
-        if (!m_bucket) return;
-        const std::uint64_t now = job.prepared->body_bytes();
-        if (now > job.counted) m_bucket->spend(now - job.counted);
-        job.counted = now;
-    }
-
-    void keep_rate() {
-        m_bucket->refill(Clock::now());
-        for (auto& [easy, job] : m_jobs)
-            charge(job);
-        set_paused(m_bucket->overdrawn());
-    }
-
-    void set_paused(bool paused) {
-        // Unpausing may deliver held data at once, through the callbacks, into the sinks.
+    void unpause() {
         for (auto& [easy, job] : m_jobs) {
-            if (job.paused == paused) continue;
-            job.paused = paused;
-            curl_easy_pause(easy, paused ? CURLPAUSE_RECV : CURLPAUSE_CONT);
+            if (!job.gate || !job.gate->paused) continue;
+            job.gate->paused = false;
+            // May deliver the held chunk at once, through the callbacks, into the sink (and
+            // pause again).
+            curl_easy_pause(easy, CURLPAUSE_CONT);
         }
     }
 
     MultiHandle m_multi;
     std::map<CURL*, Job> m_jobs;
-    std::vector<EasyHandle> m_spare; // finished handles, reused by the next transfers
     std::vector<MultiDone> m_done;
     std::optional<TokenBucket> m_bucket;
     std::atomic<bool> m_woken{false};

@@ -27,6 +27,7 @@ class PreparedTransfer {
     TransferResult conclude(CURLcode code);
 
     CURL* easy() const { return m_easy; }
+    void set_rate_gate(RateGate* gate) { m_transfer.set_rate_gate(gate); }
     std::uint64_t body_bytes() const { return m_transfer.body_bytes(); }
 
   private:
