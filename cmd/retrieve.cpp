@@ -271,11 +271,12 @@ void add_retrieve(CLI::App& app, Action& action) {
         *sub,
         {{"Save into the temp area and use the path",
           "f=$(nettool retrieve https://example.org/data.csv)"},
-         {"Keep the server's name for the file", "nettool retrieve -O https://example.org/a.tgz"},
-         {"Resume an interrupted download", "nettool retrieve -c https://example.org/b.iso b.iso"}},
+         {"Resume an interrupted download", "nettool retrieve -c https://example.org/b.iso b.iso"},
+         {"Many URLs, 8 at once, named by the server (a line is URL or URL FILE)",
+          "nettool retrieve -j 8 -O --output-dir isos -i list.txt"}},
         {"Exit status: 0 saved (or up to date with -N), 2 usage, 3 file, 4 network, 5 TLS, 6 "
          "auth, 7 protocol, 8 HTTP error, 9 checksum mismatch, 130 interrupted (NAME.part "
-         "kept). See nettool-retrieve(1)."});
+         "kept); with -i the most severe of all lines. See nettool-retrieve(1)."});
 
     sub->callback([options, resume, newer, url_operand, &action] {
         if (options->list) {
