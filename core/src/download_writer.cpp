@@ -33,22 +33,25 @@ DownloadWriter::DownloadWriter(AtomicOutput& output, DownloadWriterOptions optio
         m_sha256.emplace(Digest::create("sha256").value());
     if (m_options.checksum && *m_options.checksum != "sha256")
         m_check.emplace(Digest::create(*m_options.checksum).value());
-    std::vector<BufferPipeline::Consumer> lanes;
     if (!m_output.direct()) {
-        m_write_lane = BufferPipeline::Mask{1} << lanes.size();
-        lanes.emplace_back([this](std::span<const char> data) { return write_out(data); });
+        m_write_lane = BufferPipeline::Mask{1} << m_lanes.size();
+        m_lanes.emplace_back([this](std::span<const char> data) { return write_out(data); });
     }
     if (hashing()) {
-        m_hash_lane = BufferPipeline::Mask{1} << lanes.size();
-        lanes.emplace_back([this](std::span<const char> data) {
+        m_hash_lane = BufferPipeline::Mask{1} << m_lanes.size();
+        m_lanes.emplace_back([this](std::span<const char> data) {
             hash(data);
             return Status{};
         });
     }
-    if (lanes.empty()) return;
-    std::size_t size = hashing() ? k_buffer_size_hashing : k_buffer_size_writing;
-    if (m_options.buffer_size != 0) size = m_options.buffer_size;
-    m_pipeline.emplace(hashing() ? k_buffers_hashing : k_buffers_writing, size, std::move(lanes));
+    m_buffer_size = hashing() ? k_buffer_size_hashing : k_buffer_size_writing;
+    if (m_options.buffer_size != 0) m_buffer_size = m_options.buffer_size;
+}
+
+void DownloadWriter::start_pipeline() {
+    if (m_pipeline || m_lanes.empty()) return;
+    m_pipeline.emplace(hashing() ? k_buffers_hashing : k_buffers_writing, m_buffer_size,
+                       std::move(m_lanes));
 }
 
 void DownloadWriter::hash(std::span<const char> data) {
@@ -72,6 +75,7 @@ void DownloadWriter::preallocate(std::uint64_t total) {
 
 Status DownloadWriter::hash_existing() {
     if (!hashing() || m_output.size() == 0) return {};
+    start_pipeline();
     std::vector<char> buffer(256 * 1024);
     std::uint64_t position = 0;
     while (position < m_output.size()) {
@@ -96,6 +100,19 @@ Status DownloadWriter::write(std::span<const char> chunk) {
     if (m_output.direct()) {
         // As it comes: a reader of stdout sees the bytes now, and /dev/null costs nothing.
         if (auto written = m_output.write(chunk); !written) return written;
+    }
+    if (!m_pipeline && !m_lanes.empty()) {
+        // Held until a buffer's worth has come: a download that ends before then (a small
+        // file) is written by settle() on the caller's thread, without threads of its own.
+        if (m_staging.size() + chunk.size() <= m_buffer_size) {
+            m_staging.insert(m_staging.end(), chunk.begin(), chunk.end());
+            m_size += chunk.size();
+            return {};
+        }
+        start_pipeline();
+        const std::vector<char> staged = std::exchange(m_staging, {});
+        m_size -= staged.size();
+        if (auto handed = write(staged); !handed) return handed;
     }
     if (m_pipeline) {
         if (std::exchange(m_new_buffer, false) && m_write_lane != 0 && m_size % k_page != 0) {
@@ -173,6 +190,11 @@ void DownloadWriter::write_back(std::uint64_t to) {
 
 Status DownloadWriter::settle(bool failed) {
     Status settled = m_pipeline ? m_pipeline->wait() : Status{};
+    if (!m_staging.empty()) {
+        const std::vector<char> staged = std::exchange(m_staging, {});
+        if (m_write_lane != 0) settled = write_out(staged);
+        if (m_hash_lane != 0) hash(staged);
+    }
     m_new_buffer = true;
     if (!settled || failed) {
         // What is in the file is what counts (a failed write may have been partial).
@@ -187,6 +209,7 @@ Status DownloadWriter::settle(bool failed) {
 }
 
 Status DownloadWriter::restart() {
+    m_staging.clear();
     if (m_pipeline) m_pipeline->drop();
     if (auto restarted = m_output.restart(); !restarted) return restarted;
     if (m_sha256) m_sha256->reset();

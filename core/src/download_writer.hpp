@@ -2,10 +2,12 @@
 // The write path of one download, between the transfer's body chunks and its AtomicOutput.
 //
 // - A regular file (NAME.part) is written by a writer thread in large buffers (BufferPipeline)
-//   while the transfer thread receives the next ones. Behind the writer, write-back of each
-//   buffer is started at once (sync_file_range), the range written some megabytes earlier is
-//   waited for and dropped from the page cache (posix_fadvise DONTNEED), so the final fsync
-//   finds little left to do and the download does not fill the page cache. Without sync
+//   while the transfer thread receives the next ones. The threads start with the first full
+//   buffer: a smaller download is written in one go by settle(), on the caller's thread. Behind the
+//   writer, write-back of each buffer is started at once (sync_file_range), the range written some
+//   megabytes earlier is waited for and dropped from the page cache (posix_fadvise DONTNEED), so
+//   the final fsync finds little left to do and the download does not fill the page cache. Without
+//   sync
 //   (--no-sync) the kernel writes back when it likes and nothing is dropped.
 // - A known length is preallocated with FALLOC_FL_KEEP_SIZE: the file's size stays the bytes
 //   written, which is what --continue trusts, and a failed transfer gives the blocks past
@@ -22,6 +24,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace nettool {
 
@@ -70,6 +73,7 @@ class DownloadWriter {
     Status write_out(std::span<const char> data); // on the writer thread
     void write_back(std::uint64_t to);
     void hash(std::span<const char> data); // on the hasher thread
+    void start_pipeline();
 
     AtomicOutput& m_output;
     DownloadWriterOptions m_options;
@@ -86,6 +90,11 @@ class DownloadWriter {
     bool m_new_buffer = true; // the next write starts a buffer
     BufferPipeline::Mask m_write_lane = 0;
     BufferPipeline::Mask m_hash_lane = 0;
+    // The consumers until the pipeline starts (with the first full buffer), and the bytes
+    // held until then.
+    std::vector<BufferPipeline::Consumer> m_lanes;
+    std::size_t m_buffer_size = 0;
+    std::vector<char> m_staging;
     std::optional<BufferPipeline> m_pipeline; // declared last: its threads stop first
 };
 
