@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <nettool/directory_sync.hpp>
 #include <nettool/retrieve_many.hpp>
 #include <nettool/stop.hpp>
 #include <thread>
@@ -116,7 +117,7 @@ class Scheduler {
               http::MultiTransferEngine& engine, RetrieveManyObserver& observer)
         : m_options(downloads), m_jobs(std::max<std::size_t>(options.jobs, 1)), m_engine(engine),
           m_observer(observer), m_downloads(downloads.size()),
-          m_pool(std::min<std::size_t>(m_jobs, 8), engine) {
+          m_pool(std::min<std::size_t>(m_jobs * 4, 64), engine) {
         for (std::size_t i = 0; i < downloads.size(); ++i) {
             m_pending.push_back(i);
             const http::Url& url = downloads[i].url;
@@ -304,7 +305,12 @@ make_retrieve_engine(const RetrieveManyOptions& options) {
 void retrieve_many(const std::vector<RetrieveOptions>& downloads,
                    const RetrieveManyOptions& options, http::MultiTransferEngine& engine,
                    RetrieveManyObserver& observer) {
-    Scheduler(downloads, options, engine, observer).run();
+    // Files renamed into one directory at about the same time share its fsync.
+    DirectorySyncs directory_syncs;
+    std::vector<RetrieveOptions> shared = downloads;
+    for (auto& download : shared)
+        download.directory_syncs = &directory_syncs;
+    Scheduler(shared, options, engine, observer).run();
 }
 
 } // namespace nettool

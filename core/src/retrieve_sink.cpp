@@ -361,7 +361,9 @@ Result<RetrieveResult> DownloadSink::finish(const http::ResponseHead& head) {
                             got));
         }
     }
-    if (auto committed = m_output->commit(m_last_modified, m_options.sync); !committed)
+    if (auto committed =
+            m_output->commit(m_last_modified, m_options.sync, m_options.directory_syncs);
+        !committed)
         return tl::unexpected(committed.error());
     m_committed = true;
     if (m_registered) {
