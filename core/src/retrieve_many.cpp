@@ -308,8 +308,10 @@ void retrieve_many(const std::vector<RetrieveOptions>& downloads,
     // Files renamed into one directory at about the same time share its fsync.
     DirectorySyncs directory_syncs;
     std::vector<RetrieveOptions> shared = downloads;
-    for (auto& download : shared)
+    for (auto& download : shared) {
         download.directory_syncs = &directory_syncs;
+        download.sidecar_on_first_write = true;
+    }
     Scheduler(shared, options, engine, observer).run();
 }
 

@@ -287,7 +287,7 @@ Status DownloadSink::on_response(const http::ResponseHead& head) {
     if (head.last_modified) m_last_modified = head.last_modified;
     if (!m_output->direct()) {
         m_meta.part = m_output->identity();
-        if (offset() > 0 || m_meta_written) {
+        if (offset() > 0 || m_meta_written || !m_options.sidecar_on_first_write) {
             if (auto written = write_meta(); !written) return written;
         } else {
             // Written by the writer thread before the first bytes: the transfer goes on

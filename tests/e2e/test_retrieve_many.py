@@ -85,8 +85,8 @@ def test_a_mixed_list_saves_every_good_url_and_reports_each_failure(server, tmp_
 def test_sigint_keeps_every_part_and_continue_finishes_them_all(server, tmp_path, env, procs):
     bodies, resources, lines = {}, {}, []
     for i in range(8):
-        body = os.urandom(300_000)
-        res = Resource(body, chunk=8192, chunk_delay=0.03)
+        body = os.urandom(600_000)  # about 4 s each: all eight are still running at the signal
+        res = Resource(body, chunk=8192, chunk_delay=0.05)
         url = server.add(f"/slow{i}.bin", res)
         lines.append(f"{url} slow{i}.bin")
         bodies[f"slow{i}.bin"], resources[i] = body, res
