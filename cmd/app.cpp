@@ -145,11 +145,11 @@ std::optional<int> run_app(int argc, char** argv, std::optional<std::string_view
     }
     // An empty value is a usage error everywhere, except where it has a meaning of its own
     // (nettool(1), "EMPTY VALUES"): --send '' sends nothing, -d '' and --data-binary '' send an
-    // empty body, --proxy '' uses no proxy at all (curl's habit). URLs, endpoints and -A are
-    // refused by their own checks, with their own sentences.
+    // empty body, --proxy '' uses no proxy at all (curl's habit), --noproxy '' exempts no host.
+    // URLs, endpoints and -A are refused by their own checks, with their own sentences.
     for (CLI::App* sub : app.get_subcommands({})) {
-        forbid_empty_values(*sub, {"--send", "--data", "--data-binary", "--proxy", "--user-agent",
-                                   "URL", "endpoint", "target"});
+        forbid_empty_values(*sub, {"--send", "--data", "--data-binary", "--proxy", "--noproxy",
+                                   "--user-agent", "URL", "endpoint", "target"});
     }
 
     if (argc > 1 && std::string_view(argv[1]) == "help") return print_help(app, argc, argv);

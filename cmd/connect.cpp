@@ -9,7 +9,10 @@
 #include <cstdio>
 #include <fmt/format.h>
 #include <nettool/connect.hpp>
+#include <nettool/http/transfer.hpp>
+#include <nettool/http/url.hpp>
 #include <nettool/port_scan.hpp>
+#include <nettool/proxy.hpp>
 #include <nettool/stop.hpp>
 #include <optional>
 #include <string>
@@ -34,6 +37,8 @@ struct ConnectCli {
     std::optional<std::uint64_t> max_bytes;
     bool crlf = false;
     std::optional<std::string> hexdump;
+    std::optional<std::string> proxy;
+    std::optional<std::string> noproxy;
     OutputOptions output;
 };
 
@@ -147,6 +152,40 @@ Target parse_target(const ConnectCli& cli) {
     return target;
 }
 
+// A proxy URL connect can use, checked where it came from (exit 2 otherwise).
+void check_connect_proxy(const std::string& url, std::string_view source) {
+    if (auto scheme = check_connect_proxy_scheme(url, source); !scheme)
+        usage(scheme.error().message);
+    if (auto checked = http::check_proxy_url(url); !checked) {
+        usage(source == "--proxy" ? checked.error().message
+                                  : fmt::format("{}: {}", source, checked.error().message));
+    }
+}
+
+// The proxy this connection goes through, if any (nettool-connect(1), PROXIES).
+std::optional<std::string> proxy_for(const ConnectCli& cli, const Target& target,
+                                     const std::optional<SourceAddress>& source) {
+    const bool asked = cli.proxy && !cli.proxy->empty();
+    if (cli.zero || target.endpoint.transport != Transport::tcp) {
+        // Scans and UDP/unix connections go direct; ALL_PROXY is not for them.
+        if (!asked) return std::nullopt;
+        usage(cli.zero ? "-z tests which ports accept connections from this host; it does not "
+                         "go through --proxy (drop one of them)"
+                       : "--proxy carries TCP connections only; drop -u, udp:// or unix:");
+    }
+    ProxyChoice choice = choose_proxy(target.endpoint.host, cli.proxy, cli.noproxy,
+                                      ProxyEnvironment::from_process());
+    if (!choice.proxy) return std::nullopt;
+    if (choice.source != "--proxy") check_connect_proxy(*choice.proxy, choice.source);
+    if (source) {
+        usage(fmt::format("--source cannot be combined with a proxy ({}): the proxy makes the "
+                          "connection to the target; drop --source, or connect directly with "
+                          "--proxy ''",
+                          choice.source));
+    }
+    return choice.proxy;
+}
+
 } // namespace
 
 void add_connect(CLI::App& app, Action& action) {
@@ -198,6 +237,23 @@ void add_connect(CLI::App& app, Action& action) {
         sub->add_option("--hexdump", cli->hexdump, "Write a hex dump of both directions to FILE")
             ->type_name("FILE")
             ->group(data);
+    sub->add_option_function<std::string>(
+           "--proxy",
+           [cli](const std::string& url) {
+               // Checked at parse time, so a typo is a usage error (exit 2); '' means no proxy
+               // at all, not even ALL_PROXY (curl's habit).
+               if (!url.empty()) check_connect_proxy(url, "--proxy");
+               cli->proxy = url;
+           },
+           "Connect through a proxy: socks5://[USER:PASS@]HOST:PORT (the proxy resolves the "
+           "name) or http://[USER:PASS@]HOST:PORT (CONNECT); '': none, not even ALL_PROXY")
+        ->type_name("URL")
+        ->group("Proxies");
+    sub->add_option("--noproxy", cli->noproxy,
+                    "Hosts reached directly, not through the proxy (comma-separated, like "
+                    "NO_PROXY, which it replaces; '*': every host)")
+        ->type_name("LIST")
+        ->group("Proxies");
     auto* zero =
         sub->add_flag("-z,--zero", cli->zero,
                       "Only report whether TCP ports accept connections (a port range is allowed)")
@@ -212,7 +268,7 @@ void add_connect(CLI::App& app, Action& action) {
           "nettool connect -z -q --wait 30s db 5432 && exec my-app"},
          {"Which ports of a range accept connections", "nettool connect -z localhost 20-25"}},
         {"Exit status: 0 success (-z: every port open), 1 some port not open, 2 usage, 3 local "
-         "file, 4 network. See nettool-connect(1)."});
+         "file, 4 network, 6 proxy auth, 7 proxy protocol. See nettool-connect(1)."});
 
     sub->callback([cli, idle, &action]() {
         if (cli->output.json && !cli->zero) usage("--json is for -z (port scans) only");
@@ -220,6 +276,7 @@ void add_connect(CLI::App& app, Action& action) {
         std::optional<SourceAddress> source;
         if (cli->source) source = value_or_usage(parse_source_address(*cli->source));
         const milliseconds timeout = cli->timeout.value_or(k_no_limit);
+        std::optional<std::string> proxy = proxy_for(*cli, target, source);
         if (cli->zero) {
             ScanOptions scan;
             scan.host = target.endpoint.host;
@@ -256,8 +313,16 @@ void add_connect(CLI::App& app, Action& action) {
         options.max_bytes = cli->max_bytes;
         options.crlf = cli->crlf;
         options.hexdump_path = cli->hexdump;
-        action = [cli, options]() {
+        options.proxy = std::move(proxy);
+        action = [cli, options]() mutable {
             TextConnectObserver observer(cli->output);
+            // The HTTP library only for a proxied connection (start-up: a direct one never
+            // loads it).
+            std::unique_ptr<http::TransferEngine> tunnels;
+            if (options.proxy) {
+                tunnels = http::make_transfer_engine();
+                options.tunnels = tunnels.get();
+            }
             return exit_status(connect(options, observer));
         };
     });

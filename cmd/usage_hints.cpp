@@ -74,6 +74,11 @@ std::optional<std::string> habit_hint(CLI::App& sub, std::string_view name) {
     if (is_one_of_names(name, {"-r", "--range"}) && http)
         return "-H 'Range: bytes=START-END' asks for part of the body (curl's -r)";
 
+    if (name == "-x" && s == "connect")
+        return "--proxy socks5://HOST:PORT or --proxy http://HOST:PORT chooses the proxy (nc -x; "
+               "no -X: the scheme says which)";
+    if (name == "-X" && s == "connect")
+        return "the --proxy URL's scheme chooses the protocol: socks5:// or http:// (nc -X)";
     if (is_one_of_names(name, {"-l", "--listen"}) && s == "connect")
         return "to listen, use 'nettool serve [ENDPOINT]' (nc -l)";
     if (is_one_of_names(name, {"-l", "--listen"}) && s == "serve")

@@ -95,6 +95,8 @@ complete -c nettool -n '__nettool_using connect' -l send -x -d 'Send TEXT instea
 complete -c nettool -n '__nettool_using connect' -l max-bytes -x -d 'Read at most SIZE bytes from the connection, then close'
 complete -c nettool -n '__nettool_using connect' -s C -l crlf -d 'Send LF line endings as CRLF'
 complete -c nettool -n '__nettool_using connect' -l hexdump -r -F -d 'Write a hex dump of both directions to FILE'
+complete -c nettool -n '__nettool_using connect' -l proxy -x -d 'Connect through a proxy: socks5://[USER:PASS@]HOST:PORT (the proxy resolves the name) or http://[USER:PASS@]HOST:PORT (CONNECT); \'\': none, not even ALL_PROXY'
+complete -c nettool -n '__nettool_using connect' -l noproxy -x -d 'Hosts reached directly, not through the proxy (comma-separated, like NO_PROXY, which it replaces; \'*\': every host)'
 complete -c nettool -n '__nettool_using connect' -s z -l zero -d 'Only report whether TCP ports accept connections (a port range is allowed)'
 complete -c nettool -n '__nettool_using connect' -l json -d 'Machine-readable output: JSON Lines, one object per line'
 complete -c nettool -n '__nettool_using connect' -s q -l quiet -d 'Print nothing but errors'

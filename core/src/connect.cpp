@@ -1,5 +1,6 @@
 #include "duration_text.hpp"
 #include "relay.hpp"
+#include "util/check.hpp"
 #include "util/fd.hpp"
 #include "util/time.hpp"
 
@@ -175,26 +176,25 @@ Status run_relay(const RelayPlan& plan) {
     return relay.result();
 }
 
-} // namespace
+http::IpFamily ip_family_of(Family family) {
+    return family == Family::ipv4   ? http::IpFamily::v4
+           : family == Family::ipv6 ? http::IpFamily::v6
+                                    : http::IpFamily::any;
+}
 
-Result<Connected> open_connection(const ConnectOptions& options, ConnectObserver& observer) {
+// --wait's loop around an attempt: `attempt(timeout)` connects or fails, telling whether a
+// later try could help; failures are retried with backoff until the wait is over.
+template <class Attempt>
+Result<Connected> with_retries(const ConnectOptions& options, ConnectObserver& observer,
+                               Attempt&& attempt) {
     const auto started = Clock::now();
     const auto give_up = options.wait ? started + *options.wait : started;
-    for (int attempt = 1;; ++attempt) {
-        auto candidates = candidates_for(options);
-        if (!candidates) return tl::unexpected(candidates.error());
-        Race::Settings settings;
-        settings.socktype = options.endpoint.transport == Transport::udp ? SOCK_DGRAM : SOCK_STREAM;
-        if (options.endpoint.transport != Transport::unix_stream) settings.source = options.source;
-        settings.timeout = options.timeout;
+    std::optional<Error> previous;
+    for (int tries = 1;; ++tries) {
+        milliseconds timeout = options.timeout;
         if (options.wait)
-            settings.timeout =
-                std::clamp(util::time_left(give_up), milliseconds{1}, options.timeout);
-        settings.deadline = Clock::now() + settings.timeout;
-        settings.name = options.endpoint.transport == Transport::unix_stream
-                            ? options.endpoint.display()
-                            : format_host_port(options.endpoint.host, options.endpoint.port);
-        auto result = run_race(std::move(*candidates), settings);
+            timeout = std::clamp(util::time_left(give_up), milliseconds{1}, options.timeout);
+        auto result = attempt(timeout);
         if (result) return std::move(*result);
         RaceFailure failure = std::move(result.error());
         if (failure.error.kind == ErrorKind::interrupted || !options.wait || !failure.transient) {
@@ -202,15 +202,75 @@ Result<Connected> open_connection(const ConnectOptions& options, ConnectObserver
         }
         const milliseconds left = util::time_left(give_up);
         if (left.count() == 0) {
-            failure.error.message += fmt::format(" (kept trying for {}, {} attempts)",
-                                                 duration_text(*options.wait), attempt);
-            return tl::unexpected(std::move(failure.error));
+            // An attempt the end of the wait cut short ("timed out after 1ms") says less than
+            // the one before it.
+            Error reported =
+                timeout < options.timeout && previous ? *previous : std::move(failure.error);
+            reported.message += fmt::format(" (kept trying for {}, {} attempts)",
+                                            duration_text(*options.wait), tries);
+            return tl::unexpected(std::move(reported));
         }
+        previous = failure.error;
         const milliseconds delay = std::min(
-            util::exponential_backoff(k_wait_first_backoff, k_wait_max_backoff, attempt), left);
+            util::exponential_backoff(k_wait_first_backoff, k_wait_max_backoff, tries), left);
         observer.retrying(failure.error, delay, left);
         if (!util::sleep_unless_stopped(delay)) return fail(ErrorKind::interrupted, "");
     }
+}
+
+// The proxy resolves the target's name and connects to it; nettool only reaches the proxy.
+tl::expected<Connected, RaceFailure> open_tunnel_once(const ConnectOptions& options,
+                                                      milliseconds timeout) {
+    http::TunnelRequest request;
+    request.proxy = *options.proxy;
+    request.host = options.endpoint.host;
+    request.port = options.endpoint.port;
+    request.timeout = timeout;
+    request.ip_family = ip_family_of(options.family);
+    auto tunnel = options.tunnels->open_tunnel(request);
+    if (!tunnel) {
+        RaceFailure failure;
+        failure.error = std::move(tunnel.error().error);
+        failure.transient = tunnel.error().transient;
+        return tl::unexpected(std::move(failure));
+    }
+    Connected connected;
+    connected.peer = SocketAddress::peer_of(tunnel->fd.get());
+    connected.fd = std::move(tunnel->fd);
+    connected.through_proxy =
+        fmt::format("{} through the proxy {}", format_host_port(request.host, request.port),
+                    tunnel->proxy_shown);
+    if (!tunnel->proxy_address.empty())
+        connected.through_proxy += fmt::format(" ({})", tunnel->proxy_address);
+    return connected;
+}
+
+} // namespace
+
+Result<Connected> open_connection(const ConnectOptions& options, ConnectObserver& observer) {
+    if (options.proxy) {
+        NETTOOL_CHECK(options.tunnels != nullptr && options.endpoint.transport == Transport::tcp &&
+                      !options.source);
+        return with_retries(options, observer, [&](milliseconds timeout) {
+            return open_tunnel_once(options, timeout);
+        });
+    }
+    return with_retries(
+        options, observer, [&](milliseconds timeout) -> tl::expected<Connected, RaceFailure> {
+            auto candidates = candidates_for(options);
+            if (!candidates) return tl::unexpected(RaceFailure{candidates.error()});
+            Race::Settings settings;
+            settings.socktype =
+                options.endpoint.transport == Transport::udp ? SOCK_DGRAM : SOCK_STREAM;
+            if (options.endpoint.transport != Transport::unix_stream)
+                settings.source = options.source;
+            settings.timeout = timeout;
+            settings.deadline = Clock::now() + settings.timeout;
+            settings.name = options.endpoint.transport == Transport::unix_stream
+                                ? options.endpoint.display()
+                                : format_host_port(options.endpoint.host, options.endpoint.port);
+            return run_race(std::move(*candidates), settings);
+        });
 }
 
 Status connect(const ConnectOptions& options, ConnectObserver& observer) {
@@ -245,8 +305,10 @@ Status connect(const ConnectOptions& options, ConnectObserver& observer) {
     if (!connection) return tl::unexpected(connection.error());
     SocketAddress peer = SocketAddress::peer_of(connection->fd.get());
     if (peer.empty()) peer = connection->peer;
-    // A unix peer is named as the user wrote it (getpeername of an abstract socket is binary).
-    const std::string peer_name = options.endpoint.transport == Transport::unix_stream
+    // A unix peer is named as the user wrote it (getpeername of an abstract socket is binary);
+    // a proxied one as the target, since the socket's peer is the proxy.
+    const std::string peer_name = !connection->through_proxy.empty() ? connection->through_proxy
+                                  : options.endpoint.transport == Transport::unix_stream
                                       ? options.endpoint.display()
                                       : peer.display();
     observer.connected(peer_name);

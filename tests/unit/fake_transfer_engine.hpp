@@ -100,6 +100,22 @@ class FakeTransferEngine : public http::TransferEngine {
         return outcome;
     }
 
+    // Tunnels: each open_tunnel() takes the next scripted result (a connected descriptor, say
+    // one end of a socketpair, or a failure) and records the request.
+    void add_tunnel(http::TunnelResult result) { m_tunnels.push_back(std::move(result)); }
+    const std::vector<http::TunnelRequest>& tunnel_requests() const { return m_tunnel_requests; }
+
+    http::TunnelResult open_tunnel(const http::TunnelRequest& request) override {
+        m_tunnel_requests.push_back(request);
+        if (m_tunnels.empty()) {
+            return tl::unexpected(http::TunnelFailure{
+                Error{ErrorKind::generic, "fake engine: no scripted tunnel left"}, false});
+        }
+        http::TunnelResult result = std::move(m_tunnels.front());
+        m_tunnels.pop_front();
+        return result;
+    }
+
   private:
     static tl::unexpected<http::TransferError> sink_failure(Error error, std::uint64_t bytes) {
         http::TransferError failure;
@@ -111,6 +127,8 @@ class FakeTransferEngine : public http::TransferEngine {
 
     std::deque<Step> m_steps;
     std::vector<http::Request> m_requests;
+    std::deque<http::TunnelResult> m_tunnels;
+    std::vector<http::TunnelRequest> m_tunnel_requests;
 };
 
 } // namespace nettool::test

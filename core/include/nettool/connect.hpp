@@ -8,6 +8,7 @@
 #include <nettool/endpoint.hpp>
 #include <nettool/error.hpp>
 #include <nettool/happy_eyeballs.hpp>
+#include <nettool/http/transfer.hpp>
 #include <nettool/resolve.hpp>
 #include <optional>
 #include <string>
@@ -34,6 +35,14 @@ struct ConnectOptions {
     // its flags are restored), so that a reader downstream sees end-of-file at once while the
     // input still flows to the peer.
     int output_fd = 1;
+    // Connect through this proxy (nettool-connect(1), PROXIES), chosen by the caller with
+    // choose_proxy() (so NO_PROXY is already applied): socks5://, socks5h:// or http://, with
+    // USER:PASS@ when it needs them. `tunnels` opens it: an engine from
+    // http::make_transfer_engine(), made only for a proxied connection, so that a direct one
+    // never loads the HTTP library. The proxy resolves the name; `source` must be empty, and
+    // `family` only chooses the proxy's address. `timeout` covers the whole set-up.
+    std::optional<std::string> proxy;
+    http::TransferEngine* tunnels = nullptr;
 };
 
 // How long a UDP client waits for replies after its input ended, without --idle-timeout.
@@ -42,7 +51,9 @@ inline constexpr std::chrono::milliseconds k_udp_reply_wait{1000};
 class ConnectObserver {
   public:
     virtual ~ConnectObserver() = default;
-    // The connection is up; `peer` is getpeername() formatted ("127.0.0.1:80", "unix:/x").
+    // The connection is up; `peer` is getpeername() formatted ("127.0.0.1:80", "unix:/x"), or
+    // through a proxy the target and the proxy ("localhost:80 through the proxy
+    // socks5h://127.0.0.1:1080 (127.0.0.1:1080)").
     virtual void connected(const std::string& peer) { (void)peer; }
     // --wait: an attempt failed and another follows after `delay`; `left` is the time left.
     virtual void retrying(const Error& why, std::chrono::milliseconds delay,

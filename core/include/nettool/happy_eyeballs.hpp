@@ -21,6 +21,9 @@ using Clock = std::chrono::steady_clock;
 struct Connected {
     UniqueFd fd; // non-blocking, close-on-exec
     SocketAddress peer;
+    // Through a proxy: "localhost:80 through the proxy socks5h://127.0.0.1:1080" (peer is then
+    // the proxy's address); empty for a direct connection.
+    std::string through_proxy{};
 };
 
 // Why a race failed: the error to report, and whether trying again later could help

@@ -6,6 +6,7 @@
 #include "curl_prepared.hpp"
 #include "curl_share.hpp"
 #include "curl_transfer.hpp"
+#include "curl_tunnel.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -331,6 +332,10 @@ class CurlTransferEngine final : public TransferEngine {
   public:
     CurlTransferEngine(EasyHandle easy, std::shared_ptr<ConnectionShare> share)
         : m_share(std::move(share)), m_easy(std::move(easy)) {}
+    // A handle of its own: the tunnel's socket must not stay in this engine's connection cache.
+    TunnelResult open_tunnel(const TunnelRequest& request) override {
+        return open_curl_tunnel(request);
+    }
     TransferResult perform(const Request& request, TransferSink& sink) override {
         PreparedTransfer prepared(m_easy.get(), request, sink);
         CURLSH* share = m_share ? static_cast<CurlShare*>(m_share.get())->get() : nullptr;

@@ -113,12 +113,29 @@ std::string without_password(std::string_view text) {
     return shown.empty() ? copy : shown;
 }
 
+namespace {
+
+// A proxy as typed, for a message about why it is malformed: without what follows the first
+// ':' of its user:password@ part (by plain text, since the URL may not parse).
+std::string proxy_text_shown(std::string_view text) {
+    const auto sep = text.find("://");
+    const std::size_t start = sep == std::string_view::npos ? 0 : sep + 3;
+    const auto at = text.rfind('@');
+    if (at == std::string_view::npos || at < start) return std::string(text);
+    const auto colon = text.find(':', start);
+    if (colon == std::string_view::npos || colon > at) return std::string(text);
+    return fmt::format("{}{}", text.substr(0, colon), text.substr(at));
+}
+
+} // namespace
+
 Status check_proxy_url(std::string_view text) {
     static constexpr std::array<std::string_view, 6> k_proxy_schemes = {
         "http", "https", "socks4", "socks4a", "socks5", "socks5h"};
     const auto bad = [&](std::string_view why) {
         return fail(ErrorKind::usage,
-                    fmt::format("bad --proxy '{}': {}; write it like http://host:port", text, why));
+                    fmt::format("bad --proxy '{}': {}; write it like http://host:port",
+                                proxy_text_shown(text), why));
     };
     if (text.empty()) return bad("it is empty");
     if (std::any_of(text.begin(), text.end(),

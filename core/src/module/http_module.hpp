@@ -82,6 +82,8 @@ struct HttpModule {
                         const SinkCalls& sink) noexcept;
     std::vector<http::MultiDone> (*multi_run)(Multi* multi, std::int64_t wait_ms) noexcept;
     void (*multi_wake)(Multi* multi) noexcept; // thread-safe
+    // connect --proxy: the tunnel's socket (a descriptor) crosses inside http::Tunnel.
+    http::TunnelResult (*open_tunnel)(Engine* engine, const http::TunnelRequest& request) noexcept;
 
     Result<DigestState*> (*digest_new)(std::string_view algorithm) noexcept;
     void (*digest_free)(DigestState* digest) noexcept;

@@ -130,6 +130,10 @@ class ModuleEngine final : public TransferEngine {
         return result;
     }
 
+    TunnelResult open_tunnel(const TunnelRequest& request) override {
+        return m_calls.open_tunnel(m_engine, request);
+    }
+
   private:
     const module::HttpModule& m_calls;
     module::Engine* m_engine;
@@ -194,6 +198,9 @@ class UnavailableEngine final : public TransferEngine {
         TransferError failure;
         failure.error = m_error;
         return tl::unexpected(failure);
+    }
+    TunnelResult open_tunnel(const TunnelRequest&) override {
+        return tl::unexpected(TunnelFailure{m_error, false});
     }
 
   private:

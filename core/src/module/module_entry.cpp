@@ -190,6 +190,14 @@ void multi_wake(Multi* multi) noexcept {
     multi->engine->wake();
 }
 
+http::TunnelResult open_tunnel(Engine* engine, const http::TunnelRequest& request) noexcept {
+    try {
+        return engine->engine->open_tunnel(request);
+    } catch (...) {
+        return tl::unexpected(http::TunnelFailure{error_of(std::current_exception()), false});
+    }
+}
+
 Result<DigestState*> digest_new(std::string_view algorithm) noexcept {
     try {
         auto digest = Digest::create(algorithm);
@@ -221,10 +229,10 @@ std::string digest_hex(const DigestState* digest) noexcept {
 }
 
 constexpr HttpModule k_module = {
-    parse_url,   check_proxy_url, path_of_url,  library_versions, share_new,
-    share_free,  engine_new,      engine_free,  perform,          multi_new,
-    multi_free,  multi_start,     multi_run,    multi_wake,       digest_new,
-    digest_free, digest_update,   digest_reset, digest_hex,
+    parse_url,  check_proxy_url, path_of_url,   library_versions, share_new,
+    share_free, engine_new,      engine_free,   perform,          multi_new,
+    multi_free, multi_start,     multi_run,     multi_wake,       open_tunnel,
+    digest_new, digest_free,     digest_update, digest_reset,     digest_hex,
 };
 
 } // namespace

@@ -20,6 +20,7 @@
 #include <memory>
 #include <nettool/error.hpp>
 #include <nettool/http/url.hpp>
+#include <nettool/unique_fd.hpp>
 #include <optional>
 #include <span>
 #include <string>
@@ -180,12 +181,46 @@ struct TransferError {
 
 using TransferResult = tl::expected<TransferOutcome, TransferError>;
 
+// A TCP connection to host:port through a proxy (connect --proxy), for the caller to relay
+// over (or to layer TLS on): the proxy resolves the host name and makes the connection.
+struct TunnelRequest {
+    // socks5:// (treated as socks5h://: the proxy resolves), socks5h:// or http:// (CONNECT),
+    // with optional USER:PASS@; as typed, so it may hold a password (never shown).
+    std::string proxy;
+    std::string host; // as the user wrote it, without brackets ("localhost", "::1")
+    std::uint16_t port = 0;
+    // The whole set-up: reaching the proxy, its handshake, authentication and its connection
+    // to the target. nullopt: no limit.
+    std::optional<std::chrono::milliseconds> timeout;
+    IpFamily ip_family = IpFamily::any; // for reaching the proxy (the proxy picks the target's)
+};
+
+struct Tunnel {
+    UniqueFd fd;               // connected to the proxy, the handshake done; non-blocking
+    std::string proxy_shown;   // the proxy URL without its password ("socks5h://u@host:1080")
+    std::string proxy_address; // the address reached ("127.0.0.1:1080")
+};
+
+struct TunnelFailure {
+    // Exit codes: 4 the proxy refused the connection (its reason, naming the proxy) or could not
+    // be reached, 6 it refused the credentials or demanded some, 7 its reply was malformed,
+    // 2 a proxy URL libcurl cannot use; 130 interrupted.
+    Error error;
+    // Whether trying again later could help (--wait): the proxy unreachable, the target refused
+    // or unreachable from the proxy, a time-out.
+    bool transient = false;
+};
+
+using TunnelResult = tl::expected<Tunnel, TunnelFailure>;
+
 // Performs transfers one at a time. An engine keeps its connections open between perform()
 // calls (reuse); use one engine per thread.
 class TransferEngine {
   public:
     virtual ~TransferEngine() = default;
     virtual TransferResult perform(const Request& request, TransferSink& sink) = 0;
+    // A new connection through a proxy, not shared with transfers (the caller owns it).
+    virtual TunnelResult open_tunnel(const TunnelRequest& request) = 0;
 };
 
 // The libcurl engine.
