@@ -24,6 +24,9 @@ struct ServeArgs {
     std::string send_file;
     std::string exec;
     std::string sh_exec;
+    std::vector<Endpoint> targets; // --to
+    std::string send_proxy;        // --send-proxy v1|v2
+    bool accept_proxy = false;
     bool keep_open = false;
     int backlog = 128;
     bool reuse_port = false;
@@ -77,8 +80,11 @@ class ServeTextObserver final : public ServeObserver {
     }
     void closed(const ConnectionInfo& info) override {
         if (m_output.verbose) {
-            emit_line(fmt::format("closed {}: {} bytes in, {} bytes out, {:.3f} s", peer_text(info),
-                                  info.bytes_in, info.bytes_out, info.seconds));
+            const std::string via =
+                info.target.empty() ? "" : " (forwarded to " + info.target.display() + ")";
+            emit_line(fmt::format("closed {}{}: {} bytes in, {} bytes out, {:.3f} s",
+                                  peer_text(info), via, info.bytes_in, info.bytes_out,
+                                  info.seconds));
         }
     }
     void denied(const ConnectionInfo& info) override {
@@ -105,6 +111,7 @@ class ServeJsonObserver final : public ServeObserver {
     void connection(const ConnectionInfo& info) override { emit(peer_json("connection", info)); }
     void closed(const ConnectionInfo& info) override {
         auto j = peer_json("close", info);
+        if (!info.target.empty()) j["target"] = address_json(info.target);
         j["bytes_in"] = info.bytes_in;
         j["bytes_out"] = info.bytes_out;
         j["seconds"] = info.seconds;
@@ -166,6 +173,10 @@ int run_serve(const ServeArgs& args) {
     if (!args.send_file.empty()) options.mode = ServeMode::send_file, options.file = args.send_file;
     if (!args.exec.empty()) options.mode = ServeMode::exec, options.command = args.exec;
     if (!args.sh_exec.empty()) options.mode = ServeMode::sh_exec, options.command = args.sh_exec;
+    if (!args.targets.empty()) options.mode = ServeMode::forward, options.targets = args.targets;
+    if (!args.send_proxy.empty())
+        options.send_proxy = args.send_proxy == "v1" ? ProxyVersion::v1 : ProxyVersion::v2;
+    options.accept_proxy = args.accept_proxy;
     options.keep_open = args.keep_open;
     options.backlog = args.backlog;
     options.reuse_port = args.reuse_port;
@@ -187,7 +198,8 @@ int run_serve(const ServeArgs& args) {
 void add_serve(CLI::App& app, Action& action) {
     auto args = std::make_shared<ServeArgs>();
     auto* sub = app.add_subcommand(
-        "serve", "Accept connections and relay, greet, echo, send a file or run a program.");
+        "serve",
+        "Accept connections and relay, greet, echo, send a file, run a program or forward.");
     set_help_footer(
         *sub,
         {{"Greet every client on localhost:1024 until Ctrl+C", "nettool serve --greet -k"},
@@ -201,6 +213,7 @@ void add_serve(CLI::App& app, Action& action) {
     constexpr const char* listening = "Listening";
     constexpr const char* modes = "Modes";
     constexpr const char* connections = "Connections";
+    constexpr const char* forwarding = "Forwarding";
 
     sub->add_option("endpoint", args->endpoint,
                     "Where to listen: PORT, HOST:PORT, [IPV6]:PORT, *:PORT, udp://HOST:PORT, "
@@ -254,6 +267,36 @@ void add_serve(CLI::App& app, Action& action) {
         ->check(not_blank)
         ->group(modes);
 
+    sub->add_option_function<std::string>(
+           "--to",
+           [args](const std::string& list) {
+               args->targets.clear();
+               std::size_t start = 0;
+               while (true) {
+                   const std::size_t comma = list.find(',', start);
+                   const std::string one = list.substr(start, comma - start);
+                   auto ep = parse_endpoint(one, Transport::tcp, PortRule::nonzero);
+                   if (!ep) throw CLI::ValidationError("--to: " + ep.error().message);
+                   args->targets.push_back(*ep);
+                   if (comma == std::string::npos) break;
+                   start = comma + 1;
+               }
+           },
+           "Forward each connection to the first of these targets that accepts (HOST:PORT or "
+           "unix:/PATH, comma-separated, tried in order)")
+        ->type_name("ENDPOINT[,ENDPOINT...]")
+        ->group(forwarding);
+    sub->add_option("--send-proxy", args->send_proxy,
+                    "Send a PROXY protocol header (v1: text, v2: binary) with the client's "
+                    "address to the target first")
+        ->type_name("VERSION")
+        ->check(CLI::IsMember({"v1", "v2"}))
+        ->group(forwarding);
+    sub->add_flag("--accept-proxy", args->accept_proxy,
+                  "Expect a PROXY protocol header (v1 or v2) from each client; its address is "
+                  "the peer for logs, --allow/--deny and $NETTOOL_PEER_ADDR")
+        ->group(connections);
+
     sub->add_option(
            "--max-conns", args->max_conns,
            "At most N connections at once; further clients wait in the backlog until one closes")
@@ -294,14 +337,19 @@ void add_serve(CLI::App& app, Action& action) {
 
     sub->callback([args, sub, &action] {
         std::vector<std::string> chosen;
-        for (const char* mode : {"--greet", "--echo", "--send-file", "--exec", "--sh-exec"}) {
+        for (const char* mode :
+             {"--greet", "--echo", "--send-file", "--exec", "--sh-exec", "--to"}) {
             if (sub->count(mode) > 0) chosen.emplace_back(mode);
         }
         if (chosen.size() > 1) {
             throw CLI::ValidationError(
                 fmt::format("{} and {} cannot be used together; choose one mode of --greet, "
-                            "--echo, --send-file, --exec and --sh-exec",
+                            "--echo, --send-file, --exec, --sh-exec and --to",
                             chosen[0], chosen[1]));
+        }
+        if (sub->count("--send-proxy") > 0 && sub->count("--to") == 0) {
+            throw CLI::ValidationError("--send-proxy sends a header to a forwarding target; "
+                                       "add --to ENDPOINT");
         }
         action = [args] { return run_serve(*args); };
     });

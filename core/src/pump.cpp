@@ -71,7 +71,7 @@ Status Pump::step() {
 
 Status Pump::run() {
     // Alternate until neither side makes progress: write what is pending, then read more.
-    for (int rounds = 0; rounds < 64 && !m_finished; ++rounds) {
+    for (int rounds = 0; rounds < m_options.rounds_per_step && !m_finished; ++rounds) {
         const auto before_in = m_bytes_in;
         const auto before_out = m_bytes_out;
         if (wants_write()) {

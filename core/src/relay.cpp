@@ -236,7 +236,10 @@ void Relay::after_from_peer() {
     const bool ended =
         m_from_peer->source_ended() && m_from_peer->failed_side() == Pump::Side::none;
     const int output = m_from_peer->sink_fd();
-    if (output != m_settings.peer_fd) unwatch(output);
+    // A forwarder's output is its second socket, which the input still reads.
+    const bool output_read =
+        m_to_peer && !m_to_peer->finished() && m_to_peer->source_fd() == output;
+    if (output != m_settings.peer_fd && !output_read) unwatch(output);
     switch (m_settings.output_at_end) {
     case OutputAtEnd::release:
         release_output(output, m_settings.output_guard,
@@ -264,7 +267,8 @@ void Relay::after_to_peer() {
     if (m_input_ended || !m_to_peer || !m_to_peer->finished()) return;
     m_input_ended = true;
     const int input = m_to_peer->source_fd();
-    if (input != m_settings.peer_fd) unwatch(input);
+    const bool input_written = !m_from_peer->finished() && m_from_peer->sink_fd() == input;
+    if (input != m_settings.peer_fd && !input_written) unwatch(input);
     m_settings.owned_input.reset();
 }
 

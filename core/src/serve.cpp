@@ -9,6 +9,7 @@
 #include <nettool/child_process.hpp>
 #include <nettool/listener.hpp>
 #include <nettool/pump.hpp>
+#include <nettool/resolve.hpp>
 #include <nettool/serve.hpp>
 #include <nettool/systemd.hpp>
 #include <sys/eventfd.h>
@@ -192,12 +193,41 @@ Result<std::vector<Listener>> worker_listeners(const ServeOptions& options,
     return open_listeners(endpoint, ListenOptions{options.backlog, true});
 }
 
+// --to: every target is resolved once, before anything listens (a name that does not resolve
+// is an error now, not a surprise at the first client); each connection races the addresses.
+Result<std::vector<serve_detail::ForwardTarget>> resolve_targets(const ServeOptions& options) {
+    std::vector<serve_detail::ForwardTarget> targets;
+    if (options.mode != ServeMode::forward) return targets;
+    if (options.targets.empty())
+        return fail(ErrorKind::usage, "--to needs at least one target, such as --to 127.0.0.1:80");
+    for (const Endpoint& ep : options.targets) {
+        serve_detail::ForwardTarget target;
+        if (ep.transport == Transport::unix_stream) {
+            target.name = ep.display();
+            target.addresses.push_back(SocketAddress::unix_socket(ep));
+        } else if (ep.transport == Transport::udp) {
+            return fail(ErrorKind::usage,
+                        fmt::format("--to {}: the forwarder joins stream connections; give a "
+                                    "TCP or Unix target",
+                                    ep.display()));
+        } else {
+            target.name = format_host_port(ep.host, ep.port);
+            auto resolved = resolve(ep.host, ep.port, Transport::tcp, Family::any);
+            if (!resolved) return tl::unexpected(resolved.error());
+            target.addresses = interleave_families(*resolved);
+        }
+        targets.push_back(std::move(target));
+    }
+    return targets;
+}
+
 // Type=notify: the service is up once every socket listens (and every worker runs).
 void tell_service_manager_ready(ServeObserver& observer) {
     if (auto told = notify_service_manager("READY=1"); !told) observer.error(told.error());
 }
 
 Status serve_with_workers(const ServeOptions& options, ServeObserver& observer, int file,
+                          const std::vector<serve_detail::ForwardTarget>& targets,
                           std::optional<ActivatedSockets> activated) {
     LockedObserver locked(observer);
     SharedState shared(options.max_conns);
@@ -205,6 +235,7 @@ Status serve_with_workers(const ServeOptions& options, ServeObserver& observer, 
     for (unsigned i = 0; i < options.workers; ++i) {
         auto context = std::make_unique<ServeContext>(options, locked, shared);
         context->file = file;
+        context->targets = &targets;
         auto wake = shared.add_worker();
         if (!wake) return tl::unexpected(wake.error());
         context->wake_fd = *wake;
@@ -303,13 +334,24 @@ Status serve(const ServeOptions& options, ServeObserver& observer) {
         return fail(ErrorKind::usage,
                     "--sh-exec needs a command, such as --sh-exec 'date; uptime'");
     }
+    if (datagrams && options.accept_proxy) {
+        return fail(ErrorKind::usage, "--accept-proxy reads a header at the start of a stream; "
+                                      "use a TCP or Unix endpoint");
+    }
+    if (datagrams && options.mode == ServeMode::forward) {
+        return fail(ErrorKind::usage,
+                    "--to forwards stream connections; listen on a TCP or Unix endpoint");
+    }
+    auto targets = resolve_targets(options);
+    if (!targets) return tl::unexpected(targets.error());
     raise_descriptor_limit(options.mode);
     if (options.workers > 1)
-        return serve_with_workers(options, observer, file.get(), std::move(*activated));
+        return serve_with_workers(options, observer, file.get(), *targets, std::move(*activated));
 
     SharedState shared(options.max_conns);
     ServeContext context(options, observer, shared);
     context.file = file.get();
+    context.targets = &*targets;
     auto loop = EventLoop::create();
     if (!loop) return tl::unexpected(loop.error());
     context.loop.emplace(std::move(*loop));

@@ -15,13 +15,13 @@ constexpr auto k_linger = std::chrono::seconds(2);
 // buffer exists only then: see pump.hpp). Exec and the relay splice, holding none.
 constexpr std::size_t k_echo_buffer = 64 * 1024;
 
+} // namespace
+
 std::string peer_name(const ConnectionInfo& info) {
     if (!info.peer.empty() && info.transport != Transport::unix_stream) return info.peer.display();
     return info.peer_pid > 0 ? fmt::format("the client (pid {}) on {}", info.peer_pid, info.where)
                              : fmt::format("the client on {}", info.where);
 }
-
-} // namespace
 
 Connection::Connection(ServeContext& context, EventLoop& loop, UniqueFd socket, ConnectionInfo info,
                        std::function<void()> changed)
@@ -29,13 +29,40 @@ Connection::Connection(ServeContext& context, EventLoop& loop, UniqueFd socket, 
       m_changed(std::move(changed)) {}
 
 Connection::~Connection() {
+    // A forwarded connection that failed (a reset on either side, no target) is reset on the
+    // other side too, so that neither end mistakes it for a clean end of data.
+    const bool failed = !m_early_status || (m_relay && !m_relay->result());
+    if (failed && m_context.options.mode == ServeMode::forward) {
+        const linger reset{1, 0};
+        ::setsockopt(m_socket.get(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+        if (m_target) ::setsockopt(m_target.get(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    }
     m_relay.reset(); // it unwatches its descriptors while they are still open
+    m_connector.reset();
+    if (m_header_watching) m_loop.remove(m_socket.get());
     stop_writer();
 }
 
 Status Connection::start() {
+    if (!m_context.options.accept_proxy) {
+        m_announced = true; // the server checked the access rules and said so
+        return begin();
+    }
+    m_header_until = Clock::now() + k_header_wait;
+    auto watched = m_loop.add(m_socket.get(), io::readable, [this](std::uint32_t) {
+        on_header_ready();
+        changed();
+    });
+    if (!watched) return watched;
+    m_header_watching = true;
+    return {};
+}
+
+Status Connection::begin() {
     const auto& options = m_context.options;
     switch (options.mode) {
+    case ServeMode::forward:
+        return start_forward();
     case ServeMode::relay:
         return start_relay();
     case ServeMode::exec:
@@ -154,11 +181,14 @@ Status Connection::start_exec() {
 }
 
 bool Connection::done() const {
+    if (m_ended_early) return true;
+    if (m_header_until || m_connector) return m_aborted;
     if (m_relay) return m_relay->done();
     return m_aborted || (m_writer_done && !m_linger_until);
 }
 
 Status Connection::outcome() const {
+    if (!m_early_status) return m_early_status;
     return m_relay ? m_relay->result() : m_writer_status;
 }
 
@@ -252,6 +282,11 @@ void Connection::stop_writer() {
 std::optional<Clock::time_point> Connection::deadline() const {
     if (done()) return std::nullopt;
     std::optional<Clock::time_point> when = m_linger_until;
+    const auto earliest = [&](std::optional<Clock::time_point> t) {
+        if (t && (!when || *t < *when)) when = t;
+    };
+    earliest(m_header_until);
+    if (m_connector) earliest(m_connector->deadline());
     if (const auto& idle = m_context.options.idle_timeout) {
         const auto idle_at = m_last_activity + *idle;
         if (!when || idle_at < *when) when = idle_at;
@@ -261,6 +296,7 @@ std::optional<Clock::time_point> Connection::deadline() const {
 
 // After every event: the idle timeout counts from the last byte moved.
 void Connection::changed() {
+    if (m_connector && m_connector->done()) finish_connect();
     if (m_context.options.idle_timeout) {
         if (const auto total = moved(); total != m_moved) {
             m_moved = total;
@@ -275,6 +311,18 @@ void Connection::on_deadline(Clock::time_point now) {
     if (const auto total = moved(); total != m_moved) { // activity since the last look
         m_moved = total;
         m_last_activity = now;
+    }
+    if (m_header_until && now >= *m_header_until) {
+        fail_early(Error{ErrorKind::protocol,
+                         fmt::format("closing the connection from {}: no complete PROXY "
+                                     "protocol header within {} s",
+                                     peer_name(m_info), k_header_wait.count())});
+        return;
+    }
+    if (m_connector) {
+        m_connector->on_deadline(now);
+        if (m_connector->done()) finish_connect();
+        if (done()) return;
     }
     if (m_linger_until && now >= *m_linger_until) {
         m_linger_until.reset();

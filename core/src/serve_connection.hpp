@@ -3,8 +3,10 @@
 // --exec move bytes through the one relay (core/src/relay.hpp), with its half-close and reset
 // rules; the fixed greeting and --send-file (sendfile(2)) are writers of their own.
 #include "relay.hpp"
+#include "serve_forward.hpp"
 #include "serve_internal.hpp"
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <nettool/child_process.hpp>
@@ -13,6 +15,13 @@
 #include <string>
 
 namespace nettool::serve_detail {
+
+// --accept-proxy: a client has this long to send its whole PROXY header (a proxy sends it at
+// once; a client dribbling bytes must not hold a slot).
+inline constexpr std::chrono::seconds k_header_wait{5};
+
+// The client as messages name it: "127.0.0.1:5000", "the client (pid 42) on /run/x.sock".
+std::string peer_name(const ConnectionInfo& info);
 
 class Connection {
   public:
@@ -24,8 +33,12 @@ class Connection {
     ~Connection();
 
     // Sets the mode up (spawns the child for --exec) and starts watching. An error ends the
-    // connection before it began.
+    // connection before it began. With --accept-proxy the PROXY header is read first, and the
+    // access rules and the `connection` event wait for its address.
     Status start();
+    // Whether the `connection` event was given (a connection refused by its PROXY header or by
+    // the access rules applied to the carried address has no `close` event either).
+    bool announced() const { return m_announced; }
 
     bool done() const;
     // How it ended, once done: success, or the error that ended it (a reset that cut the
@@ -41,6 +54,12 @@ class Connection {
     ConnectionInfo info() const;
 
   private:
+    Status begin();
+    Status start_forward();
+    void finish_connect();
+    void on_header_ready();
+    void read_header();
+    void fail_early(Error error);
     Status start_relay();
     Status start_exec();
     void changed();
@@ -60,7 +79,16 @@ class Connection {
     Clock::time_point m_last_activity = m_started;
     std::uint64_t m_moved = 0; // at the last activity
 
-    std::unique_ptr<Relay> m_relay; // relay, echo, exec
+    std::unique_ptr<Relay> m_relay;               // relay, echo, exec, forward
+    std::unique_ptr<TargetConnector> m_connector; // forward, while connecting
+    UniqueFd m_target;                            // forward, once connected
+    std::vector<std::uint8_t> m_header;           // --accept-proxy: what of it was read
+    std::optional<Clock::time_point> m_header_until;
+    std::optional<SocketAddress> m_carried_destination;
+    bool m_header_watching = false;
+    bool m_announced = false;
+    bool m_ended_early = false; // refused, or failed before its mode began
+    Status m_early_status;
     std::optional<ChildProcess> m_child;
 
     // greet / send-file: how much was sent, then (for a client that talks) a short linger

@@ -10,6 +10,7 @@
 #include <nettool/serve.hpp>
 #include <nettool/unique_fd.hpp>
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace nettool::serve_detail {
@@ -51,6 +52,13 @@ class SharedState {
     std::vector<UniqueFd> m_wake;
 };
 
+// serve --to: one target, resolved when serve starts (names are not looked up per connection:
+// the event loop never waits for a resolver).
+struct ForwardTarget {
+    std::string name;                     // as written: "backend:80", "unix:/run/app.sock"
+    std::vector<SocketAddress> addresses; // happy-eyeballs order
+};
+
 struct ServeContext {
     ServeContext(const ServeOptions& o, ServeObserver& obs, SharedState& s)
         : options(o), observer(obs), shared(s) {}
@@ -63,6 +71,7 @@ struct ServeContext {
     // had yet to create its loop could not, and its failure would end the server.
     std::optional<EventLoop> loop;
     std::vector<Listener> listeners;
+    const std::vector<ForwardTarget>* targets = nullptr; // --to, shared by the workers
     int file = -1; // --send-file, opened once; each connection sends it from its own offset
     // Relay: stdin and stdout are made non-blocking; the guards put their flags back (the
     // relay lets go of stdout early, restoring its flags first, when a client's data ends).

@@ -157,12 +157,16 @@ void StreamServer::admit(UniqueFd socket, const SocketAddress& peer, const Liste
         if (::getsockopt(socket.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
             info.peer_pid = cred.pid;
     }
-    if (!m_context.options.access.permits(peer)) {
-        m_context.observer.denied(info); // closed at once
-        m_context.shared.give_slot();
-        return;
+    // --accept-proxy: the address that counts arrives in the PROXY header; the connection
+    // checks it and says so once it is read.
+    if (!m_context.options.accept_proxy) {
+        if (!m_context.options.access.permits(peer)) {
+            m_context.observer.denied(info); // closed at once
+            m_context.shared.give_slot();
+            return;
+        }
+        m_context.observer.connection(info);
     }
-    m_context.observer.connection(info);
     m_served = true;
     const std::uint64_t id = m_next_id++;
     auto connection = std::make_unique<Connection>(m_context, m_loop, std::move(socket), info,
@@ -200,7 +204,7 @@ void StreamServer::schedule(std::uint64_t id, Connection& c) {
 void StreamServer::finish(std::uint64_t id) {
     const auto it = m_connections.find(id);
     if (it == m_connections.end()) return;
-    m_context.observer.closed(it->second->info());
+    if (it->second->announced()) m_context.observer.closed(it->second->info());
     Status outcome = it->second->outcome();
     // Whatever the child started ends with its connection (SIGTERM now, SIGKILL after the
     // grace period); its --max-conns slot is free at once.

@@ -98,7 +98,7 @@ Status SplicePump::step() {
 }
 
 Status SplicePump::step_direct() {
-    for (int rounds = 0; rounds < 64 && !m_finished; ++rounds) {
+    for (int rounds = 0; rounds < m_options.rounds_per_step && !m_finished; ++rounds) {
         const ssize_t n = ::splice(m_source, nullptr, m_sink, nullptr, k_chunk,
                                    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n > 0) {
@@ -149,7 +149,7 @@ Status SplicePump::step_direct() {
 Status SplicePump::step_through_pipe() {
     // The private pipe is only filled when empty, so EAGAIN always names one side: the source
     // has nothing (filling) or the sink is full (draining).
-    for (int rounds = 0; rounds < 64 && !m_finished; ++rounds) {
+    for (int rounds = 0; rounds < m_options.rounds_per_step && !m_finished; ++rounds) {
         if (m_pending > 0) {
             const ssize_t n = ::splice(m_pipe_read.get(), nullptr, m_sink, nullptr, m_pending,
                                        SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -162,10 +162,6 @@ Status SplicePump::step_through_pipe() {
             m_bytes_out += static_cast<std::uint64_t>(n);
             if (m_pending > 0) continue;
         }
-        if (m_source_ended) {
-            finish();
-            return {};
-        }
         const ssize_t n = ::splice(m_source, nullptr, m_pipe_write.get(), nullptr, k_chunk,
                                    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n < 0) {
@@ -174,8 +170,12 @@ Status SplicePump::step_through_pipe() {
             return failed(Pump::Side::source, errno); // a reset too: the relay judges it
         }
         if (n == 0) {
+            // The pipe is empty here (it is only filled when empty): nothing is left to write,
+            // so the end is now. (Waiting for a next round could leave the pump wanting
+            // neither side when this was the step's last round, and nothing would wake it.)
             m_source_ended = true;
-            continue;
+            finish();
+            return {};
         }
         m_pending += static_cast<std::size_t>(n);
         m_bytes_in += static_cast<std::uint64_t>(n);

@@ -98,9 +98,9 @@ def connect_many(port, attempts, host="127.0.0.1"):
     return socks
 
 
-def zombie_children(pid):
-    """Pids of zombie children of pid (from /proc)."""
-    out = []
+def children_of(pid):
+    """{child pid: state letter} of every child of pid, zombies included (from /proc)."""
+    out = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -110,8 +110,8 @@ def zombie_children(pid):
         except OSError:
             continue
         fields = stat.rsplit(")", 1)[1].split()
-        if fields[0] == "Z" and int(fields[1]) == pid:
-            out.append(int(entry))
+        if int(fields[1]) == pid:
+            out[int(entry)] = fields[0]
     return out
 
 

@@ -56,11 +56,13 @@ def test_installs_exactly_the_binary_the_man_pages_and_three_completions(stage):
     prefix, files = stage
     subs = subcommands()
     assert set(subs) == {"serve", "connect", "get", "retrieve", "clean", "ports"}
-    pages = {"share/man/man1/nettool.1"} | {f"share/man/man1/nettool-{s}.1" for s in subs}
+    # A page per subcommand, nettool(1), and nettool-help(1) for `nettool help`.
+    pages = ({"share/man/man1/nettool.1", "share/man/man1/nettool-help.1"} |
+             {f"share/man/man1/nettool-{s}.1" for s in subs})
     modules = {f for f in files if f.endswith("/nettool/nettool-http.so")}
     assert len(modules) == 1 and next(iter(modules)).startswith("lib"), files
     assert files == {"bin/nettool"} | modules | pages | COMPLETIONS
-    assert len(pages) == 7 and len(files) == 12
+    assert len(pages) == 8 and len(files) == 13
     assert os.access(prefix / "bin/nettool", os.X_OK)
     # The completion files are the repository's, under the names each shell looks for.
     for installed, source in zip(sorted(COMPLETIONS), ["completions/nettool.bash",

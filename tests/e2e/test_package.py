@@ -80,7 +80,7 @@ def test_unpacked_binary_runs_from_the_scratch_root(package):
 def test_unpacked_man_pages_are_compressed_and_render(package):
     _, _, root = package
     pages = sorted(p.name for p in (root / "usr/share/man/man1").iterdir())
-    assert len(pages) == 7 and all(p.endswith(".1.gz") for p in pages), pages
+    assert len(pages) == 8 and all(p.endswith(".1.gz") for p in pages), pages  # nettool-help.1 too
     r = subprocess.run(["man", "-l", str(root / "usr/share/man/man1/nettool-get.1.gz")],
                        capture_output=True, text=True, timeout=DEADLINE,
                        env=dict(os.environ, MANWIDTH="80", MANPAGER="cat"))

@@ -15,7 +15,7 @@ from conftest import DEADLINE, NETTOOL, connect_tcp, json_lines, recv_all, run
 from connect_helpers import (PipeReader, big_payload_file, file_sha256, live_processes, reset,
                              send_file, wait_until)
 from serve_helpers import (RawServe, StdoutCollector, connect_many, exchange, port_of,
-                           read_events_until_exit, read_json_line, start_serve, zombie_children)
+                           read_events_until_exit, read_json_line, start_serve, children_of)
 
 GREETING = b"Thank you for connecting!\n"
 
@@ -222,10 +222,14 @@ def test_exec_gets_peer_address_and_children_are_reaped(procs):
         with connect_tcp("127.0.0.1", port) as s:
             local_port = s.getsockname()[1]
             assert recv_all(s) == b"127.0.0.1\n%d\n" % local_port
+    for _ in range(5):
+        proc.wait_event("close")
+    # Every child has exited by itself; reaped, it is no child at all (a zombie is one still).
+    # A child not yet exited is no zombie yet either, so "no zombies" alone would pass early.
     end = time.monotonic() + DEADLINE
-    while zombie_children(proc.pid) and time.monotonic() < end:
-        time.sleep(0.05)
-    assert zombie_children(proc.pid) == []
+    while children_of(proc.pid) and time.monotonic() < end:
+        time.sleep(0.02)
+    assert children_of(proc.pid) == {}
 
 
 def test_exec_cat_wired_both_ways(procs):

@@ -327,3 +327,37 @@ TEST(Relay, EveryDirectionSplicesWhereBothEndsAllowIt) {
     observed.observe = [](std::span<const char>) {}; // --hexdump
     EXPECT_FALSE(spliced(pipe.read_end.get(), sock, observed));
 }
+
+// A forwarder's second socket is both the output and the input: when the client's data has
+// ended, that socket must still be watched for the target's reply (and the other way round).
+TEST(Relay, ASocketThatIsBothOutputAndInputStaysWatchedUntilBothAreDone) {
+    for (const bool client_first : {true, false}) {
+        TcpPair client, target;
+        auto loop = EventLoop::create();
+        ASSERT_TRUE(loop);
+        Relay::Settings s;
+        s.peer_fd = client.ours.get();
+        s.peer_name = "the client";
+        s.from_peer = std::move(*open_channel(client.ours.get(), target.ours.get(), {}));
+        s.to_peer = std::move(*open_channel(target.ours.get(), client.ours.get(), {}));
+        s.output_at_end = Relay::OutputAtEnd::channel;
+        Relay relay(*loop, std::move(s), nullptr);
+        relay.start();
+        TcpPair& first = client_first ? client : target;
+        TcpPair& second = client_first ? target : client;
+        ASSERT_EQ(::send(first.peer.get(), "ask", 3, 0), 3);
+        ::shutdown(first.peer.get(), SHUT_WR);
+        // The second side answers only once the first side's end has reached it.
+        std::string got;
+        ::fcntl(second.peer.get(), F_SETFL, O_NONBLOCK);
+        run_until(*loop, [&] { return drain(second.peer.get(), got); });
+        EXPECT_EQ(got, "ask") << client_first;
+        ::fcntl(second.peer.get(), F_SETFL, 0);
+        ASSERT_EQ(::send(second.peer.get(), "answer", 6, 0), 6);
+        ::shutdown(second.peer.get(), SHUT_WR);
+        run_until(*loop, [&] { return relay.done(); });
+        EXPECT_TRUE(relay.result());
+        EXPECT_EQ(recv_some(first.peer.get()), "answer") << client_first;
+        EXPECT_EQ(recv_some(first.peer.get()), "") << client_first;
+    }
+}

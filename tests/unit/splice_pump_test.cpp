@@ -139,6 +139,29 @@ TEST(SplicePump, SocketIntoAFileGoesThroughAPrivatePipe) {
     EXPECT_EQ(back, payload);
 }
 
+// Whatever round of a step meets the source's end, the step leaves the pump finished or
+// waiting for one of its sides: a pump that wants neither is never woken again (a relay hung
+// after the peer's FIN when the end came on a step's last round). One round per step puts the
+// end on a last round every time.
+TEST(SplicePump, TheEndOnAStepsLastRoundStillFinishesIt) {
+    SocketPair s;
+    TempFile file;
+    Pump::Options options = named();
+    options.rounds_per_step = 1;
+    auto pump = SplicePump::create(s.ours.get(), file.fd.get(), options);
+    ASSERT_TRUE(pump);
+    ASSERT_FALSE(pump->direct());
+    ASSERT_EQ(::write(s.theirs.get(), "abc", 3), 3);
+    ::shutdown(s.theirs.get(), SHUT_WR);
+    for (int i = 0; i < 10 && !pump->finished(); ++i) {
+        ASSERT_TRUE(pump->step());
+        ASSERT_TRUE(pump->finished() || pump->wants_read() || pump->wants_write())
+            << "after step " << i << " the pump waits for nothing";
+    }
+    EXPECT_TRUE(pump->finished());
+    EXPECT_EQ(pump->bytes_out(), 3u);
+}
+
 TEST(SplicePump, SocketIntoAPipeIsStraightAndExact) {
     SocketPair s;
     Pipe out(0);

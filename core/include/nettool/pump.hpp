@@ -31,6 +31,9 @@ class Pump {
         // Stop after this many bytes from the source (connect --max-bytes); the pump then
         // finishes as if the source had ended.
         std::optional<std::uint64_t> limit;
+        // The most reads (or splices) one step() makes before it returns, so that one busy
+        // connection cannot keep the loop from the others.
+        int rounds_per_step = 64;
         // Sees every chunk as read from the source, before it is transformed (hexdump, logs).
         std::function<void(std::span<const char>)> observe;
         // Rewrites a chunk before it is written (connect --crlf). Appends to `out`.

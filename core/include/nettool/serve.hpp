@@ -8,14 +8,16 @@
 #include <nettool/cidr.hpp>
 #include <nettool/endpoint.hpp>
 #include <nettool/error.hpp>
+#include <nettool/proxy_header.hpp>
 #include <nettool/socket_address.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace nettool {
 
-enum class ServeMode { relay, greet, echo, send_file, exec, sh_exec };
+enum class ServeMode { relay, greet, echo, send_file, exec, sh_exec, forward };
 
 struct ServeOptions {
     Endpoint endpoint;
@@ -23,6 +25,12 @@ struct ServeOptions {
     std::string greeting = "Thank you for connecting!\n";
     std::string file;    // send_file
     std::string command; // exec (split on whitespace) or sh_exec (/bin/sh -c)
+    // forward: the targets, tried in order for each connection (tcp or unix).
+    std::vector<Endpoint> targets;
+    // forward: a PROXY protocol header sent to the target first.
+    std::optional<ProxyVersion> send_proxy;
+    // Every connection starts with a PROXY protocol header (v1 or v2); its address is the peer.
+    bool accept_proxy = false;
     bool keep_open = false;
     int backlog = 128;
     bool reuse_port = false;
@@ -43,6 +51,7 @@ struct ConnectionInfo {
     SocketAddress peer;          // empty for an unnamed Unix peer
     std::string where;           // the Unix listener's name ("/run/x.sock", "@name") for Unix peers
     int peer_pid = 0;            // Unix peers: SO_PEERCRED
+    SocketAddress target;        // forward: the target that took the connection
     std::uint64_t bytes_in = 0;  // from the peer
     std::uint64_t bytes_out = 0; // to the peer
     double seconds = 0;
