@@ -6,6 +6,7 @@
 #include "json_lines.hpp"
 #include "messages.hpp"
 #include "progress.hpp"
+#include "retrieve_many.hpp"
 
 #include <cstdio>
 #include <fmt/format.h>
@@ -20,6 +21,8 @@ namespace {
 
 struct RetrieveCliOptions {
     RetrieveOptions core;
+    std::optional<std::string> list; // -i
+    std::size_t jobs = 4;
     std::optional<std::string> file;
     bool headers = false;
     int retries = 3;
@@ -46,15 +49,7 @@ std::FILE* result_stream(const RetrieveCliOptions& options) {
 int print_result(const RetrieveCliOptions& options, const RetrieveResult& result) {
     std::FILE* out = result_stream(options);
     if (options.output.json) {
-        Json j = {{"event", result.not_modified ? "not_modified" : "saved"},
-                  {"url", result.url},
-                  {"path", result.path},
-                  {"status", result.head.status},
-                  {"headers", headers_object(result.head)},
-                  {"bytes", result.bytes},
-                  {"sha256", result.sha256},
-                  {"seconds", result.seconds}};
-        if (!write_json_line(out, j))
+        if (!write_json_line(out, saved_json(result)))
             return report(Error{ErrorKind::file_io, "cannot write the result to standard output"});
     } else {
         // The path is printed as it is: scripts take it from here (f=$(nettool retrieve URL)),
@@ -70,6 +65,21 @@ int print_result(const RetrieveCliOptions& options, const RetrieveResult& result
         print_note(fmt::format("{} is up to date; not downloaded", result.path));
     return exit_status({});
 }
+
+} // namespace
+
+Json saved_json(const RetrieveResult& result) {
+    return {{"event", result.not_modified ? "not_modified" : "saved"},
+            {"url", result.url},
+            {"path", result.path},
+            {"status", result.head.status},
+            {"headers", headers_object(result.head)},
+            {"bytes", result.bytes},
+            {"sha256", result.sha256},
+            {"seconds", result.seconds}};
+}
+
+namespace {
 
 // A directory the download is saved into must exist and take new files, checked before the
 // first request so that a typo costs no transfer. `what` names the option to change.
@@ -92,9 +102,12 @@ Status check_directory(const std::string& dir, std::string_view what) {
     return {};
 }
 
-Status check_local_target(const RetrieveCliOptions& options) {
-    if (options.file) {
-        const std::string& file = *options.file;
+} // namespace
+
+Status check_retrieve_target(const std::optional<std::string>& target, bool remote_name,
+                             const std::optional<std::string>& output_dir) {
+    if (target) {
+        const std::string& file = *target;
         if (file == "-") return {};
         struct stat st {};
         if (::stat(file.c_str(), &st) == 0) {
@@ -113,10 +126,11 @@ Status check_local_target(const RetrieveCliOptions& options) {
                                                            : file.substr(0, slash);
         return check_directory(dir, "FILE");
     }
-    if (options.core.remote_name)
-        return check_directory(options.core.output_dir.value_or("."), "--output-dir");
+    if (remote_name) return check_directory(output_dir.value_or("."), "--output-dir");
     return {}; // the temp area is made and checked by core
 }
+
+namespace {
 
 int run_retrieve(RetrieveCliOptions& options) {
     auto& core = options.core;
@@ -124,7 +138,9 @@ int run_retrieve(RetrieveCliOptions& options) {
     core.retry.max_retries = options.retries;
     core.temp_area = default_temp_area_path();
     core.sha256 = options.output.json; // the JSON object carries it; nothing else needs it
-    if (auto checked = check_local_target(options); !checked) return report(checked.error());
+    if (auto checked = check_retrieve_target(options.file, core.remote_name, core.output_dir);
+        !checked)
+        return report(checked.error());
     if (auto completed = complete_http_options(core.transfer, options.output.quiet); !completed) {
         return exit_status(completed);
     }
@@ -152,18 +168,31 @@ void add_retrieve(CLI::App& app, Action& action) {
     constexpr const char* output = k_output_section;
     const char* transfer = http_sections(HttpOptionStyle::retrieve).connection;
 
-    sub->add_option_function<std::string>(
-           "URL",
-           [&core](const std::string& text) {
-               auto url = http::parse_url(text);
-               if (!url) throw_parse_failure(url.error());
-               core.url = *url;
-           },
-           "The URL; without a scheme it is http://")
-        ->required();
+    auto* url_operand = sub->add_option_function<std::string>(
+        "URL",
+        [&core](const std::string& text) {
+            auto url = http::parse_url(text);
+            if (!url) throw_parse_failure(url.error());
+            core.url = *url;
+        },
+        "The URL; without a scheme it is http:// (or -i LIST)");
     auto* file =
         sub->add_option("FILE", options->file,
                         "Save here ('-': stdout); without FILE or -O: the temp area (see clean)");
+    constexpr const char* many_urls = "Many URLs";
+    auto* input = sub->add_option("-i,--input-file", options->list,
+                                  "Download every URL of LIST ('-': stdin), a line is URL or URL "
+                                  "FILE; one result line per URL")
+                      ->type_name("LIST")
+                      ->excludes(url_operand)
+                      ->excludes(file)
+                      ->group(many_urls);
+    sub->add_option("-j,--jobs", options->jobs,
+                    "With -i: N downloads at once over at most N connections (default 4)")
+        ->type_name("N")
+        ->check(CLI::Range(1, 256))
+        ->needs(input)
+        ->group(many_urls);
     auto* remote =
         sub->add_flag("-O,--remote-name", core.remote_name,
                       "Name the file after Content-Disposition or the URL path (a safe base name)")
@@ -209,7 +238,7 @@ void add_retrieve(CLI::App& app, Action& action) {
            "Skip the fsyncs (the rename stays atomic): faster, but a power loss may lose the file")
         ->group(output);
     add_size_option(*sub, "--limit-rate", core.transfer.limit_rate,
-                    "Receive at most SIZE bytes per second")
+                    "Receive at most SIZE bytes per second (with -i: in total)")
         ->group(transfer);
     auto* json =
         sub->add_flag(
@@ -242,13 +271,40 @@ void add_retrieve(CLI::App& app, Action& action) {
         *sub,
         {{"Save into the temp area and use the path",
           "f=$(nettool retrieve https://example.org/data.csv)"},
-         {"Keep the server's name for the file", "nettool retrieve -O https://example.org/a.tgz"},
-         {"Resume an interrupted download", "nettool retrieve -c https://example.org/b.iso b.iso"}},
+         {"Resume an interrupted download", "nettool retrieve -c https://example.org/b.iso b.iso"},
+         {"Many URLs, 8 at once, named by the server (a line is URL or URL FILE)",
+          "nettool retrieve -j 8 -O --output-dir isos -i list.txt"}},
         {"Exit status: 0 saved (or up to date with -N), 2 usage, 3 file, 4 network, 5 TLS, 6 "
          "auth, 7 protocol, 8 HTTP error, 9 checksum mismatch, 130 interrupted (NAME.part "
-         "kept). See nettool-retrieve(1)."});
+         "kept); with -i the most severe of all lines. See nettool-retrieve(1)."});
 
-    sub->callback([options, resume, newer, &action] {
+    sub->callback([options, resume, newer, url_operand, &action] {
+        if (options->list) {
+            if (options->progress == ProgressStyle::bar) {
+                throw CLI::ValidationError("--progress",
+                                           "bar shows one download; with -i use line or json");
+            }
+            action = [options] {
+                RetrieveManyCli many;
+                many.list = *options->list;
+                many.jobs = options->jobs;
+                many.settings = options->core;
+                many.settings.retry.max_retries = options->retries;
+                many.settings.temp_area = default_temp_area_path();
+                many.settings.sha256 = options->output.json;
+                many.headers = options->headers;
+                many.progress = options->progress;
+                many.output = &options->output;
+                if (auto completed =
+                        complete_http_options(many.settings.transfer, options->output.quiet);
+                    !completed) {
+                    return exit_status(completed);
+                }
+                return run_retrieve_many(many);
+            };
+            return;
+        }
+        if (url_operand->count() == 0) throw CLI::RequiredError("URL");
         const bool named = options->file.has_value() || options->core.remote_name;
         if (!named && resume->count() > 0) {
             throw CLI::ValidationError(

@@ -150,6 +150,8 @@ complete -c nettool -n '__nettool_using get' -l retry -x -d 'Retry transient fai
 
 complete -c nettool -n '__nettool_using retrieve' -s h -l help -d 'Print this help and exit'
 complete -c nettool -n '__nettool_using retrieve' -l help-all -d 'Print the help of every subcommand and exit'
+complete -c nettool -n '__nettool_using retrieve' -s i -l input-file -x -d 'Download every URL of LIST (\'-\': stdin), a line is URL or URL FILE; one result line per URL'
+complete -c nettool -n '__nettool_using retrieve' -s j -l jobs -x -d 'With -i: N downloads at once over at most N connections (default 4)'
 complete -c nettool -n '__nettool_using retrieve' -s O -l remote-name -d 'Name the file after Content-Disposition or the URL path (a safe base name)'
 complete -c nettool -n '__nettool_using retrieve' -l output-dir -x -a '(__fish_complete_directories (commandline -ct))' -d 'With -O: save into DIR (default: the current directory)'
 complete -c nettool -n '__nettool_using retrieve' -l force -d 'Replace an existing file (and start over an existing .part)'
@@ -158,7 +160,7 @@ complete -c nettool -n '__nettool_using retrieve' -s N -l timestamping -d 'Downl
 complete -c nettool -n '__nettool_using retrieve' -l retry -x -d 'Retry transient failures up to N times (default 3), resuming from the bytes received'
 complete -c nettool -n '__nettool_using retrieve' -l checksum -x -d 'Verify the download before naming it: sha256:HEX (or sha512, sha1, md5); mismatch: exit 9'
 complete -c nettool -n '__nettool_using retrieve' -l no-sync -d 'Skip the fsyncs (the rename stays atomic): faster, but a power loss may lose the file'
-complete -c nettool -n '__nettool_using retrieve' -l limit-rate -x -d 'Receive at most SIZE bytes per second'
+complete -c nettool -n '__nettool_using retrieve' -l limit-rate -x -d 'Receive at most SIZE bytes per second (with -i: in total)'
 complete -c nettool -n '__nettool_using retrieve' -l json -d 'Print one JSON object (event \'saved\'): url, path, status, headers, bytes, sha256, seconds; with FILE \'-\' on stderr'
 complete -c nettool -n '__nettool_using retrieve' -l headers -d 'Also print the response headers after the path'
 complete -c nettool -n '__nettool_using retrieve' -l progress -x -a 'bar line json' -d 'Progress on stderr even when it is not a terminal: bar, line or json'
@@ -182,7 +184,7 @@ complete -c nettool -n '__nettool_using retrieve' -s k -l insecure -d 'Do not ve
 complete -c nettool -n '__nettool_using retrieve' -l proxy -x -d 'Use this proxy (http://, https://, socks5h:// ...; \'\': none); without it http_proxy, https_proxy, all_proxy and no_proxy apply'
 complete -c nettool -n '__nettool_using retrieve' -s 4 -d 'Use IPv4 addresses only'
 complete -c nettool -n '__nettool_using retrieve' -s 6 -d 'Use IPv6 addresses only'
-complete -c nettool -n '__nettool_operand retrieve 1 --output-dir --retry --checksum --limit-rate --progress -H --header -A --user-agent --max-redirs -u --user --auth --bearer --netrc-file -b --cookie --cookie-jar --timeout --connect-timeout --cacert --proxy' -F
+complete -c nettool -n '__nettool_operand retrieve 1 -i --input-file -j --jobs --output-dir --retry --checksum --limit-rate --progress -H --header -A --user-agent --max-redirs -u --user --auth --bearer --netrc-file -b --cookie --cookie-jar --timeout --connect-timeout --cacert --proxy' -F
 
 complete -c nettool -n '__nettool_using clean' -s h -l help -d 'Print this help and exit'
 complete -c nettool -n '__nettool_using clean' -l help-all -d 'Print the help of every subcommand and exit'

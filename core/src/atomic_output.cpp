@@ -307,7 +307,8 @@ Status AtomicOutput::rename_into_place() {
     return {};
 }
 
-Status AtomicOutput::commit(std::optional<std::chrono::system_clock::time_point> mtime, bool sync) {
+Status AtomicOutput::commit(std::optional<std::chrono::system_clock::time_point> mtime, bool sync,
+                            DirectorySyncs* directory_syncs) {
     if (m_direct) {
         if (sync && m_borrowed_fd < 0 && ::fsync(fd()) != 0 && errno != EINVAL && errno != EROFS)
             return io_error("sync", m_path, errno);
@@ -327,6 +328,7 @@ Status AtomicOutput::commit(std::optional<std::chrono::system_clock::time_point>
     if (auto renamed = rename_into_place(); !renamed) return renamed;
     m_committed = true;
     ::unlinkat(m_dir.get(), part_meta_name(m_part_name).c_str(), 0);
+    if (sync && directory_syncs != nullptr) return directory_syncs->sync(m_dir.get(), m_path);
     if (sync && ::fsync(m_dir.get()) != 0 && errno != EINVAL)
         return io_error("sync the directory of", m_path, errno);
     return {};

@@ -21,6 +21,8 @@ constexpr std::size_t k_buffer_size_hashing = 512 * 1024;
 // queue full, little enough that the final fsync is short.
 constexpr std::uint64_t k_write_back_lag = 32ull * 1024 * 1024;
 constexpr std::uint64_t k_page = 4096;
+// Write-back is started early only in files larger than this.
+constexpr std::uint64_t k_early_write_back = 2ull * 1024 * 1024;
 
 } // namespace
 
@@ -31,22 +33,25 @@ DownloadWriter::DownloadWriter(AtomicOutput& output, DownloadWriterOptions optio
         m_sha256.emplace(Digest::create("sha256").value());
     if (m_options.checksum && *m_options.checksum != "sha256")
         m_check.emplace(Digest::create(*m_options.checksum).value());
-    std::vector<BufferPipeline::Consumer> lanes;
     if (!m_output.direct()) {
-        m_write_lane = BufferPipeline::Mask{1} << lanes.size();
-        lanes.emplace_back([this](std::span<const char> data) { return write_out(data); });
+        m_write_lane = BufferPipeline::Mask{1} << m_lanes.size();
+        m_lanes.emplace_back([this](std::span<const char> data) { return write_out(data); });
     }
     if (hashing()) {
-        m_hash_lane = BufferPipeline::Mask{1} << lanes.size();
-        lanes.emplace_back([this](std::span<const char> data) {
+        m_hash_lane = BufferPipeline::Mask{1} << m_lanes.size();
+        m_lanes.emplace_back([this](std::span<const char> data) {
             hash(data);
             return Status{};
         });
     }
-    if (lanes.empty()) return;
-    std::size_t size = hashing() ? k_buffer_size_hashing : k_buffer_size_writing;
-    if (m_options.buffer_size != 0) size = m_options.buffer_size;
-    m_pipeline.emplace(hashing() ? k_buffers_hashing : k_buffers_writing, size, std::move(lanes));
+    m_buffer_size = hashing() ? k_buffer_size_hashing : k_buffer_size_writing;
+    if (m_options.buffer_size != 0) m_buffer_size = m_options.buffer_size;
+}
+
+void DownloadWriter::start_pipeline() {
+    if (m_pipeline || m_lanes.empty()) return;
+    m_pipeline.emplace(hashing() ? k_buffers_hashing : k_buffers_writing, m_buffer_size,
+                       std::move(m_lanes));
 }
 
 void DownloadWriter::hash(std::span<const char> data) {
@@ -56,6 +61,8 @@ void DownloadWriter::hash(std::span<const char> data) {
 
 void DownloadWriter::preallocate(std::uint64_t total) {
     if (m_output.direct() || total <= m_size) return;
+    // What fits in one buffer is written by one write(2): nothing to reserve ahead of it.
+    if (total - m_size <= m_buffer_size) return;
     // KEEP_SIZE: the blocks are reserved but the size stays what was written, so a download
     // that fails never leaves a .part that looks complete. EOPNOTSUPP (tmpfs of old, NFS),
     // ENOSPC and the rest only lose the optimisation: the writes report real failures.
@@ -70,6 +77,7 @@ void DownloadWriter::preallocate(std::uint64_t total) {
 
 Status DownloadWriter::hash_existing() {
     if (!hashing() || m_output.size() == 0) return {};
+    start_pipeline();
     std::vector<char> buffer(256 * 1024);
     std::uint64_t position = 0;
     while (position < m_output.size()) {
@@ -95,6 +103,19 @@ Status DownloadWriter::write(std::span<const char> chunk) {
         // As it comes: a reader of stdout sees the bytes now, and /dev/null costs nothing.
         if (auto written = m_output.write(chunk); !written) return written;
     }
+    if (!m_pipeline && !m_lanes.empty()) {
+        // Held until a buffer's worth has come: a download that ends before then (a small
+        // file) is written by settle() on the caller's thread, without threads of its own.
+        if (m_staging.size() + chunk.size() <= m_buffer_size) {
+            m_staging.insert(m_staging.end(), chunk.begin(), chunk.end());
+            m_size += chunk.size();
+            return {};
+        }
+        start_pipeline();
+        const std::vector<char> staged = std::exchange(m_staging, {});
+        m_size -= staged.size();
+        if (auto handed = write(staged); !handed) return handed;
+    }
     if (m_pipeline) {
         if (std::exchange(m_new_buffer, false) && m_write_lane != 0 && m_size % k_page != 0) {
             // A buffer that would start at an odd offset (a resumed .part, the tail of an
@@ -115,7 +136,19 @@ Status DownloadWriter::write(std::span<const char> chunk) {
     return {};
 }
 
+void DownloadWriter::record_before_first_write(std::function<Status()> record) {
+    m_record = std::move(record);
+    m_record_armed = true;
+}
+
+bool DownloadWriter::cancel_record() {
+    return m_record_armed.exchange(false) || !m_record;
+}
+
 Status DownloadWriter::write_out(std::span<const char> data) {
+    if (m_record_armed.exchange(false)) {
+        if (auto recorded = m_record(); !recorded) return recorded;
+    }
     if (auto written = m_output.write_aligned(data); !written) return written;
     if (m_output.wrote_direct()) {
         m_started = m_synced = m_output.size(); // nothing of it is in the page cache
@@ -132,6 +165,9 @@ void DownloadWriter::write_back(std::uint64_t to) {
     // write: a page under write-back stalls whoever writes to it. Failures here are the
     // fsync's to report: it sees the same errors.
     const std::uint64_t whole = to / k_page * k_page;
+    // A small file is written back in one go by its fsync (or the kernel): a call per file
+    // would cost more than it saves (a list of many small files).
+    if (whole < k_early_write_back) return;
     if (whole > m_started) {
         (void)::sync_file_range(fd, static_cast<off_t>(m_started),
                                 static_cast<off_t>(whole - m_started), SYNC_FILE_RANGE_WRITE);
@@ -156,6 +192,11 @@ void DownloadWriter::write_back(std::uint64_t to) {
 
 Status DownloadWriter::settle(bool failed) {
     Status settled = m_pipeline ? m_pipeline->wait() : Status{};
+    if (!m_staging.empty()) {
+        const std::vector<char> staged = std::exchange(m_staging, {});
+        if (m_write_lane != 0) settled = write_out(staged);
+        if (m_hash_lane != 0) hash(staged);
+    }
     m_new_buffer = true;
     if (!settled || failed) {
         // What is in the file is what counts (a failed write may have been partial).
@@ -170,6 +211,7 @@ Status DownloadWriter::settle(bool failed) {
 }
 
 Status DownloadWriter::restart() {
+    m_staging.clear();
     if (m_pipeline) m_pipeline->drop();
     if (auto restarted = m_output.restart(); !restarted) return restarted;
     if (m_sha256) m_sha256->reset();

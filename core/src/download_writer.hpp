@@ -2,10 +2,12 @@
 // The write path of one download, between the transfer's body chunks and its AtomicOutput.
 //
 // - A regular file (NAME.part) is written by a writer thread in large buffers (BufferPipeline)
-//   while the transfer thread receives the next ones. Behind the writer, write-back of each
-//   buffer is started at once (sync_file_range), the range written some megabytes earlier is
-//   waited for and dropped from the page cache (posix_fadvise DONTNEED), so the final fsync
-//   finds little left to do and the download does not fill the page cache. Without sync
+//   while the transfer thread receives the next ones. The threads start with the first full
+//   buffer: a smaller download is written in one go by settle(), on the caller's thread. Behind the
+//   writer, write-back of each buffer is started at once (sync_file_range), the range written some
+//   megabytes earlier is waited for and dropped from the page cache (posix_fadvise DONTNEED), so
+//   the final fsync finds little left to do and the download does not fill the page cache. Without
+//   sync
 //   (--no-sync) the kernel writes back when it likes and nothing is dropped.
 // - A known length is preallocated with FALLOC_FL_KEEP_SIZE: the file's size stays the bytes
 //   written, which is what --continue trusts, and a failed transfer gives the blocks past
@@ -14,12 +16,15 @@
 // - Digests are computed only when asked for, on a hasher thread fed the same buffers.
 #include "buffer_pipeline.hpp"
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <nettool/atomic_output.hpp>
 #include <nettool/digest.hpp>
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace nettool {
 
@@ -53,6 +58,13 @@ class DownloadWriter {
     // Throws everything away: the output starts over empty, the digests too.
     Status restart();
 
+    // `record` runs on the writer thread just before the first bytes reach the file (the
+    // sidecar that describes them goes first, without holding up the transfer), unless
+    // cancel_record() comes first; its failure is the write's.
+    void record_before_first_write(std::function<Status()> record);
+    // True when `record` will now never run; false when it has run (or is running).
+    bool cancel_record();
+
     // After settle(): lower-case hex, empty when not computed.
     std::string sha256_hex() const { return m_sha256 ? m_sha256->hex() : std::string(); }
     std::string checksum_hex() const { return m_check ? m_check->hex() : sha256_hex(); }
@@ -61,6 +73,7 @@ class DownloadWriter {
     Status write_out(std::span<const char> data); // on the writer thread
     void write_back(std::uint64_t to);
     void hash(std::span<const char> data); // on the hasher thread
+    void start_pipeline();
 
     AtomicOutput& m_output;
     DownloadWriterOptions m_options;
@@ -72,9 +85,16 @@ class DownloadWriter {
     std::uint64_t m_synced = 0;
     std::uint64_t m_started = 0;
     bool m_preallocated = false;
+    std::function<Status()> m_record;
+    std::atomic<bool> m_record_armed{false};
     bool m_new_buffer = true; // the next write starts a buffer
     BufferPipeline::Mask m_write_lane = 0;
     BufferPipeline::Mask m_hash_lane = 0;
+    // The consumers until the pipeline starts (with the first full buffer), and the bytes
+    // held until then.
+    std::vector<BufferPipeline::Consumer> m_lanes;
+    std::size_t m_buffer_size = 0;
+    std::vector<char> m_staging;
     std::optional<BufferPipeline> m_pipeline; // declared last: its threads stop first
 };
 

@@ -120,7 +120,24 @@ Status DownloadSink::attach_writer() {
 
 Status DownloadSink::settle(bool failed) {
     if (!m_writer) return {};
+    // Every byte is here and none is on disk yet: the rename will record the file, so the
+    // sidecar is only written should the .part be kept after all (keep_part()).
+    if (!failed && m_total && offset() == *m_total && m_writer->cancel_record())
+        m_meta_skipped = !m_meta_written;
     return m_writer->settle(failed);
+}
+
+Status DownloadSink::write_meta() {
+    auto written = write_part_meta(m_output->dir_fd(), m_output->part_name(), m_meta,
+                                   m_output->part_path(), m_options.sync);
+    if (written) m_meta_written = true;
+    return written;
+}
+
+void DownloadSink::keep_part() {
+    if (!m_meta_skipped || !m_output || m_committed) return;
+    m_meta_skipped = false;
+    (void)write_meta(); // without it --continue refuses the .part: safe, only less useful
 }
 
 void DownloadSink::before_request() {
@@ -270,10 +287,12 @@ Status DownloadSink::on_response(const http::ResponseHead& head) {
     if (head.last_modified) m_last_modified = head.last_modified;
     if (!m_output->direct()) {
         m_meta.part = m_output->identity();
-        if (auto written = write_part_meta(m_output->dir_fd(), m_output->part_name(), m_meta,
-                                           m_output->part_path(), m_options.sync);
-            !written) {
-            return written;
+        if (offset() > 0 || m_meta_written || !m_options.sidecar_on_first_write) {
+            if (auto written = write_meta(); !written) return written;
+        } else {
+            // Written by the writer thread before the first bytes: the transfer goes on
+            // meanwhile, and a download that is complete before then needs none (settle()).
+            m_writer->record_before_first_write([this] { return write_meta(); });
         }
     }
     if (m_total) m_writer->preallocate(*m_total);
@@ -333,6 +352,7 @@ Result<RetrieveResult> DownloadSink::finish(const http::ResponseHead& head) {
         const std::string got = m_writer->checksum_hex();
         if (got != m_options.checksum->hex) {
             m_output->discard();
+            m_meta_skipped = false; // nothing is kept
             return fail(
                 ErrorKind::checksum,
                 fmt::format("checksum mismatch for {}: expected {} {}, got {}; the download was "
@@ -341,7 +361,9 @@ Result<RetrieveResult> DownloadSink::finish(const http::ResponseHead& head) {
                             got));
         }
     }
-    if (auto committed = m_output->commit(m_last_modified, m_options.sync); !committed)
+    if (auto committed =
+            m_output->commit(m_last_modified, m_options.sync, m_options.directory_syncs);
+        !committed)
         return tl::unexpected(committed.error());
     m_committed = true;
     if (m_registered) {

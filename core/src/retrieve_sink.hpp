@@ -55,6 +55,9 @@ class DownloadSink final : public http::TransferSink {
     Result<RetrieveResult> finish(const http::ResponseHead& head);
     // -N and the local file is current.
     Result<RetrieveResult> finish_not_modified(const http::ResponseHead& head);
+    // The .part stays for --continue: its sidecar is written now if it was skipped (a
+    // download complete before its first write needs none unless it fails after that).
+    void keep_part();
     // The download failed: a temp-area download cannot be continued, so its .part and its
     // registry entry go now (other .parts stay for --continue).
     void abandon();
@@ -68,6 +71,8 @@ class DownloadSink final : public http::TransferSink {
     // Starts the write path for m_output once it is open.
     Status attach_writer();
     std::string changed_since(const http::ResponseHead& head) const;
+    // The sidecar of the .part, as m_meta says now.
+    Status write_meta();
     std::string local_path_guess() const;
     std::string url_text() const;
 
@@ -85,6 +90,8 @@ class DownloadSink final : public http::TransferSink {
     bool m_registered = false;
     bool m_rerequest = false;
     bool m_committed = false;
+    bool m_meta_written = false; // the sidecar on disk describes the .part
+    bool m_meta_skipped = false; // the sidecar was not needed: complete before any write
     std::string m_display_name;
 };
 

@@ -26,6 +26,9 @@ class Resource:
         self.etag = etag
         self.last_modified = last_modified  # unix seconds, or None
         self.disposition = disposition
+        self.busy = 0                 # answer this many GETs with busy_status + Retry-After
+        self.busy_status = 503
+        self.retry_after = "1"
         self.drop_after = drop_after  # close the connection after this many body bytes...
         self.drops = drops            # ...this many times
         self.chunk_delay = chunk_delay
@@ -58,14 +61,39 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def setup(self):
+        super().setup()
+        server = self.server.owner
+        with server.lock:
+            server.open_connections += 1
+            server.connections += 1
+            server.most_open = max(server.most_open, server.open_connections)
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            server = self.server.owner
+            with server.lock:
+                server.open_connections -= 1
+
     def do_GET(self):
         server = self.server.owner
         with server.lock:
-            server.requests.append({"method": "GET", "path": self.path,
+            server.requests.append({"method": "GET", "path": self.path, "time": time.monotonic(),
                                     "headers": {k.lower(): v for k, v in self.headers.items()}})
             res = server.resources.get(self.path)
+            busy = res is not None and res.busy > 0
+            if busy:
+                res.busy -= 1
         if res is None:
             self._simple(404, b"not found\n")
+            return
+        if busy:
+            self.send_response(res.busy_status)
+            self.send_header("Retry-After", res.retry_after)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         ims = self.headers.get("If-Modified-Since")
         if ims and res.last_modified is not None:
@@ -155,6 +183,9 @@ class DownloadServer:
         self.resources = {}
         self.requests = []
         self.lock = threading.Lock()
+        self.open_connections = 0  # connections open now, the most at once, and in all
+        self.most_open = 0
+        self.connections = 0
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.httpd.daemon_threads = True
         self.httpd.owner = self
@@ -202,6 +233,9 @@ class RawServer:
         self.reply = reply
         self.requests = []
         self.lock = threading.Lock()
+        self.open_connections = 0  # connections open now, the most at once, and in all
+        self.most_open = 0
+        self.connections = 0
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)

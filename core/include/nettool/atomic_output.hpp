@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <fcntl.h>
+#include <nettool/directory_sync.hpp>
 #include <nettool/error.hpp>
 #include <nettool/file_identity.hpp>
 #include <nettool/unique_fd.hpp>
@@ -83,9 +84,10 @@ class AtomicOutput {
     // fsync, final mode, optional mtime, rename onto NAME (never replacing one unless force),
     // fsync of the directory, removal of the sidecar. The descriptor (and its lock) stays open
     // until close() or destruction. Without `sync` both fsyncs are left out: the rename is as
-    // atomic, but after a power loss NAME may be missing or hold fewer bytes.
+    // atomic, but after a power loss NAME may be missing or hold fewer bytes. With
+    // `directory_syncs` the directory's fsync is shared with other commits at the same time.
     Status commit(std::optional<std::chrono::system_clock::time_point> mtime = std::nullopt,
-                  bool sync = true);
+                  bool sync = true, DirectorySyncs* directory_syncs = nullptr);
     // Removes the .part and its sidecar (a download that failed its checksum is useless, and
     // one in the temp area cannot be continued).
     void discard();

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <nettool/digest.hpp>
+#include <nettool/directory_sync.hpp>
 #include <nettool/error.hpp>
 #include <nettool/http/retry_policy.hpp>
 #include <nettool/http/transfer.hpp>
@@ -30,6 +31,13 @@ struct RetrieveOptions {
     // fsync NAME.part and its directory before and after the rename; false (--no-sync) keeps
     // the atomic rename but leaves write-back to the kernel: only power-loss durability is lost.
     bool sync = true;
+    // Shared by many downloads at once (retrieve -i): their directories' fsyncs are shared.
+    DirectorySyncs* directory_syncs = nullptr;
+    // The .part's sidecar is written by the writer thread just before the first bytes reach
+    // the disk (and not at all for a download complete before then), instead of when the
+    // response arrives: retrieve -i, whose transfers must not wait for the disk. A download
+    // killed before its first write then leaves an empty .part without a sidecar.
+    bool sidecar_on_first_write = false;
     http::RetryPolicy retry;        // max_retries = --retry
     http::TransferOptions transfer; // auth, cookies, headers, TLS, proxy, timeouts, rate
     std::string temp_area;          // default_temp_area_path()

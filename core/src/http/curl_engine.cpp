@@ -3,6 +3,7 @@
 // into the next.
 #include "curl_errors.hpp"
 #include "curl_handles.hpp"
+#include "curl_prepared.hpp"
 #include "curl_share.hpp"
 #include "curl_transfer.hpp"
 #include "curl_tunnel.hpp"
@@ -104,34 +105,33 @@ std::optional<TransferError> check_jar_writable(const std::string& path) {
 
 constexpr long k_receive_buffer = 256L * 1024;
 
-class CurlTransferEngine final : public TransferEngine {
-  public:
-    CurlTransferEngine(EasyHandle easy, std::shared_ptr<ConnectionShare> share)
-        : m_share(std::move(share)), m_easy(std::move(easy)) {}
-    TransferResult perform(const Request& request, TransferSink& sink) override;
-    // A handle of its own: the tunnel's socket must not stay in this engine's connection cache.
-    TunnelResult open_tunnel(const TunnelRequest& request) override {
-        return open_curl_tunnel(request);
-    }
+} // namespace
 
-  private:
-    // Declared first: the easy handle is cleaned up before the share it uses.
-    std::shared_ptr<ConnectionShare> m_share;
-    EasyHandle m_easy;
-};
+PreparedTransfer::PreparedTransfer(CURL* easy, const Request& request, TransferSink& sink)
+    : m_easy(easy), m_request(request),
+      m_transfer(easy, request, sink,
+                 request.url.scheme == "http" || request.url.scheme == "https") {
+    curl_easy_reset(easy);
+}
 
-TransferResult CurlTransferEngine::perform(const Request& request, TransferSink& sink) {
+PreparedTransfer::~PreparedTransfer() {
+    // Unhook the callbacks and the header list: they point into this object. libcurl 7.88's
+    // reset forgets (leaks) the list of cookie files; NULL frees it.
+    curl_easy_setopt(m_easy, CURLOPT_COOKIEFILE, static_cast<char*>(nullptr));
+    curl_easy_reset(m_easy);
+}
+
+std::optional<TransferError> PreparedTransfer::configure(CURLSH* share, bool small_reads) {
+    const Request& request = m_request;
     const Url* url = &request.url;
     const TransferOptions& o = request.options;
-    const bool http = url->scheme == "http" || url->scheme == "https";
-
-    CURL* easy = m_easy.get();
-    curl_easy_reset(easy);
-    CurlTransfer transfer(easy, request, sink, http);
+    CURL* easy = m_easy;
+    CurlTransfer& transfer = m_transfer;
     Setter set(easy);
-    char error_buffer[CURL_ERROR_SIZE] = {};
+    char* error_buffer = m_error_buffer;
+    Slist& headers = m_headers;
 
-    if (m_share) NETTOOL_SET(set, CURLOPT_SHARE, static_cast<CurlShare*>(m_share.get())->get());
+    if (share != nullptr) NETTOOL_SET(set, CURLOPT_SHARE, share);
     NETTOOL_SET(set, CURLOPT_URL, url->text.c_str());
     NETTOOL_SET(set, CURLOPT_PROTOCOLS_STR, k_protocols);
     NETTOOL_SET(set, CURLOPT_REDIR_PROTOCOLS_STR, k_redirect_protocols);
@@ -142,7 +142,7 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
     // (libcurl still hands the body on in pieces of at most 16 KiB). Up to 512 KiB is taken by
     // every libcurl since 7.53; 256 KiB already reads what a loopback socket holds.
     // A rate limit is kept by pausing between reads: it needs the small ones.
-    if (!o.limit_rate) NETTOOL_SET(set, CURLOPT_BUFFERSIZE, k_receive_buffer);
+    if (!o.limit_rate && !small_reads) NETTOOL_SET(set, CURLOPT_BUFFERSIZE, k_receive_buffer);
     NETTOOL_SET(set, CURLOPT_ERRORBUFFER, error_buffer);
     if (o.decode_content) {
         NETTOOL_SET(set, CURLOPT_ACCEPT_ENCODING, ""); // every encoding libcurl can decode
@@ -158,15 +158,14 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
     NETTOOL_SET(set, CURLOPT_SSL_VERIFYPEER, o.insecure ? 0L : 1L);
     NETTOOL_SET(set, CURLOPT_SSL_VERIFYHOST, o.insecure ? 0L : 2L);
     if (o.cacert) {
-        if (auto bad = check_readable(*o.cacert, "the CA bundle")) return tl::unexpected(*bad);
+        if (auto bad = check_readable(*o.cacert, "the CA bundle")) return *bad;
         NETTOOL_SET(set, CURLOPT_CAINFO, o.cacert->c_str());
     }
     if (o.proxy) {
         // libcurl reports a proxy it cannot parse as unresolvable (exit 4); it is the user's.
         // An empty one means none at all.
         if (auto checked = o.proxy->empty() ? Status{} : check_proxy_url(*o.proxy); !checked) {
-            return tl::unexpected(
-                failure(ErrorKind::usage, FailureCause::usage, checked.error().message));
+            return failure(ErrorKind::usage, FailureCause::usage, checked.error().message);
         }
         NETTOOL_SET(set, CURLOPT_PROXY, o.proxy->c_str());
     }
@@ -186,7 +185,6 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
     }
 
     // Request shape.
-    Slist headers;
     for (const auto& header : o.headers)
         headers.append(header.c_str());
     if (request.resume_from > 0) {
@@ -208,9 +206,9 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
         UniqueFd fd(*o.data_file == "-" ? ::dup(STDIN_FILENO)
                                         : ::open(o.data_file->c_str(), O_RDONLY | O_CLOEXEC));
         if (!fd) {
-            return tl::unexpected(failure(ErrorKind::file_io, FailureCause::local_io,
-                                          fmt::format("cannot read the request body file '{}': {}",
-                                                      *o.data_file, errno_text(errno))));
+            return failure(ErrorKind::file_io, FailureCause::local_io,
+                           fmt::format("cannot read the request body file '{}': {}", *o.data_file,
+                                       errno_text(errno)));
         }
         struct stat st {};
         curl_off_t size = -1; // unknown (a pipe): sent chunked
@@ -242,8 +240,7 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
     }
     if (o.netrc || o.netrc_file) {
         if (o.netrc_file) {
-            if (auto bad = check_readable(*o.netrc_file, "the netrc file"))
-                return tl::unexpected(*bad);
+            if (auto bad = check_readable(*o.netrc_file, "the netrc file")) return *bad;
             NETTOOL_SET(set, CURLOPT_NETRC_FILE, o.netrc_file->c_str());
         }
         NETTOOL_SET(set, CURLOPT_NETRC, static_cast<long>(CURL_NETRC_OPTIONAL));
@@ -257,33 +254,29 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
     NETTOOL_SET(set, CURLOPT_COOKIELIST, "ALL");
     if (o.cookie) NETTOOL_SET(set, CURLOPT_COOKIE, o.cookie->c_str());
     if (o.cookie_file) {
-        if (auto bad = check_readable(*o.cookie_file, "the cookie file"))
-            return tl::unexpected(*bad);
+        if (auto bad = check_readable(*o.cookie_file, "the cookie file")) return *bad;
         NETTOOL_SET(set, CURLOPT_COOKIEFILE, o.cookie_file->c_str());
     }
     if (o.cookie_jar) {
-        if (auto bad = check_jar_writable(*o.cookie_jar)) return tl::unexpected(*bad);
+        if (auto bad = check_jar_writable(*o.cookie_jar)) return *bad;
         // Loaded when it exists ("" only switches the cookie engine on), saved after the transfer.
         NETTOOL_SET(set, CURLOPT_COOKIEFILE,
                     ::access(o.cookie_jar->c_str(), R_OK) == 0 ? o.cookie_jar->c_str() : "");
         NETTOOL_SET(set, CURLOPT_COOKIEJAR, o.cookie_jar->c_str());
     }
 
-    // Unhook the callbacks and the header list on every way out: they point into this frame.
-    struct ResetOnExit {
-        CURL* easy;
-        ~ResetOnExit() {
-            // libcurl 7.88's reset forgets (leaks) the list of cookie files; NULL frees it.
-            curl_easy_setopt(easy, CURLOPT_COOKIEFILE, static_cast<char*>(nullptr));
-            curl_easy_reset(easy);
-        }
-    } reset_on_exit{easy};
-
-    if (set.failed())
-        return tl::unexpected(failure(ErrorKind::generic, FailureCause::other, *set.failed()));
+    if (set.failed()) return failure(ErrorKind::generic, FailureCause::other, *set.failed());
     transfer.install_callbacks();
+    return std::nullopt;
+}
 
-    const CURLcode code = curl_easy_perform(easy);
+TransferResult PreparedTransfer::conclude(CURLcode code) {
+    const Request& request = m_request;
+    const Url* url = &request.url;
+    const TransferOptions& o = request.options;
+    CURL* easy = m_easy;
+    CurlTransfer& transfer = m_transfer;
+    const char* error_buffer = m_error_buffer;
     // The jar is written now rather than at handle clean-up, which may be much later.
     if (o.cookie_jar) curl_easy_setopt(easy, CURLOPT_COOKIELIST, "FLUSH");
 
@@ -332,6 +325,29 @@ TransferResult CurlTransferEngine::perform(const Request& request, TransferSink&
     if (transfer.final_delivered()) result.http_status = transfer.final_head().status;
     return tl::unexpected(result);
 }
+
+namespace {
+
+class CurlTransferEngine final : public TransferEngine {
+  public:
+    CurlTransferEngine(EasyHandle easy, std::shared_ptr<ConnectionShare> share)
+        : m_share(std::move(share)), m_easy(std::move(easy)) {}
+    // A handle of its own: the tunnel's socket must not stay in this engine's connection cache.
+    TunnelResult open_tunnel(const TunnelRequest& request) override {
+        return open_curl_tunnel(request);
+    }
+    TransferResult perform(const Request& request, TransferSink& sink) override {
+        PreparedTransfer prepared(m_easy.get(), request, sink);
+        CURLSH* share = m_share ? static_cast<CurlShare*>(m_share.get())->get() : nullptr;
+        if (auto refused = prepared.configure(share, false)) return tl::unexpected(*refused);
+        return prepared.conclude(curl_easy_perform(m_easy.get()));
+    }
+
+  private:
+    // Declared first: the easy handle is cleaned up before the share it uses.
+    std::shared_ptr<ConnectionShare> m_share;
+    EasyHandle m_easy;
+};
 
 } // namespace
 

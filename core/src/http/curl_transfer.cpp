@@ -230,6 +230,8 @@ size_t CurlTransfer::write_callback(char* data, size_t size, size_t count, void*
     if (!transfer->m_final_delivered && !transfer->deliver_final())
         return 0; // aborts: stored failure
     if (transfer->m_withheld || transfer->m_failure) return 0;
+    if (transfer->m_gate != nullptr && !transfer->m_gate->admit(length))
+        return CURL_WRITEFUNC_PAUSE;
     if (auto status = transfer->m_sink.on_body({data, length}); !status) {
         transfer->m_failure = failure_of(status.error(), FailureCause::sink);
         transfer->m_failure->http_status = transfer->m_final.status;

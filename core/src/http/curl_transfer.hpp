@@ -10,12 +10,24 @@
 
 namespace nettool::http {
 
+// A budget shared by transfers (the multi engine's total rate). A body chunk that finds it
+// spent pauses its transfer (CURL_WRITEFUNC_PAUSE: libcurl keeps the chunk and delivers it
+// again once the transfer is unpaused), so no transfer reads far past the budget.
+class RateGate {
+  public:
+    virtual ~RateGate() = default;
+    // True: the chunk may go to the sink (and is charged); false: pause the transfer.
+    virtual bool admit(std::size_t bytes) = 0;
+};
+
 class CurlTransfer {
   public:
     CurlTransfer(CURL* easy, const Request& request, TransferSink& sink, bool http);
 
     // Installs the header/write/progress callbacks on the handle.
     void install_callbacks();
+
+    void set_rate_gate(RateGate* gate) { m_gate = gate; }
 
     // For a POST body streamed from a file (--data-binary @FILE).
     void set_upload(UniqueFd fd) { m_upload = std::move(fd); }
@@ -73,6 +85,7 @@ class CurlTransfer {
     std::string m_last_redirect_from;
     std::uint64_t m_body_bytes = 0;
     UniqueFd m_upload;
+    RateGate* m_gate = nullptr;
 };
 
 } // namespace nettool::http

@@ -59,6 +59,7 @@ struct SinkCalls {
 // Opaque to the binary; defined in module_entry.cpp.
 struct Share;
 struct Engine;
+struct Multi;
 struct DigestState;
 struct TlsContext;
 struct TlsSession;
@@ -77,6 +78,14 @@ struct HttpModule {
     void (*engine_free)(Engine* engine) noexcept;
     http::TransferResult (*perform)(Engine* engine, const http::Request& request,
                                     const SinkCalls& sink) noexcept;
+    // The multi engine: `request` and the sink behind `sink` stay alive (on the binary's
+    // side) until multi_run reports `id` done; a transfer that cannot start is reported so.
+    Multi* (*multi_new)(const http::MultiOptions& options) noexcept;
+    void (*multi_free)(Multi* multi) noexcept;
+    void (*multi_start)(Multi* multi, std::uint64_t id, const http::Request& request,
+                        const SinkCalls& sink) noexcept;
+    std::vector<http::MultiDone> (*multi_run)(Multi* multi, std::int64_t wait_ms) noexcept;
+    void (*multi_wake)(Multi* multi) noexcept; // thread-safe
     // connect --proxy: the tunnel's socket (a descriptor) crosses inside http::Tunnel.
     http::TunnelResult (*open_tunnel)(Engine* engine, const http::TunnelRequest& request) noexcept;
 

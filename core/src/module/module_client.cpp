@@ -5,6 +5,7 @@
 
 #include <exception>
 #include <fmt/format.h>
+#include <map>
 #include <nettool/digest.hpp>
 #include <nettool/http/library_info.hpp>
 #include <nettool/http/transfer.hpp>
@@ -139,6 +140,56 @@ class ModuleEngine final : public TransferEngine {
     std::shared_ptr<ConnectionShare> m_share; // the module's engine holds its own reference
 };
 
+// The module's multi engine. Each running transfer keeps here what the module points into:
+// the request (with its trace guarded) and the guarded sink.
+class ModuleMulti final : public MultiTransferEngine {
+  public:
+    ModuleMulti(const module::HttpModule& calls, module::Multi* multi)
+        : m_calls(calls), m_multi(multi) {}
+    ~ModuleMulti() override { m_calls.multi_free(m_multi); }
+    ModuleMulti(const ModuleMulti&) = delete;
+    ModuleMulti& operator=(const ModuleMulti&) = delete;
+
+    void start(std::uint64_t id, const Request& request, TransferSink& sink) override {
+        auto running = std::make_unique<Running>(sink);
+        running->request =
+            request.options.trace ? running->guard.with_guarded_trace(request) : request;
+        const module::SinkCalls calls = running->guard.calls();
+        Running& kept = *running;
+        m_running[id] = std::move(running);
+        m_calls.multi_start(m_multi, id, kept.request, calls);
+    }
+
+    std::vector<MultiDone> run(std::chrono::milliseconds wait) override {
+        std::vector<MultiDone> done = m_calls.multi_run(m_multi, wait.count());
+        std::exception_ptr caught;
+        for (const auto& ended : done) {
+            auto found = m_running.find(ended.id);
+            if (found == m_running.end()) continue;
+            try {
+                found->second->guard.rethrow_if_caught();
+            } catch (...) {
+                caught = std::current_exception();
+            }
+            m_running.erase(found);
+        }
+        if (caught) std::rethrow_exception(caught);
+        return done;
+    }
+
+    void wake() override { m_calls.multi_wake(m_multi); }
+
+  private:
+    struct Running {
+        explicit Running(TransferSink& sink) : guard(sink) {}
+        GuardedSink guard;
+        Request request;
+    };
+    const module::HttpModule& m_calls;
+    module::Multi* m_multi;
+    std::map<std::uint64_t, std::unique_ptr<Running>> m_running;
+};
+
 // Without the module every transfer fails with the sentence that says why.
 class UnavailableEngine final : public TransferEngine {
   public:
@@ -154,6 +205,24 @@ class UnavailableEngine final : public TransferEngine {
 
   private:
     Error m_error;
+};
+
+class UnavailableMulti final : public MultiTransferEngine {
+  public:
+    explicit UnavailableMulti(Error error) : m_error(std::move(error)) {}
+    void start(std::uint64_t id, const Request&, TransferSink&) override {
+        TransferError failure;
+        failure.error = m_error;
+        m_done.push_back({id, tl::unexpected(std::move(failure))});
+    }
+    std::vector<MultiDone> run(std::chrono::milliseconds) override {
+        return std::exchange(m_done, {});
+    }
+    void wake() override {}
+
+  private:
+    Error m_error;
+    std::vector<MultiDone> m_done;
 };
 
 // Without the module a share holds nothing; the engines made with it are unavailable anyway.
@@ -212,6 +281,14 @@ std::unique_ptr<TransferEngine> make_transfer_engine(std::shared_ptr<ConnectionS
 
 std::unique_ptr<TransferEngine> make_transfer_engine() {
     return make_transfer_engine(nullptr);
+}
+
+std::unique_ptr<MultiTransferEngine> make_multi_engine(const MultiOptions& options) {
+    const auto& loaded = module::http_module();
+    if (!loaded) return std::make_unique<UnavailableMulti>(loaded.error());
+    module::Multi* multi = loaded->calls->multi_new(options);
+    if (multi == nullptr) throw std::bad_alloc();
+    return std::make_unique<ModuleMulti>(*loaded->calls, multi);
 }
 
 } // namespace http

@@ -7,6 +7,7 @@
 
 #include <exception>
 #include <fmt/format.h>
+#include <map>
 #include <memory>
 #include <nettool/digest.hpp>
 #include <nettool/http/library_info.hpp>
@@ -25,6 +26,12 @@ struct Share {
 };
 struct Engine {
     std::unique_ptr<http::TransferEngine> engine;
+};
+struct Multi {
+    std::unique_ptr<http::MultiTransferEngine> engine;
+    // The binary's sinks, one adapter per running transfer (the engine holds references).
+    std::map<std::uint64_t, std::unique_ptr<http::TransferSink>> sinks;
+    std::vector<http::MultiDone> refused; // transfers that could not even be started
 };
 struct DigestState {
     Digest digest;
@@ -53,7 +60,7 @@ Error error_of(std::exception_ptr caught) noexcept {
 // The binary's sink behind the TransferSink interface the engine calls.
 class SinkAdapter final : public http::TransferSink {
   public:
-    explicit SinkAdapter(const SinkCalls& calls) : m_calls(calls) {}
+    explicit SinkAdapter(SinkCalls calls) : m_calls(calls) {}
     Status on_response(const http::ResponseHead& head) override {
         return m_calls.on_response(m_calls.context, head);
     }
@@ -68,7 +75,7 @@ class SinkAdapter final : public http::TransferSink {
     }
 
   private:
-    const SinkCalls& m_calls;
+    SinkCalls m_calls;
 };
 
 Result<http::Url> parse_url(std::string_view text) noexcept {
@@ -139,6 +146,51 @@ http::TransferResult perform(Engine* engine, const http::Request& request,
     }
 }
 
+Multi* multi_new(const http::MultiOptions& options) noexcept {
+    try {
+        return new Multi{http::make_multi_engine(options), {}, {}};
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+void multi_free(Multi* multi) noexcept {
+    delete multi;
+}
+
+void multi_start(Multi* multi, std::uint64_t id, const http::Request& request,
+                 const SinkCalls& calls) noexcept {
+    try {
+        auto& sink = multi->sinks[id];
+        sink = std::make_unique<SinkAdapter>(calls);
+        multi->engine->start(id, request, *sink);
+    } catch (...) {
+        http::TransferError failure;
+        failure.error = error_of(std::current_exception());
+        try {
+            multi->refused.push_back({id, tl::unexpected(std::move(failure))});
+        } catch (...) {
+            // Out of memory twice over: the transfer is lost, as the process soon will be.
+        }
+    }
+}
+
+std::vector<http::MultiDone> multi_run(Multi* multi, std::int64_t wait_ms) noexcept {
+    try {
+        std::vector<http::MultiDone> done = std::exchange(multi->refused, {});
+        if (done.empty()) done = multi->engine->run(std::chrono::milliseconds(wait_ms));
+        for (const auto& ended : done)
+            multi->sinks.erase(ended.id);
+        return done;
+    } catch (...) {
+        return {};
+    }
+}
+
+void multi_wake(Multi* multi) noexcept {
+    multi->engine->wake();
+}
+
 http::TunnelResult open_tunnel(Engine* engine, const http::TunnelRequest& request) noexcept {
     try {
         return engine->engine->open_tunnel(request);
@@ -187,6 +239,11 @@ constexpr HttpModule k_module = {
     engine_new,
     engine_free,
     perform,
+    multi_new,
+    multi_free,
+    multi_start,
+    multi_run,
+    multi_wake,
     open_tunnel,
     digest_new,
     digest_free,

@@ -236,6 +236,36 @@ class ConnectionShare {
 std::shared_ptr<ConnectionShare> make_connection_share();
 std::unique_ptr<TransferEngine> make_transfer_engine(std::shared_ptr<ConnectionShare> share);
 
+// Many transfers at once over one pool of connections (retrieve -i): connections are reused
+// and, where the server offers HTTP/2, multiplexed; a transfer started here means exactly what
+// the same Request means to TransferEngine::perform().
+struct MultiOptions {
+    std::size_t max_connections = 4; // open at once, in total and to one host
+    // Bytes per second across all running transfers (a shared budget: transfers are paused
+    // while it is spent); Request::options.limit_rate still caps each one.
+    std::optional<std::uint64_t> total_rate;
+};
+
+struct MultiDone {
+    std::uint64_t id = 0; // as given to start()
+    TransferResult result;
+};
+
+// Driven from one thread. Sinks are called on that thread, inside run().
+class MultiTransferEngine {
+  public:
+    virtual ~MultiTransferEngine() = default;
+    // Adds a transfer; `request` and `sink` must stay alive until run() reports `id` done.
+    virtual void start(std::uint64_t id, const Request& request, TransferSink& sink) = 0;
+    // Moves the transfers on until at least one has ended, `wait` has passed or a stop was
+    // requested (stop.hpp: every transfer then ends as interrupted); returns those that ended.
+    virtual std::vector<MultiDone> run(std::chrono::milliseconds wait) = 0;
+    // From any thread: the current or next run() returns at once (work for the driver
+    // finished elsewhere, on a thread of its own).
+    virtual void wake() = 0;
+};
+std::unique_ptr<MultiTransferEngine> make_multi_engine(const MultiOptions& options);
+
 // "HTTP 404 Not Found: URL" — the sentence for a final status >= 400.
 std::string describe_status(int status, std::string_view reason, std::string_view url);
 
