@@ -39,6 +39,12 @@ struct ConnectCli {
     std::optional<std::string> hexdump;
     std::optional<std::string> proxy;
     std::optional<std::string> noproxy;
+    bool tls = false;
+    std::optional<std::string> cafile;
+    bool insecure = false;
+    std::optional<std::string> servername;
+    std::optional<std::string> cert;
+    std::optional<std::string> key;
     OutputOptions output;
 };
 
@@ -62,6 +68,14 @@ class TextConnectObserver final : public ConnectObserver {
             print_note(fmt::format("{}; retrying in {} ms ({} ms left)", why.message, delay.count(),
                                    left.count()));
         }
+    }
+    void tls_established(const tls::PeerInfo& peer) override {
+        if (!m_output.verbose) return;
+        print_note(fmt::format("{} {}, {}", peer.protocol, peer.cipher,
+                               peer.subject.empty()
+                                   ? std::string("certificate not verified (--insecure)")
+                                   : fmt::format("certificate of {} verified (issuer {})",
+                                                 peer.subject, peer.issuer)));
     }
 
   private:
@@ -176,6 +190,13 @@ std::optional<std::string> proxy_for(const ConnectCli& cli, const Target& target
     ProxyChoice choice = choose_proxy(target.endpoint.host, cli.proxy, cli.noproxy,
                                       ProxyEnvironment::from_process());
     if (!choice.proxy) return std::nullopt;
+    if (cli.tls) {
+        usage(choice.source == "--proxy"
+                  ? "--tls cannot go through --proxy in this version; connect directly"
+                  : fmt::format("--tls cannot go through a proxy in this version, and {} names "
+                                "one; add --proxy '' to connect directly",
+                                choice.source));
+    }
     if (choice.source != "--proxy") check_connect_proxy(*choice.proxy, choice.source);
     if (source) {
         usage(fmt::format("--source cannot be combined with a proxy ({}): the proxy makes the "
@@ -184,6 +205,40 @@ std::optional<std::string> proxy_for(const ConnectCli& cli, const Target& target
                           choice.source));
     }
     return choice.proxy;
+}
+
+// --tls and its options: only together, only over TCP (nettool-connect(1), TLS).
+std::optional<tls::ClientSettings> tls_settings(const ConnectCli& cli, const Target& target) {
+    if (!cli.tls) {
+        for (const auto& [given, name] : {std::pair{cli.cafile.has_value(), "--cafile"},
+                                          {cli.insecure, "--insecure"},
+                                          {cli.servername.has_value(), "--servername"},
+                                          {cli.cert.has_value(), "--cert"},
+                                          {cli.key.has_value(), "--key"}}) {
+            if (given) usage(fmt::format("{} is a TLS option; add --tls", name));
+        }
+        return std::nullopt;
+    }
+    if (cli.zero) usage("-z only tests whether ports accept connections; drop --tls");
+    if (target.endpoint.transport != Transport::tcp) {
+        usage(target.endpoint.transport == Transport::udp
+                  ? "--tls runs over TCP; drop -u or udp:// (DTLS is not supported)"
+                  : "--tls runs over TCP connections; give HOST:PORT, not a Unix socket");
+    }
+    if (cli.cert.has_value() != cli.key.has_value()) {
+        usage(cli.cert ? "--cert needs the certificate's private key: add --key FILE"
+                       : "--key needs its certificate: add --cert FILE");
+    }
+    if (cli.insecure && cli.cafile)
+        usage("--insecure skips verification, so --cafile would not be used; drop one of them");
+    tls::ClientSettings settings;
+    settings.host = target.endpoint.host;
+    settings.server_name = cli.servername;
+    settings.ca_file = cli.cafile;
+    settings.insecure = cli.insecure;
+    settings.cert_file = cli.cert;
+    settings.key_file = cli.key;
+    return settings;
 }
 
 } // namespace
@@ -254,6 +309,28 @@ void add_connect(CLI::App& app, Action& action) {
                     "NO_PROXY, which it replaces; '*': every host)")
         ->type_name("LIST")
         ->group("Proxies");
+    constexpr const char* tls_group = "TLS";
+    sub->add_flag("--tls", cli->tls,
+                  "Speak TLS over the connection, verifying the server's certificate against "
+                  "the system's CAs and the host name")
+        ->group(tls_group);
+    sub->add_option("--cafile", cli->cafile,
+                    "Trust the CA certificates in FILE (PEM) instead of the system's")
+        ->type_name("FILE")
+        ->group(tls_group);
+    sub->add_flag("--insecure", cli->insecure,
+                  "Do not verify the server's certificate (encrypted, but to anyone)")
+        ->group(tls_group);
+    sub->add_option("--servername", cli->servername,
+                    "Send NAME as SNI and expect a certificate for NAME, not for the host")
+        ->type_name("NAME")
+        ->group(tls_group);
+    sub->add_option("--cert", cli->cert, "Present the client certificate in FILE (PEM)")
+        ->type_name("FILE")
+        ->group(tls_group);
+    sub->add_option("--key", cli->key, "The private key of --cert (PEM, not encrypted)")
+        ->type_name("FILE")
+        ->group(tls_group);
     auto* zero =
         sub->add_flag("-z,--zero", cli->zero,
                       "Only report whether TCP ports accept connections (a port range is allowed)")
@@ -268,7 +345,7 @@ void add_connect(CLI::App& app, Action& action) {
           "nettool connect -z -q --wait 30s db 5432 && exec my-app"},
          {"Which ports of a range accept connections", "nettool connect -z localhost 20-25"}},
         {"Exit status: 0 success (-z: every port open), 1 some port not open, 2 usage, 3 local "
-         "file, 4 network, 6 proxy auth, 7 proxy protocol. See nettool-connect(1)."});
+         "file, 4 network, 5 TLS, 6 proxy auth, 7 proxy protocol. See nettool-connect(1)."});
 
     sub->callback([cli, idle, &action]() {
         if (cli->output.json && !cli->zero) usage("--json is for -z (port scans) only");
@@ -276,6 +353,7 @@ void add_connect(CLI::App& app, Action& action) {
         std::optional<SourceAddress> source;
         if (cli->source) source = value_or_usage(parse_source_address(*cli->source));
         const milliseconds timeout = cli->timeout.value_or(k_no_limit);
+        std::optional<tls::ClientSettings> tls = tls_settings(*cli, target);
         std::optional<std::string> proxy = proxy_for(*cli, target, source);
         if (cli->zero) {
             ScanOptions scan;
@@ -314,6 +392,7 @@ void add_connect(CLI::App& app, Action& action) {
         options.crlf = cli->crlf;
         options.hexdump_path = cli->hexdump;
         options.proxy = std::move(proxy);
+        options.tls = std::move(tls);
         action = [cli, options]() mutable {
             TextConnectObserver observer(cli->output);
             // The HTTP library only for a proxied connection (start-up: a direct one never

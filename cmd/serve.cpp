@@ -35,6 +35,11 @@ struct ServeArgs {
     std::optional<std::chrono::milliseconds> idle_timeout;
     std::chrono::milliseconds grace{5000};
     AccessRules access;
+    bool tls = false;
+    std::optional<std::string> cert;
+    std::optional<std::string> key;
+    std::optional<std::string> client_ca;
+    bool self_signed = false;
     OutputOptions output;
 };
 
@@ -61,6 +66,18 @@ std::string peer_text(const ConnectionInfo& info) {
                              : "unix:" + info.where;
 }
 
+// --tls: " (TLSv1.3, client CN=alice)" after the connection line.
+std::string tls_text(const ConnectionInfo& info) {
+    if (info.tls_protocol.empty()) return {};
+    if (info.peer_subject.empty()) return fmt::format(" ({})", info.tls_protocol);
+    return fmt::format(" ({}, client {})", info.tls_protocol, info.peer_subject);
+}
+
+std::string certificate_text(const std::string& fingerprint, bool self_signed) {
+    return fmt::format("TLS certificate{} SHA-256 fingerprint {}",
+                       self_signed ? " (self-signed, made at start)" : "", fingerprint);
+}
+
 // One human line on stderr, escaped (a Unix peer's path comes from the file system), in one
 // write so that lines never interleave.
 void emit_line(const std::string& line) {
@@ -76,7 +93,13 @@ class ServeTextObserver final : public ServeObserver {
         if (!m_output.quiet) emit_line("listening on " + shown(t, local));
     }
     void connection(const ConnectionInfo& info) override {
-        if (!m_output.quiet) emit_line("connection from " + peer_text(info));
+        if (!m_output.quiet) emit_line("connection from " + peer_text(info) + tls_text(info));
+    }
+    // A self-signed certificate's fingerprint is the only way a client can check it: said
+    // unless -q. A loaded one's with -v.
+    void tls_certificate(const std::string& fingerprint, bool self_signed) override {
+        if (self_signed ? !m_output.quiet : m_output.verbose)
+            print_note(certificate_text(fingerprint, self_signed));
     }
     void closed(const ConnectionInfo& info) override {
         if (m_output.verbose) {
@@ -108,7 +131,20 @@ class ServeJsonObserver final : public ServeObserver {
               {"transport", transport_name(t)},
               {"local", address_json(local)}});
     }
-    void connection(const ConnectionInfo& info) override { emit(peer_json("connection", info)); }
+    void connection(const ConnectionInfo& info) override {
+        auto j = peer_json("connection", info);
+        if (!info.tls_protocol.empty()) {
+            j["tls"] = {{"protocol", info.tls_protocol}, {"cipher", info.tls_cipher}};
+            if (!info.peer_subject.empty()) {
+                j["tls"]["peer_subject"] = info.peer_subject;
+                j["tls"]["peer_issuer"] = info.peer_issuer;
+            }
+        }
+        emit(j);
+    }
+    void tls_certificate(const std::string& fingerprint, bool self_signed) override {
+        emit({{"event", "tls"}, {"fingerprint_sha256", fingerprint}, {"self_signed", self_signed}});
+    }
     void closed(const ConnectionInfo& info) override {
         auto j = peer_json("close", info);
         if (!info.target.empty()) j["target"] = address_json(info.target);
@@ -162,6 +198,31 @@ CLI::Option* add_cidr_option(CLI::App& app, const std::string& name, std::vector
         ->take_all();
 }
 
+// --tls and its options: only together, one source of certificate (nettool-serve(1), TLS).
+void check_serve_tls(const ServeArgs& args) {
+    const auto usage_error = [](const std::string& text) { throw CLI::ValidationError(text); };
+    if (!args.tls) {
+        for (const auto& [given, name] : {std::pair{args.cert.has_value(), "--cert"},
+                                          {args.key.has_value(), "--key"},
+                                          {args.client_ca.has_value(), "--client-ca"},
+                                          {args.self_signed, "--tls-self-signed"}}) {
+            if (given) usage_error(fmt::format("{} is a TLS option; add --tls", name));
+        }
+        return;
+    }
+    if (args.self_signed && (args.cert || args.key)) {
+        usage_error("--tls-self-signed makes its own certificate; drop --cert and --key, or "
+                    "drop --tls-self-signed");
+    }
+    if (!args.self_signed && (!args.cert || !args.key)) {
+        usage_error(args.cert  ? "--cert needs its private key: add --key FILE"
+                    : args.key ? "--key needs its certificate: add --cert FILE"
+                               : "serve --tls needs a certificate: add --cert FILE --key FILE, "
+                                 "or --tls-self-signed for a throwaway one");
+    }
+    if (args.udp) usage_error("--tls runs over TCP connections; drop -u");
+}
+
 int run_serve(const ServeArgs& args) {
     ServeOptions options;
     // Parsed again here (it was validated at parse time) to build the options.
@@ -185,6 +246,14 @@ int run_serve(const ServeArgs& args) {
     options.idle_timeout = args.idle_timeout;
     options.grace = args.grace;
     options.access = args.access;
+    if (args.tls) {
+        tls::ServerSettings settings;
+        settings.cert_file = args.cert;
+        settings.key_file = args.key;
+        settings.self_signed = args.self_signed;
+        settings.client_ca = args.client_ca;
+        options.tls = std::move(settings);
+    }
     std::unique_ptr<ServeObserver> observer;
     if (args.output.json)
         observer = std::make_unique<ServeJsonObserver>();
@@ -333,6 +402,25 @@ void add_serve(CLI::App& app, Action& action) {
     add_cidr_option(*sub, "--deny", args->access.deny,
                     "Refuse peers in CIDR (repeatable; wins over --allow)")
         ->group(connections);
+    constexpr const char* tls_section = "TLS";
+    sub->add_flag("--tls", args->tls,
+                  "Speak TLS with every client (needs --cert and --key, or --tls-self-signed)")
+        ->group(tls_section);
+    sub->add_option("--cert", args->cert,
+                    "The server's certificate (PEM; its chain may follow it in FILE)")
+        ->type_name("FILE")
+        ->group(tls_section);
+    sub->add_option("--key", args->key, "The private key of --cert (PEM, not encrypted)")
+        ->type_name("FILE")
+        ->group(tls_section);
+    sub->add_option("--client-ca", args->client_ca,
+                    "Mutual TLS: require a client certificate issued by a CA in FILE (PEM)")
+        ->type_name("FILE")
+        ->group(tls_section);
+    sub->add_flag("--tls-self-signed", args->self_signed,
+                  "Make a throwaway key and self-signed certificate at start (its SHA-256 "
+                  "fingerprint is printed)")
+        ->group(tls_section);
     add_output_options(*sub, args->output, true);
 
     sub->callback([args, sub, &action] {
@@ -347,6 +435,7 @@ void add_serve(CLI::App& app, Action& action) {
                             "--echo, --send-file, --exec, --sh-exec and --to",
                             chosen[0], chosen[1]));
         }
+        check_serve_tls(*args);
         if (sub->count("--send-proxy") > 0 && sub->count("--to") == 0) {
             throw CLI::ValidationError("--send-proxy sends a header to a forwarding target; "
                                        "add --to ENDPOINT");

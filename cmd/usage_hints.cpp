@@ -100,11 +100,18 @@ std::optional<std::string> habit_hint(CLI::App& sub, std::string_view name) {
         return "connect shuts down its sending side at the end of stdin already (nc -N)";
     if (is_one_of_names(name, {"-U", "--unixsock"}) && socket)
         return "write a Unix socket as the endpoint unix:/PATH (nc -U)";
-    if (is_one_of_names(name, {"--ssl", "--tls", "--ssl-cert", "--ssl-key", "--cert", "--key",
-                               "--ssl-verify", "--ssl-trustfile"}) &&
-        socket) {
-        if (name != "--tls" && has("--tls")) return "--tls turns TLS on (ncat --ssl)";
-        return fmt::format("TLS is not supported by {} yet", s);
+    if (is_one_of_names(name,
+                        {"--ssl", "--ssl-cert", "--ssl-key", "--ssl-verify", "--ssl-trustfile"}) &&
+        socket && has("--tls")) {
+        if (name == "--ssl-cert") return "--tls --cert FILE gives the certificate";
+        if (name == "--ssl-key") return "--tls --key FILE gives its key";
+        if (name == "--ssl-trustfile") {
+            return s == "connect" ? "--tls --cafile FILE trusts its CAs"
+                                  : "--tls --client-ca FILE requires client certificates from "
+                                    "its CAs";
+        }
+        if (name == "--ssl-verify") return "--tls verifies the certificate by default";
+        return "--tls turns TLS on";
     }
     return std::nullopt;
 }

@@ -1,5 +1,6 @@
 #include "duration_text.hpp"
 #include "relay.hpp"
+#include "tls_bridge.hpp"
 #include "util/check.hpp"
 #include "util/fd.hpp"
 #include "util/time.hpp"
@@ -73,6 +74,10 @@ struct RelayPlan {
     bool crlf = false;
     HexDump* hexdump = nullptr;
     std::string peer_name;
+    // --tls: socket_fd is the bridge's plaintext end (owned here, closed once the relay is
+    // done); the bridge then sends what is left and close_notify.
+    TlsBridge* bridge = nullptr;
+    UniqueFd* plain_end = nullptr;
 };
 
 Pump::Options input_options(const RelayPlan& plan) {
@@ -97,12 +102,36 @@ Pump::Options input_options(const RelayPlan& plan) {
     return o;
 }
 
-// Runs the shared relay (core/src/relay.hpp) on its own loop, with connect's timing rules:
+// How a TLS connection ended: the bridge's failure first (a reset, a truncation, a TLS error:
+// the relay then saw only an end of data), else the relay's outcome.
+Status with_bridge(Status relay_result, const TlsBridge* bridge) {
+    if (bridge != nullptr && !bridge->result()) return bridge->result();
+    return relay_result;
+}
+
+// --tls: the handshake on the loop, within the connect timeout (the bridge's deadline).
+Status run_handshake(EventLoop& loop, TlsBridge& bridge) {
+    bridge.start();
+    while (!bridge.handshake_done() && !bridge.done()) {
+        std::optional<milliseconds> timeout;
+        if (const auto due = bridge.deadline())
+            timeout =
+                std::max(std::chrono::ceil<milliseconds>(*due - Clock::now()), milliseconds(0));
+        if (auto s = loop.run_once(timeout); !s) return s;
+        if (stop_requested()) return fail(ErrorKind::interrupted, "");
+        bridge.on_deadline(Clock::now());
+    }
+    // A failure after the handshake (a truncation, a reset) comes after the data that arrived
+    // before it, which the relay still delivers: the outcome then says it.
+    if (bridge.handshake_done()) return {};
+    return bridge.result();
+}
+
+// Runs the shared relay (core/src/relay.hpp) on `loop`, with connect's timing rules:
 // --idle-timeout, and for UDP the wait for replies once the input has ended.
-Status run_relay(const RelayPlan& plan) {
-    auto loop = EventLoop::create();
-    if (!loop) return tl::unexpected(loop.error());
+Status run_relay(const RelayPlan& plan, EventLoop* loop) {
     HexDump* const dump = plan.hexdump;
+    TlsBridge* const bridge = plan.bridge;
 
     Relay::Settings settings;
     settings.peer_fd = plan.socket_fd;
@@ -142,7 +171,24 @@ Status run_relay(const RelayPlan& plan) {
 
     auto last_activity = Clock::now();
     std::uint64_t moved = relay.moved();
-    while (!relay.done()) {
+    while (!relay.done() || (bridge != nullptr && !bridge->done())) {
+        if (relay.done() && bridge != nullptr) {
+            // The relay is done with the plaintext end: the bridge sends the rest, then
+            // close_notify, and waits a moment for the server's end.
+            if (plan.plain_end->get() >= 0) {
+                plan.plain_end->reset();
+                bridge->release();
+                continue;
+            }
+            const auto due = bridge->deadline();
+            const auto left = due ? std::max(std::chrono::ceil<milliseconds>(*due - Clock::now()),
+                                             milliseconds(0))
+                                  : milliseconds(1000);
+            if (auto s = loop->run_once(left); !s) return s;
+            if (stop_requested()) return {};
+            bridge->on_deadline(Clock::now());
+            continue;
+        }
         // UDP has no end of stream: once the input is done, replies are awaited for a while.
         std::optional<milliseconds> quiet_limit = plan.idle_timeout;
         const bool awaiting_replies = plan.datagram && !relay.sending();
@@ -154,6 +200,7 @@ Status run_relay(const RelayPlan& plan) {
             if (left.count() <= 0) {
                 if (awaiting_replies) break;
                 relay.abort();
+                if (bridge != nullptr) bridge->abort();
                 return fail(ErrorKind::network,
                             fmt::format("connection to {} was idle for {}; closed it",
                                         plan.peer_name, duration_text(*quiet_limit)));
@@ -173,7 +220,7 @@ Status run_relay(const RelayPlan& plan) {
     }
     relay.abort();
     if (dump != nullptr && !dump->status()) return dump->status();
-    return relay.result();
+    return with_bridge(relay.result(), bridge);
 }
 
 http::IpFamily ip_family_of(Family family) {
@@ -301,6 +348,16 @@ Status connect(const ConnectOptions& options, ConnectObserver& observer) {
                     "there (redirect it, e.g. to a file or /dev/null)");
     }
 
+    // --tls: the CA file and the client certificate are read (and the TLS library loaded)
+    // before connecting, so that a missing file is an error before any packet is sent.
+    std::optional<tls::Context> tls_context;
+    if (options.tls) {
+        NETTOOL_CHECK(!options.proxy && options.endpoint.transport == Transport::tcp);
+        auto made = tls::Context::client(*options.tls);
+        if (!made) return tl::unexpected(made.error());
+        tls_context.emplace(std::move(*made));
+    }
+
     auto connection = open_connection(options, observer);
     if (!connection) return tl::unexpected(connection.error());
     SocketAddress peer = SocketAddress::peer_of(connection->fd.get());
@@ -312,6 +369,33 @@ Status connect(const ConnectOptions& options, ConnectObserver& observer) {
                                       ? options.endpoint.display()
                                       : peer.display();
     observer.connected(peer_name);
+
+    auto loop = EventLoop::create();
+    if (!loop) return tl::unexpected(loop.error());
+    std::unique_ptr<TlsBridge> bridge;
+    UniqueFd plain_end;
+    if (tls_context) {
+        // Failures name the host as written, which is what the certificate is checked for.
+        const std::string host = format_host_port(options.endpoint.host, options.endpoint.port);
+        auto session = tls_context->session(connection->fd.get(), host);
+        if (!session) return tl::unexpected(session.error());
+        TlsBridge::Settings settings;
+        settings.peer_name = host;
+        settings.handshake_timeout = options.timeout;
+        // The relay ends before the server's data only to stop reading (--max-bytes, a
+        // terminal): nothing to wait for then.
+        settings.linger = milliseconds(0);
+        auto made = TlsBridge::create(*loop, std::move(connection->fd), std::move(*session),
+                                      std::move(settings), nullptr);
+        if (!made) return tl::unexpected(made.error());
+        bridge = std::move(*made);
+        plain_end = bridge->take_plain_end();
+        if (auto s = run_handshake(*loop, *bridge); !s) {
+            if (s.error().kind == ErrorKind::interrupted) return {}; // cmd/ exits 130
+            return s;
+        }
+        observer.tls_established(bridge->peer());
+    }
 
     std::optional<util::FlagsGuard> input_guard;
     if (input_fd >= 0 && !text_fd) {
@@ -327,7 +411,9 @@ Status connect(const ConnectOptions& options, ConnectObserver& observer) {
     }
 
     RelayPlan plan;
-    plan.socket_fd = connection->fd.get();
+    plan.socket_fd = bridge ? plain_end.get() : connection->fd.get();
+    plan.bridge = bridge.get();
+    plan.plain_end = &plain_end;
     plan.input_fd = input_fd;
     plan.output_fd = options.output_fd;
     plan.output_guard = &output_guard;
@@ -337,7 +423,7 @@ Status connect(const ConnectOptions& options, ConnectObserver& observer) {
     plan.crlf = options.crlf;
     plan.hexdump = hexdump ? &*hexdump : nullptr;
     plan.peer_name = peer_name;
-    return run_relay(plan);
+    return run_relay(plan, &*loop);
 }
 
 } // namespace nettool

@@ -99,6 +99,10 @@ class LockedObserver final : public ServeObserver {
         std::lock_guard lock(m_mutex);
         m_inner.note(message);
     }
+    void tls_certificate(const std::string& fingerprint, bool self_signed) override {
+        std::lock_guard lock(m_mutex);
+        m_inner.tls_certificate(fingerprint, self_signed);
+    }
 
   private:
     ServeObserver& m_inner;
@@ -226,9 +230,16 @@ void tell_service_manager_ready(ServeObserver& observer) {
     if (auto told = notify_service_manager("READY=1"); !told) observer.error(told.error());
 }
 
+// --tls: said once, after the listening lines (the fingerprint is what a client checks a
+// self-signed certificate by).
+void announce_certificate(const ServeOptions& options, const tls::Context* tls,
+                          ServeObserver& observer) {
+    if (tls != nullptr) observer.tls_certificate(tls->fingerprint(), options.tls->self_signed);
+}
+
 Status serve_with_workers(const ServeOptions& options, ServeObserver& observer, int file,
                           const std::vector<serve_detail::ForwardTarget>& targets,
-                          std::optional<ActivatedSockets> activated) {
+                          std::optional<ActivatedSockets> activated, const tls::Context* tls) {
     LockedObserver locked(observer);
     SharedState shared(options.max_conns);
     std::vector<std::unique_ptr<ServeContext>> contexts;
@@ -236,6 +247,7 @@ Status serve_with_workers(const ServeOptions& options, ServeObserver& observer, 
         auto context = std::make_unique<ServeContext>(options, locked, shared);
         context->file = file;
         context->targets = &targets;
+        context->tls = tls;
         auto wake = shared.add_worker();
         if (!wake) return tl::unexpected(wake.error());
         context->wake_fd = *wake;
@@ -257,6 +269,7 @@ Status serve_with_workers(const ServeOptions& options, ServeObserver& observer, 
     if (activated) locked.note(activation_note(*activated, options.endpoint));
     for (const auto& l : contexts.front()->listeners)
         locked.listening(l.transport(), l.local());
+    announce_certificate(options, tls, locked);
 
     std::vector<Status> results(contexts.size());
     std::vector<std::thread> threads;
@@ -342,16 +355,32 @@ Status serve(const ServeOptions& options, ServeObserver& observer) {
         return fail(ErrorKind::usage,
                     "--to forwards stream connections; listen on a TCP or Unix endpoint");
     }
+    if (datagrams && options.tls) {
+        return fail(ErrorKind::usage, "--tls runs over stream connections; listen on a TCP (or "
+                                      "Unix) endpoint, not UDP");
+    }
     auto targets = resolve_targets(options);
     if (!targets) return tl::unexpected(targets.error());
+    // The certificate and key are read (and the TLS library loaded) before anything listens:
+    // a missing file is an error now, not at the first client.
+    std::optional<tls::Context> tls_context;
+    if (options.tls) {
+        auto made = tls::Context::server(*options.tls);
+        if (!made) return tl::unexpected(made.error());
+        tls_context.emplace(std::move(*made));
+    }
+    const tls::Context* tls = tls_context ? &*tls_context : nullptr;
     raise_descriptor_limit(options.mode);
-    if (options.workers > 1)
-        return serve_with_workers(options, observer, file.get(), *targets, std::move(*activated));
+    if (options.workers > 1) {
+        return serve_with_workers(options, observer, file.get(), *targets, std::move(*activated),
+                                  tls);
+    }
 
     SharedState shared(options.max_conns);
     ServeContext context(options, observer, shared);
     context.file = file.get();
     context.targets = &*targets;
+    context.tls = tls;
     auto loop = EventLoop::create();
     if (!loop) return tl::unexpected(loop.error());
     context.loop.emplace(std::move(*loop));
@@ -369,6 +398,7 @@ Status serve(const ServeOptions& options, ServeObserver& observer) {
     }
     for (const auto& l : context.listeners)
         observer.listening(l.transport(), l.local());
+    announce_certificate(options, tls, observer);
     tell_service_manager_ready(observer);
     return run_worker(context);
 }

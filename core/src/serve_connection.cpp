@@ -41,10 +41,12 @@ Connection::~Connection() {
     m_connector.reset();
     if (m_header_watching) m_loop.remove(m_socket.get());
     stop_writer();
+    m_bridge.reset();
 }
 
 Status Connection::start() {
     if (!m_context.options.accept_proxy) {
+        if (m_context.tls != nullptr) return start_tls();
         m_announced = true; // the server checked the access rules and said so
         return begin();
     }
@@ -149,6 +151,9 @@ Status Connection::start_exec() {
         spec.extra_env = {{"NETTOOL_PEER_ADDR", m_info.peer.host()},
                           {"NETTOOL_PEER_PORT", std::to_string(m_info.peer.port())}};
     }
+    // --client-ca: who the client proved to be.
+    if (!m_info.peer_subject.empty())
+        spec.extra_env.emplace_back("NETTOOL_PEER_CERT", m_info.peer_subject);
     auto child = ChildProcess::spawn(spec);
     if (!child) return tl::unexpected(child.error());
     Relay::Settings settings;
@@ -181,6 +186,12 @@ Status Connection::start_exec() {
 }
 
 bool Connection::done() const {
+    if (!m_bridge) return mode_done();
+    if (m_ended_early || m_aborted) return true;
+    return m_released && m_bridge->done();
+}
+
+bool Connection::mode_done() const {
     if (m_ended_early) return true;
     if (m_header_until || m_connector) return m_aborted;
     if (m_relay) return m_relay->done();
@@ -189,6 +200,8 @@ bool Connection::done() const {
 
 Status Connection::outcome() const {
     if (!m_early_status) return m_early_status;
+    // A reset, a truncation or a TLS error: the mode saw only an end of data.
+    if (m_bridge && !m_bridge->result()) return m_bridge->result();
     return m_relay ? m_relay->result() : m_writer_status;
 }
 
@@ -287,6 +300,7 @@ std::optional<Clock::time_point> Connection::deadline() const {
     };
     earliest(m_header_until);
     if (m_connector) earliest(m_connector->deadline());
+    if (m_bridge) earliest(m_bridge->deadline());
     if (const auto& idle = m_context.options.idle_timeout) {
         const auto idle_at = m_last_activity + *idle;
         if (!when || idle_at < *when) when = idle_at;
@@ -297,6 +311,7 @@ std::optional<Clock::time_point> Connection::deadline() const {
 // After every event: the idle timeout counts from the last byte moved.
 void Connection::changed() {
     if (m_connector && m_connector->done()) finish_connect();
+    after_tls_step();
     if (m_context.options.idle_timeout) {
         if (const auto total = moved(); total != m_moved) {
             m_moved = total;
@@ -324,6 +339,11 @@ void Connection::on_deadline(Clock::time_point now) {
         if (m_connector->done()) finish_connect();
         if (done()) return;
     }
+    if (m_bridge) {
+        m_bridge->on_deadline(now);
+        after_tls_step();
+        if (done()) return;
+    }
     if (m_linger_until && now >= *m_linger_until) {
         m_linger_until.reset();
         if (m_writer_done) {
@@ -342,6 +362,7 @@ void Connection::abort() {
     m_aborted = true;
     if (m_relay) m_relay->abort();
     stop_writer();
+    if (m_bridge) m_bridge->abort();
 }
 
 std::optional<ChildProcess> Connection::take_child() {

@@ -5,6 +5,7 @@
 #include "relay.hpp"
 #include "serve_forward.hpp"
 #include "serve_internal.hpp"
+#include "tls_bridge.hpp"
 
 #include <chrono>
 #include <functional>
@@ -19,6 +20,9 @@ namespace nettool::serve_detail {
 // --accept-proxy: a client has this long to send its whole PROXY header (a proxy sends it at
 // once; a client dribbling bytes must not hold a slot).
 inline constexpr std::chrono::seconds k_header_wait{5};
+// --tls: a client has this long to finish its handshake (one that connects and never speaks
+// must not hold a slot).
+inline constexpr std::chrono::seconds k_tls_handshake_wait{10};
 
 // The client as messages name it: "127.0.0.1:5000", "the client (pid 42) on /run/x.sock".
 std::string peer_name(const ConnectionInfo& info);
@@ -54,7 +58,10 @@ class Connection {
     ConnectionInfo info() const;
 
   private:
+    bool mode_done() const;
     Status begin();
+    Status start_tls();
+    void after_tls_step();
     Status start_forward();
     void finish_connect();
     void on_header_ready();
@@ -90,6 +97,14 @@ class Connection {
     bool m_ended_early = false; // refused, or failed before its mode began
     Status m_early_status;
     std::optional<ChildProcess> m_child;
+
+    // --tls: the bridge owns the TCP socket, and m_socket is the plaintext end the mode uses.
+    // The mode starts once the handshake is done; when it is over, m_socket is closed and the
+    // bridge released (it sends the rest and close_notify).
+    std::unique_ptr<TlsBridge> m_bridge;
+    std::optional<SocketAddress> m_tls_local; // the TCP socket's own address
+    bool m_mode_started = false;
+    bool m_released = false;
 
     // greet / send-file: how much was sent, then (for a client that talks) a short linger
     // that reads and discards until the peer closes (closing with unread data would reset

@@ -23,9 +23,65 @@ void Connection::on_header_ready() {
         m_ended_early = true;
         return;
     }
+    if (m_context.tls != nullptr) {
+        if (auto s = start_tls(); !s) fail_early(s.error());
+        return;
+    }
     m_context.observer.connection(m_info);
     m_announced = true;
     if (auto s = begin(); !s) fail_early(s.error());
+}
+
+// --tls: the handshake runs on the loop (after the PROXY header, which comes in plain text);
+// after_tls_step() starts the mode once it is done.
+Status Connection::start_tls() {
+    auto session = m_context.tls->session(m_socket.get(), peer_name(m_info));
+    if (!session) return tl::unexpected(session.error());
+    m_tls_local = SocketAddress::local_of(m_socket.get());
+    TlsBridge::Settings settings;
+    settings.peer_name = peer_name(m_info);
+    settings.handshake_timeout = k_tls_handshake_wait;
+    auto bridge = TlsBridge::create(m_loop, std::move(m_socket), std::move(*session),
+                                    std::move(settings), [this] { changed(); });
+    if (!bridge) return tl::unexpected(bridge.error());
+    m_bridge = std::move(*bridge);
+    m_socket = m_bridge->take_plain_end();
+    m_bridge->start();
+    after_tls_step();
+    return {};
+}
+
+// After every event: the handshake's end starts the mode (and announces the connection, with
+// the client's certificate); the mode's end releases the bridge.
+void Connection::after_tls_step() {
+    if (!m_bridge || m_ended_early) return;
+    if (!m_mode_started) {
+        if (m_bridge->handshake_done()) {
+            m_mode_started = true;
+            const tls::PeerInfo peer = m_bridge->peer();
+            m_info.tls_protocol = peer.protocol;
+            m_info.tls_cipher = peer.cipher;
+            m_info.peer_subject = peer.subject;
+            m_info.peer_issuer = peer.issuer;
+            m_context.observer.connection(m_info);
+            m_announced = true;
+            if (auto s = begin(); !s) {
+                fail_early(s.error());
+                return;
+            }
+        } else if (m_bridge->done()) {
+            fail_early(m_bridge->result().error());
+            return;
+        } else {
+            return;
+        }
+    }
+    if (!m_released && mode_done()) {
+        stop_writer();
+        m_socket.reset(); // the bridge reads what the mode wrote, then end-of-file
+        m_released = true;
+        m_bridge->release();
+    }
 }
 
 // Peeks at what arrived and consumes only what is surely header, so the client's first bytes
@@ -114,9 +170,9 @@ void Connection::finish_connect() {
     m_info.target = connected->peer;
     const std::string target_name = connected->peer.display();
     if (const auto version = m_context.options.send_proxy) {
-        const SocketAddress destination = m_carried_destination
-                                              ? *m_carried_destination
-                                              : SocketAddress::local_of(m_socket.get());
+        const SocketAddress destination = m_carried_destination ? *m_carried_destination
+                                          : m_tls_local         ? *m_tls_local
+                                                        : SocketAddress::local_of(m_socket.get());
         const std::string header = format_proxy_header(*version, m_info.peer, destination);
         // A new connection's send buffer is empty: the few bytes go in one send.
         const ssize_t sent = ::send(m_target.get(), header.data(), header.size(), MSG_NOSIGNAL);

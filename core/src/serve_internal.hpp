@@ -8,6 +8,7 @@
 #include <nettool/event_loop.hpp>
 #include <nettool/listener.hpp>
 #include <nettool/serve.hpp>
+#include <nettool/tls.hpp>
 #include <nettool/unique_fd.hpp>
 #include <optional>
 #include <string>
@@ -73,6 +74,7 @@ struct ServeContext {
     std::vector<Listener> listeners;
     const std::vector<ForwardTarget>* targets = nullptr; // --to, shared by the workers
     int file = -1; // --send-file, opened once; each connection sends it from its own offset
+    const tls::Context* tls = nullptr; // --tls, made once, shared by the workers
     // Relay: stdin and stdout are made non-blocking; the guards put their flags back (the
     // relay lets go of stdout early, restoring its flags first, when a client's data ends).
     bool input_open = false;

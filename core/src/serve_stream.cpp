@@ -158,14 +158,15 @@ void StreamServer::admit(UniqueFd socket, const SocketAddress& peer, const Liste
             info.peer_pid = cred.pid;
     }
     // --accept-proxy: the address that counts arrives in the PROXY header; the connection
-    // checks it and says so once it is read.
+    // checks it and says so once it is read. --tls: the connection is announced once the
+    // handshake is done (with the client's certificate).
     if (!m_context.options.accept_proxy) {
         if (!m_context.options.access.permits(peer)) {
             m_context.observer.denied(info); // closed at once
             m_context.shared.give_slot();
             return;
         }
-        m_context.observer.connection(info);
+        if (m_context.tls == nullptr) m_context.observer.connection(info);
     }
     m_served = true;
     const std::uint64_t id = m_next_id++;

@@ -81,8 +81,10 @@ UNKNOWN_OPTION_CASES = [
     # Reported in the issue: the unknown option, not the argument after it, is blamed.
     (["get", "-w", "%{http_code}", "http://localhost/"], "-w is not an option of 'nettool get'",
      ["--write-out"]),
-    (["serve", "--tls", "--cert", "a", "--key", "b", "35000"],
-     "--tls is not an option of 'nettool serve'", ["TLS is not supported"]),
+    (["serve", "--ssl-cert", "a", "35000"],
+     "--ssl-cert is not an option of 'nettool serve'", ["--tls --cert FILE"]),
+    (["connect", "--ssl-trustfile", "ca.pem", "localhost", "443"],
+     "--ssl-trustfile is not an option of 'nettool connect'", ["--tls --cafile FILE"]),
     # curl
     (["get", "-o", "out.html", "http://localhost/"], "-o is not an option of 'nettool get'",
      ["nettool retrieve URL FILE"]),
@@ -113,9 +115,9 @@ UNKNOWN_OPTION_CASES = [
     (["connect", "-X", "5", "localhost", "80"], "-X is not an option of 'nettool connect'",
      ["--proxy URL's scheme"]),
     (["serve", "-e", "/bin/cat", "8080"], "-e is not an option of 'nettool serve'", ["--exec"]),
-    (["serve", "--ssl", "8080"], "--ssl is not an option of 'nettool serve'", ["TLS"]),
+    (["serve", "--ssl", "8080"], "--ssl is not an option of 'nettool serve'", ["--tls"]),
     (["connect", "--ssl", "localhost", "443"], "--ssl is not an option of 'nettool connect'",
-     ["TLS"]),
+     ["--tls turns TLS on"]),
     # Close spellings.
     (["get", "--timout", "5", "http://localhost/"], "--timout is not an option of 'nettool get'",
      ["did you mean --timeout?"]),

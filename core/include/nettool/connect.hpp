@@ -10,6 +10,7 @@
 #include <nettool/happy_eyeballs.hpp>
 #include <nettool/http/transfer.hpp>
 #include <nettool/resolve.hpp>
+#include <nettool/tls.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,6 +44,9 @@ struct ConnectOptions {
     // `family` only chooses the proxy's address. `timeout` covers the whole set-up.
     std::optional<std::string> proxy;
     http::TransferEngine* tunnels = nullptr;
+    // --tls: TLS over the TCP connection (nettool-connect(1), TLS); `tls->host` is the host to
+    // verify. The handshake must finish within `timeout`. Not with a proxy, UDP or Unix.
+    std::optional<tls::ClientSettings> tls;
 };
 
 // How long a UDP client waits for replies after its input ended, without --idle-timeout.
@@ -60,6 +64,8 @@ class ConnectObserver {
                           std::chrono::milliseconds left) {
         (void)why, (void)delay, (void)left;
     }
+    // --tls: the handshake is done (the server's certificate verified unless --insecure).
+    virtual void tls_established(const tls::PeerInfo& peer) { (void)peer; }
 };
 
 // Resolves and connects as `options` say (including --wait's retries); no data moves.

@@ -10,6 +10,7 @@
 #include <nettool/error.hpp>
 #include <nettool/proxy_header.hpp>
 #include <nettool/socket_address.hpp>
+#include <nettool/tls.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,6 +42,9 @@ struct ServeOptions {
     std::optional<std::chrono::milliseconds> idle_timeout;
     std::chrono::milliseconds grace{5000}; // after SIGTERM/SIGINT
     AccessRules access;
+    // --tls: every stream connection speaks TLS (nettool-serve(1), TLS); the certificate and
+    // key (or a self-signed pair) are loaded before anything listens. Not for UDP.
+    std::optional<tls::ServerSettings> tls;
     int input_fd = 0;  // relay: what is sent to the peer
     int output_fd = 1; // relay: where the peer's bytes go
 };
@@ -48,10 +52,16 @@ struct ServeOptions {
 // What happened to one connection (or one UDP peer).
 struct ConnectionInfo {
     Transport transport = Transport::tcp;
-    SocketAddress peer;          // empty for an unnamed Unix peer
-    std::string where;           // the Unix listener's name ("/run/x.sock", "@name") for Unix peers
-    int peer_pid = 0;            // Unix peers: SO_PEERCRED
-    SocketAddress target;        // forward: the target that took the connection
+    SocketAddress peer;   // empty for an unnamed Unix peer
+    std::string where;    // the Unix listener's name ("/run/x.sock", "@name") for Unix peers
+    int peer_pid = 0;     // Unix peers: SO_PEERCRED
+    SocketAddress target; // forward: the target that took the connection
+    // --tls, once the handshake is done: "TLSv1.3", the cipher, the client certificate's
+    // verified subject and issuer (--client-ca; empty without one).
+    std::string tls_protocol;
+    std::string tls_cipher;
+    std::string peer_subject;
+    std::string peer_issuer;
     std::uint64_t bytes_in = 0;  // from the peer
     std::uint64_t bytes_out = 0; // to the peer
     double seconds = 0;
@@ -70,6 +80,11 @@ class ServeObserver {
     virtual void error(const Error& error) = 0;
     // Progress of a graceful stop and such (shown with -v).
     virtual void note(std::string_view message) = 0;
+    // --tls: the server's certificate, once, after the listening events: its SHA-256
+    // fingerprint ("AB:CD:..."), and whether it was made at start (--tls-self-signed).
+    virtual void tls_certificate(const std::string& fingerprint, bool self_signed) {
+        (void)fingerprint, (void)self_signed;
+    }
 };
 
 // Runs until done: without keep_open after the first client, otherwise until a stop request

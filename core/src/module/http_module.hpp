@@ -1,8 +1,9 @@
 #pragma once
 // The interface between the nettool binary and its HTTP module, nettool-http.so: the module
 // holds everything that needs libcurl or OpenSSL (the transfer engine, URL parsing with CURLU,
-// digests with EVP, their version strings), so that neither library is mapped before main()
-// and `serve`/`connect` never map them at all (ARCHITECTURE.md, "Start-up").
+// digests with EVP, TLS for connect and serve, their version strings), so that neither library
+// is mapped before main() and `serve`/`connect` map them only for --tls or a proxy
+// (ARCHITECTURE.md, "Start-up").
 //
 // Both sides come from one build: the loader compares the module's key (a hash of this file,
 // the headers of the types below, the version, the compiler and the build options) with its
@@ -29,6 +30,7 @@
 #include <nettool/error.hpp>
 #include <nettool/http/transfer.hpp>
 #include <nettool/http/url.hpp>
+#include <nettool/tls.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -59,6 +61,8 @@ struct Share;
 struct Engine;
 struct Multi;
 struct DigestState;
+struct TlsContext;
+struct TlsSession;
 
 // What the module offers: the factories behind nettool/http/*.hpp and nettool/digest.hpp.
 // A null handle from a *_new function means out of memory.
@@ -90,6 +94,21 @@ struct HttpModule {
     void (*digest_update)(DigestState* digest, const char* data, std::size_t size) noexcept;
     void (*digest_reset)(DigestState* digest) noexcept;
     std::string (*digest_hex)(const DigestState* digest) noexcept;
+
+    // TLS for connect and serve (nettool/tls.hpp); the socket crosses as a descriptor, not
+    // owned by the session.
+    Result<TlsContext*> (*tls_client_new)(const tls::ClientSettings& settings) noexcept;
+    Result<TlsContext*> (*tls_server_new)(const tls::ServerSettings& settings) noexcept;
+    void (*tls_context_free)(TlsContext* context) noexcept;
+    std::string (*tls_fingerprint)(const TlsContext* context) noexcept;
+    Result<TlsSession*> (*tls_session_new)(const TlsContext* context, int fd,
+                                           const std::string& peer_name) noexcept;
+    void (*tls_session_free)(TlsSession* session) noexcept;
+    tls::IoResult (*tls_handshake)(TlsSession* session) noexcept;
+    tls::IoResult (*tls_read)(TlsSession* session, char* data, std::size_t size) noexcept;
+    tls::IoResult (*tls_write)(TlsSession* session, const char* data, std::size_t size) noexcept;
+    tls::IoResult (*tls_shutdown)(TlsSession* session) noexcept;
+    tls::PeerInfo (*tls_peer)(const TlsSession* session) noexcept;
 };
 
 } // namespace nettool::module

@@ -2,6 +2,7 @@
 // noexcept wrapper of the library code in core/src/http/ that catches whatever that code
 // throws, so that no exception leaves the module (http_module.hpp says why).
 #include "http_module.hpp"
+#include "module_entry_tls.hpp"
 #include "module_host.hpp"
 
 #include <exception>
@@ -229,10 +230,38 @@ std::string digest_hex(const DigestState* digest) noexcept {
 }
 
 constexpr HttpModule k_module = {
-    parse_url,  check_proxy_url, path_of_url,   library_versions, share_new,
-    share_free, engine_new,      engine_free,   perform,          multi_new,
-    multi_free, multi_start,     multi_run,     multi_wake,       open_tunnel,
-    digest_new, digest_free,     digest_update, digest_reset,     digest_hex,
+    parse_url,
+    check_proxy_url,
+    path_of_url,
+    library_versions,
+    share_new,
+    share_free,
+    engine_new,
+    engine_free,
+    perform,
+    multi_new,
+    multi_free,
+    multi_start,
+    multi_run,
+    multi_wake,
+    open_tunnel,
+    digest_new,
+    digest_free,
+    digest_update,
+    digest_reset,
+    digest_hex,
+    // TLS (module_entry_tls.cpp)
+    tls_client_new,
+    tls_server_new,
+    tls_context_free,
+    tls_fingerprint,
+    tls_session_new,
+    tls_session_free,
+    tls_handshake,
+    tls_read,
+    tls_write,
+    tls_shutdown,
+    tls_peer,
 };
 
 } // namespace
