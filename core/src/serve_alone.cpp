@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <fmt/format.h>
 #include <type_traits>
 
 namespace nettool::serve_detail {
@@ -15,7 +16,10 @@ Finished serve_alone(ServeContext& context, UniqueFd socket, ConnectionInfo info
     out.info = info;
     auto loop = EventLoop::create();
     if (!loop) {
-        out.outcome = tl::unexpected(loop.error());
+        Error error = loop.error();
+        error.message =
+            fmt::format("cannot serve the connection from {}: {}", peer_name(info), error.message);
+        out.outcome = tl::unexpected(std::move(error));
         return out;
     }
     Status failure;
