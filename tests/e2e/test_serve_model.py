@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import DEADLINE, connect_tcp, json_lines, parse_json_line, recv_all, run
+from conftest import DEADLINE, NETTOOL, connect_tcp, json_lines, parse_json_line, recv_all, run
 from connect_helpers import Server, recv_to_eof, wait_until
 from serve_helpers import (RawServe, StdoutCollector, children_of, connect_many, exchange,
                            port_of, start_serve)
@@ -39,7 +39,10 @@ class StderrCollector:
         self.data += self._proc._err
         self._proc._err = b""
         while True:
-            chunk = os.read(self._proc.p.stderr.fileno(), 1 << 16)
+            try:
+                chunk = os.read(self._proc.p.stderr.fileno(), 1 << 16)
+            except (OSError, ValueError):  # closed by the procs fixture at the end
+                return
             if not chunk:
                 return
             self.data += chunk
@@ -502,3 +505,74 @@ def test_unix_listener_under_fork_and_thread_is_removed_at_stop(procs, tmp_path,
     proc.signal(signal.SIGTERM)
     assert proc.wait() == 0
     assert not os.path.exists(path)
+
+
+# --- without -k, socket activation ------------------------------------------------------------
+
+@pytest.mark.parametrize("model", MODELS)
+def test_without_keep_open_the_one_connection_is_the_exit_status(procs, model):
+    proc, port = start(procs, model, "--greet")
+    assert exchange("127.0.0.1", port) == GREETING
+    assert proc.wait() == 0
+    # A forward that no target takes: the child's failure is the server's exit status (4),
+    # said once.
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    target = closed.getsockname()[1]
+    proc, port = start(procs, model, "--to", f"127.0.0.1:{target}")
+    with connect_tcp("127.0.0.1", port) as s:
+        try:
+            assert recv_all(s) == b""
+        except ConnectionResetError:
+            pass  # the client of a failed forward is reset
+    assert proc.wait() == 4
+    events = json_lines(proc.rest_of_stderr(), only_json=True)
+    errors = [e for e in events if e["event"] in ("error", "warning")]
+    assert len(errors) == 1 and errors[0]["event"] == "error", errors
+    assert "no target took the connection" in errors[0]["message"]
+    closed.close()
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_a_passed_socket_is_served_and_children_do_not_keep_it(procs, model):
+    from test_serve_systemd import with_passed_socket
+    passed = socket.create_server(("127.0.0.1", 0))
+    port = passed.getsockname()[1]
+    argv, kwargs = with_passed_socket(passed, "--model", model, "--greet", "-k", "--json",
+                                      "127.0.0.1:1")
+    proc = procs(argv, **kwargs)
+    passed.close()  # serve holds the only copy now
+    assert proc.wait_event("listening")["local"] == {"address": "127.0.0.1", "port": port}
+    StderrCollector(proc)
+    assert concurrently(10, lambda i: exchange("127.0.0.1", port)) == [GREETING] * 10
+    held = connect_tcp("127.0.0.1", port)  # a child (or thread) still serving at the stop...
+    held.sendall(b"talking")
+    proc.signal(signal.SIGTERM)
+    assert proc.wait() == 0
+    with pytest.raises(ConnectionRefusedError):  # ...kept no copy of the listening socket
+        connect_tcp("127.0.0.1", port)
+    held.close()
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_text_lines_from_many_children_never_interleave(model):
+    server = subprocess.Popen([NETTOOL, "serve", "--model", model, "-k", "-v", "--echo",
+                               "127.0.0.1:0"], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        first = server.stderr.readline().decode()
+        assert first.startswith("listening on 127.0.0.1:")
+        port = int(first.strip().rsplit(":", 1)[1])
+        assert concurrently(40, lambda i: exchange("127.0.0.1", port, b"%d" % i)) == \
+            [b"%d" % i for i in range(40)]
+        server.send_signal(signal.SIGTERM)
+        _, out = server.communicate(timeout=DEADLINE)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    lines = out.decode().splitlines()
+    assert sum(line.startswith("connection from 127.0.0.1:") for line in lines) == 40
+    closed = [line for line in lines if line.startswith("closed 127.0.0.1:")]
+    assert len(closed) == 40
+    assert all(line.endswith(" s") and "bytes in" in line for line in closed)
