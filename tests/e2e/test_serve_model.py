@@ -269,6 +269,16 @@ def test_exec_and_sh_exec_serve_each_connection(procs, model):
 
 
 @pytest.mark.parametrize("model", MODELS)
+def test_send_file_gives_every_client_the_whole_file(procs, tmp_path, model):
+    content = os.urandom(3 * 1024 * 1024 + 17)  # more than one sendfile call, from offset 0
+    path = tmp_path / "file.bin"
+    path.write_bytes(content)
+    proc, port = start(procs, model, "-k", "--send-file", str(path))
+    StderrCollector(proc)
+    assert concurrently(8, lambda i: exchange("127.0.0.1", port) == content) == [True] * 8
+
+
+@pytest.mark.parametrize("model", MODELS)
 def test_forwarder_with_send_proxy_v1_reaches_a_python_target(procs, model):
     backend = Server(proxy_reading_target, clients=10)
     proc, port = start(procs, model, "-k", "--to", f"127.0.0.1:{backend.port}",
