@@ -82,9 +82,11 @@ std::optional<std::size_t> connection_cap(const ServeOptions& options) {
 namespace {
 
 constexpr std::uint32_t k_record_magic = 0x4e54464e; // "NTFN"
-// A message longer than this is cut: the record must fit in the pipe without the child ever
-// waiting for its parent to read.
-constexpr std::size_t k_message_max = 8192;
+// A message longer than this is cut: the whole record must fit in the pipe, whose capacity
+// can be one page (a user over pipe-user-pages-soft), since the parent reads it only once the
+// child has exited.
+constexpr std::size_t k_message_max = 3072;
+constexpr std::size_t k_where_max = 256; // a Unix socket's name (at most 108 bytes)
 
 template <class T> void put(std::string& out, const T& value) {
     static_assert(std::is_trivially_copyable_v<T>);
@@ -151,6 +153,11 @@ bool known_kind(std::int32_t kind) {
 
 } // namespace
 
+static_assert(4 + 2 + 4 * 4 + 3 * 8 + 2 * (4 + sizeof(sockaddr_storage)) + 4 + k_where_max + 4 +
+                      k_message_max <=
+                  4096,
+              "a record must fit in a one-page pipe");
+
 std::string encode_finished(const Finished& f) {
     std::string out;
     put(out, k_record_magic);
@@ -166,7 +173,7 @@ std::string encode_finished(const Finished& f) {
     put(out, f.info.seconds);
     put_address(out, f.info.peer);
     put_address(out, f.info.target);
-    put_bytes(out, f.info.where);
+    put_bytes(out, std::string_view(f.info.where).substr(0, k_where_max));
     put_bytes(out, std::string_view(error.message).substr(0, k_message_max));
     return out;
 }
@@ -186,7 +193,7 @@ std::optional<Finished> decode_finished(std::string_view record) {
         !in.get(kind) || !in.get(sys_errno) || !in.get(transport) || !in.get(peer_pid) ||
         !in.get(f.info.bytes_in) || !in.get(f.info.bytes_out) || !in.get(f.info.seconds) ||
         !in.get_address(f.info.peer) || !in.get_address(f.info.target) ||
-        !in.get_bytes(f.info.where, 4096) || !in.get_bytes(message, k_message_max) ||
+        !in.get_bytes(f.info.where, k_where_max) || !in.get_bytes(message, k_message_max) ||
         !in.at_end()) {
         return std::nullopt;
     }
