@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from conftest import DEADLINE, NETTOOL, connect_tcp, json_lines, parse_json_line, recv_all, run
+from conftest import (DEADLINE, NETTOOL, SANITIZED, connect_tcp, json_lines, parse_json_line,
+                      recv_all, run)
 from connect_helpers import Server, recv_to_eof, wait_until
 from serve_helpers import (RawServe, StdoutCollector, children_of, connect_many, exchange,
                            port_of, start_serve)
@@ -473,6 +474,11 @@ def test_clients_that_vanish_or_reset_leave_the_server_serving(procs, model):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_out_of_descriptors_neither_spins_nor_dies(procs, model):
+    if SANITIZED and model == "thread":
+        # UBSan's vptr check reads an object's type through a pipe it opens (strace shows
+        # pipe2 failing with EMFILE just before its report): with no descriptor left it
+        # reports every type it has not cached as invalid, a false error in a new thread.
+        pytest.skip("the sanitizer runtime needs a free descriptor for its vptr check")
     def limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40))
 
