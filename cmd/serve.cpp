@@ -32,6 +32,7 @@ struct ServeArgs {
     bool reuse_port = false;
     int max_conns = 0;
     unsigned workers = 1;
+    std::string model = "event";
     std::optional<std::chrono::milliseconds> idle_timeout;
     std::chrono::milliseconds grace{5000};
     AccessRules access;
@@ -243,6 +244,9 @@ int run_serve(const ServeArgs& args) {
     options.reuse_port = args.reuse_port;
     if (args.max_conns > 0) options.max_conns = static_cast<std::size_t>(args.max_conns);
     options.workers = args.workers;
+    options.model = args.model == "thread" ? ServeModel::thread
+                    : args.model == "fork" ? ServeModel::fork
+                                           : ServeModel::event;
     options.idle_timeout = args.idle_timeout;
     options.grace = args.grace;
     options.access = args.access;
@@ -387,6 +391,14 @@ void add_serve(CLI::App& app, Action& action) {
                     "(default 1; needs -k and a mode other than the relay)")
         ->type_name("N")
         ->check(CLI::Range(1, 256))
+        ->group(connections);
+    sub->add_option("--model", args->model,
+                    fmt::format("Who serves each connection: event (one event loop for all, the "
+                                "default), thread (a thread each) or fork (a process each); "
+                                "thread and fork are capped at --max-conns, else {} and {}",
+                                k_default_thread_cap, k_default_fork_cap))
+        ->type_name("MODEL")
+        ->check(CLI::IsMember({"event", "thread", "fork"}))
         ->group(connections);
     add_duration_option(*sub, "--idle-timeout", args->idle_timeout,
                         "Close a connection (UDP: forget a peer) after DURATION without data (0: "

@@ -77,6 +77,7 @@ complete -c nettool -n '__nettool_using serve' -l send-proxy -x -a 'v1 v2' -d 'S
 complete -c nettool -n '__nettool_using serve' -l accept-proxy -d 'Expect a PROXY protocol header (v1 or v2) from each client; its address is the peer for logs, --allow/--deny and $NETTOOL_PEER_ADDR'
 complete -c nettool -n '__nettool_using serve' -l max-conns -x -d 'At most N connections at once; further clients wait in the backlog until one closes'
 complete -c nettool -n '__nettool_using serve' -l workers -x -d 'Run N event loops (threads), each with its own SO_REUSEPORT listener (default 1; needs -k and a mode other than the relay)'
+complete -c nettool -n '__nettool_using serve' -l model -x -a 'event thread fork' -d 'Who serves each connection: event (one event loop for all, the default), thread (a thread each) or fork (a process each); thread and fork are capped at --max-conns, else 256 and 64'
 complete -c nettool -n '__nettool_using serve' -l idle-timeout -x -d 'Close a connection (UDP: forget a peer) after DURATION without data (0: never)'
 complete -c nettool -n '__nettool_using serve' -l grace -x -d 'After SIGTERM/SIGINT, let open connections finish for DURATION (default 5s; 0: end them at once)'
 complete -c nettool -n '__nettool_using serve' -l allow -x -d 'Accept only peers in CIDR (repeatable; IPv4 or IPv6)'

@@ -1,4 +1,5 @@
 #include "serve_internal.hpp"
+#include "serve_model.hpp"
 #include "util/fd.hpp"
 
 #include <cerrno>
@@ -225,6 +226,33 @@ Result<std::vector<serve_detail::ForwardTarget>> resolve_targets(const ServeOpti
     return targets;
 }
 
+// --model thread|fork: where a thread or a process per connection makes sense.
+Status check_model(const ServeOptions& options, bool datagrams) {
+    if (options.model == ServeModel::event) return {};
+    const char* name = options.model == ServeModel::thread ? "thread" : "fork";
+    if (datagrams) {
+        return fail(ErrorKind::usage,
+                    fmt::format("--model {}: UDP has no connections to hand to a {}; UDP is "
+                                "served by the event loop (leave out --model)",
+                                name, options.model == ServeModel::thread ? "thread" : "process"));
+    }
+    if (options.workers > 1) {
+        return fail(ErrorKind::usage,
+                    fmt::format("--workers runs several event loops, --model {} a {} per "
+                                "connection; choose one of them",
+                                name, options.model == ServeModel::thread ? "thread" : "process"));
+    }
+    if (options.mode == ServeMode::relay && options.keep_open) {
+        return fail(ErrorKind::usage,
+                    fmt::format("--model {} serves clients side by side, but the relay has one "
+                                "standard input and output and serves them one at a time; use "
+                                "the relay with -k in the event model (leave out --model), or "
+                                "--model {} with another mode",
+                                name, name));
+    }
+    return {};
+}
+
 // Type=notify: the service is up once every socket listens (and every worker runs).
 void tell_service_manager_ready(ServeObserver& observer) {
     if (auto told = notify_service_manager("READY=1"); !told) observer.error(told.error());
@@ -329,6 +357,7 @@ Status serve(const ServeOptions& options, ServeObserver& observer) {
                     "run one worker, or bind the port yourself (no socket unit) to get one "
                     "SO_REUSEPORT socket per worker");
     }
+    if (auto s = check_model(options, datagrams); !s) return s;
     UniqueFd file;
     if (options.mode == ServeMode::send_file) {
         auto opened = open_file_to_send(options.file);
@@ -376,8 +405,10 @@ Status serve(const ServeOptions& options, ServeObserver& observer) {
                                   tls);
     }
 
-    SharedState shared(options.max_conns);
-    ServeContext context(options, observer, shared);
+    // A thread per connection calls the observer from many threads; cmd/'s is for one.
+    LockedObserver locked(observer);
+    SharedState shared(serve_detail::connection_cap(options));
+    ServeContext context(options, options.model == ServeModel::thread ? locked : observer, shared);
     context.file = file.get();
     context.targets = &*targets;
     context.tls = tls;

@@ -27,35 +27,52 @@ inline constexpr std::chrono::seconds k_tls_handshake_wait{10};
 // The client as messages name it: "127.0.0.1:5000", "the client (pid 42) on /run/x.sock".
 std::string peer_name(const ConnectionInfo& info);
 
-class Connection {
+// What the stream server keeps for each accepted connection: a Connection on the server's
+// own loop (--model event), or one served alone in a thread or a process (serve_model.hpp).
+// The server admits, times and reports them alike.
+class Session {
+  public:
+    virtual ~Session() = default;
+    virtual Status start() = 0;
+    virtual bool announced() const = 0;
+    virtual bool done() const = 0;
+    virtual Status outcome() const = 0;
+    virtual std::optional<Clock::time_point> deadline() const = 0;
+    virtual void on_deadline(Clock::time_point now) = 0;
+    virtual void abort() = 0;
+    virtual std::optional<ChildProcess> take_child() = 0;
+    virtual ConnectionInfo info() const = 0;
+};
+
+class Connection final : public Session {
   public:
     // `changed` runs after every readiness event handled (the server checks done() there).
     Connection(ServeContext& context, EventLoop& loop, UniqueFd socket, ConnectionInfo info,
                std::function<void()> changed);
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
-    ~Connection();
+    ~Connection() override;
 
     // Sets the mode up (spawns the child for --exec) and starts watching. An error ends the
     // connection before it began. With --accept-proxy the PROXY header is read first, and the
     // access rules and the `connection` event wait for its address.
-    Status start();
+    Status start() override;
     // Whether the `connection` event was given (a connection refused by its PROXY header or by
     // the access rules applied to the carried address has no `close` event either).
-    bool announced() const { return m_announced; }
+    bool announced() const override { return m_announced; }
 
-    bool done() const;
+    bool done() const override;
     // How it ended, once done: success, or the error that ended it (a reset that cut the
     // peer's data short, a failed write...). The server reports it.
-    Status outcome() const;
+    Status outcome() const override;
     // When the connection must be looked at even without I/O (idle timeout, linger).
-    std::optional<Clock::time_point> deadline() const;
-    void on_deadline(Clock::time_point now);
+    std::optional<Clock::time_point> deadline() const override;
+    void on_deadline(Clock::time_point now) override;
     // Ends it now (grace period over).
-    void abort();
+    void abort() override;
     // The --exec child, once the connection is done (the server ends its process group).
-    std::optional<ChildProcess> take_child();
-    ConnectionInfo info() const;
+    std::optional<ChildProcess> take_child() override;
+    ConnectionInfo info() const override;
 
   private:
     bool mode_done() const;

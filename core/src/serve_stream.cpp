@@ -1,6 +1,8 @@
 // The stream (TCP, Unix) server: one epoll loop accepts and serves every connection (one
-// such loop per --workers thread, each with its own listening sockets).
-#include "serve_connection.hpp"
+// such loop per --workers thread, each with its own listening sockets); with --model thread or
+// fork it accepts, and each connection is served in a thread or a process of its own
+// (serve_model.hpp), a session the loop times and reports like the others.
+#include "serve_model.hpp"
 #include "util/check.hpp"
 
 #include <algorithm>
@@ -36,7 +38,7 @@ class StreamServer {
     void shed(Listener& listener, int err);
     void admit(UniqueFd socket, const SocketAddress& peer, const Listener& listener);
     void on_connection_changed(std::uint64_t id);
-    void schedule(std::uint64_t id, Connection& c);
+    void schedule(std::uint64_t id, Session& c);
     void finish(std::uint64_t id);
     void begin_stop();
     void on_deadlines();
@@ -45,7 +47,7 @@ class StreamServer {
 
     ServeContext& m_context;
     EventLoop m_loop;
-    std::map<std::uint64_t, std::unique_ptr<Connection>> m_connections;
+    std::map<std::uint64_t, std::unique_ptr<Session>> m_connections;
     // Connection deadlines (idle timeout, linger), earliest first, so that a turn of the loop
     // never walks every connection. Activity only moves a deadline later, so nothing is queued
     // for it: the entry comes up, finds the connection not yet due, and queues its new
@@ -60,7 +62,8 @@ class StreamServer {
     Status m_result;  // without -k: how the one connection ended is the exit status
     UniqueFd m_spare; // a descriptor to give up when accept() hits the limit
     bool m_stopping = false;
-    bool m_served = false; // without -k: the one client was accepted
+    bool m_grace_over = false; // every session was told to end (some take a moment)
+    bool m_served = false;     // without -k: the one client was accepted
     bool m_listening = false;
     bool m_limit_reported = false;
     std::optional<Clock::time_point> m_accept_paused_until;
@@ -170,9 +173,23 @@ void StreamServer::admit(UniqueFd socket, const SocketAddress& peer, const Liste
     }
     m_served = true;
     const std::uint64_t id = m_next_id++;
-    auto connection = std::make_unique<Connection>(m_context, m_loop, std::move(socket), info,
-                                                   [this, id] { on_connection_changed(id); });
-    Connection& c = *connection;
+    auto changed = [this, id] { on_connection_changed(id); };
+    std::unique_ptr<Session> connection;
+    switch (m_context.options.model) {
+    case ServeModel::event:
+        connection = std::make_unique<Connection>(m_context, m_loop, std::move(socket), info,
+                                                  std::move(changed));
+        break;
+    case ServeModel::thread:
+        connection =
+            make_thread_session(m_context, m_loop, std::move(socket), info, std::move(changed));
+        break;
+    case ServeModel::fork:
+        connection =
+            make_fork_session(m_context, m_loop, std::move(socket), info, std::move(changed));
+        break;
+    }
+    Session& c = *connection;
     m_connections.emplace(id, std::move(connection));
     if (auto s = c.start(); !s) {
         report(std::move(s));
@@ -193,7 +210,7 @@ void StreamServer::on_connection_changed(std::uint64_t id) {
         m_finished.push_back(id);
 }
 
-void StreamServer::schedule(std::uint64_t id, Connection& c) {
+void StreamServer::schedule(std::uint64_t id, Session& c) {
     const auto when = c.deadline();
     if (!when) return;
     const auto [it, added] = m_scheduled.try_emplace(id, *when);
@@ -255,7 +272,7 @@ std::optional<std::chrono::milliseconds> StreamServer::next_timeout() const {
         if (t && (!when || *t < *when)) when = t;
     };
     if (!m_timers.empty()) earliest(m_timers.top().first);
-    if (m_stopping) earliest(m_grace_end);
+    if (m_stopping && !m_grace_over) earliest(m_grace_end);
     earliest(m_accept_paused_until);
     earliest(m_groups_due);
     if (!when) return std::nullopt;
@@ -277,7 +294,9 @@ void StreamServer::on_deadlines() {
             it->second->on_deadline(now);
         on_connection_changed(id); // finished, or queued again for its next deadline
     }
-    if (m_stopping && now >= m_grace_end) {
+    if (m_stopping && !m_grace_over && now >= m_grace_end) {
+        // Connections on this loop end at once; a thread or a process ends soon after.
+        m_grace_over = true;
         for (auto& [id, c] : m_connections) {
             c->abort();
             on_connection_changed(id);

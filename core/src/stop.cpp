@@ -37,6 +37,11 @@ int stop_fd() noexcept {
     return g_fd.load();
 }
 
+void restart_stop_after_fork() {
+    g_signal.store(0);
+    g_fd.store(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+}
+
 void reset_stop_for_tests() {
     g_signal.store(0);
     const int fd = g_fd.load();

@@ -1,7 +1,9 @@
 #pragma once
 // `nettool serve`: the essay's server, grown up (nettool-serve(1)). One non-blocking epoll
 // loop per worker serves its connections (stream: core/src/serve_stream.cpp, datagrams:
-// core/src/serve_udp.cpp); what a connection gets is the mode.
+// core/src/serve_udp.cpp), or, with --model thread|fork, accepts them and gives each a
+// thread or a process of its own (core/src/serve_model.cpp); what a connection gets is the
+// mode.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -20,6 +22,14 @@ namespace nettool {
 
 enum class ServeMode { relay, greet, echo, send_file, exec, sh_exec, forward };
 
+// Who serves an accepted stream connection: the server's event loop, a thread of its own
+// (socketserver's ThreadingMixIn) or a forked process of its own (ForkingMixIn).
+enum class ServeModel { event, thread, fork };
+
+// --model thread|fork without --max-conns: at most this many threads or processes at once.
+inline constexpr std::size_t k_default_thread_cap = 256;
+inline constexpr std::size_t k_default_fork_cap = 64;
+
 struct ServeOptions {
     Endpoint endpoint;
     ServeMode mode = ServeMode::relay;
@@ -36,6 +46,7 @@ struct ServeOptions {
     int backlog = 128;
     bool reuse_port = false;
     std::optional<std::size_t> max_conns; // over all workers
+    ServeModel model = ServeModel::event; // stream connections only
     // Event loops (threads), each with its own SO_REUSEPORT listening sockets (Unix: one
     // shared socket). More than one needs keep_open and a mode other than the relay.
     unsigned workers = 1;
@@ -68,7 +79,9 @@ struct ConnectionInfo {
 };
 
 // cmd/ implements this (text lines or JSON Lines on stderr). Called from the workers' threads,
-// one call at a time (serve serialises them when there are several workers).
+// one call at a time (serve serialises them when there are several workers or a thread per
+// connection). With --model fork each child process calls its own copy: every line must
+// reach stderr in one write().
 class ServeObserver {
   public:
     virtual ~ServeObserver() = default;

@@ -18,6 +18,11 @@ int stop_signal() noexcept;
 // Readable (level-triggered, forever) once a stop was requested; -1 before init_stop().
 int stop_fd() noexcept;
 
+// In a forked child (serve --model fork), with signals blocked: forgets the parent's request
+// and gives the child an eventfd of its own (the inherited one is the parent's: a signal to
+// the child must not stop the server). The inherited descriptor must be closed already.
+void restart_stop_after_fork();
+
 // Clears the request; for unit tests only.
 void reset_stop_for_tests();
 
