@@ -187,18 +187,20 @@ int run_retrieve_many(const RetrieveManyCli& options) {
             problems.push_back({entry.line, {}, url.error()});
             continue;
         }
+        // A line refused for how it asks (not for the server's answer): exit 2 for that line.
+        const auto refuse = [&](std::string message) {
+            problems.push_back(
+                {entry.line, url->shown, Error{ErrorKind::usage, std::move(message)}});
+        };
         RetrieveOptions download = settings;
         download.url = *url;
         if (entry.file) {
             std::filesystem::path file(*entry.file);
             if (settings.output_dir) {
                 if (leaves_directory(file)) {
-                    problems.push_back(
-                        {entry.line, url->shown,
-                         Error{ErrorKind::usage,
-                               fmt::format("{} is outside --output-dir {}; name a file inside "
-                                           "it, or leave out --output-dir",
-                                           *entry.file, *settings.output_dir)}});
+                    refuse(fmt::format("{} is outside --output-dir {}; name a file inside it, "
+                                       "or leave out --output-dir",
+                                       *entry.file, *settings.output_dir));
                     continue;
                 }
                 file = std::filesystem::path(*settings.output_dir) / file;
@@ -207,21 +209,14 @@ int run_retrieve_many(const RetrieveManyCli& options) {
             download.remote_name = false;
             const std::string key = std::filesystem::absolute(file).lexically_normal().string();
             if (auto [claimed, fresh] = targets.emplace(key, entry.line); !fresh) {
-                problems.push_back(
-                    {entry.line, url->shown,
-                     Error{ErrorKind::usage,
-                           fmt::format("{} is also the FILE of line {}; give each line its own "
-                                       "FILE",
-                                       *entry.file, claimed->second)}});
+                refuse(fmt::format("{} is also the FILE of line {}; give each line its own FILE",
+                                   *entry.file, claimed->second));
                 continue;
             }
         } else if (!settings.remote_name && (settings.resume || settings.timestamping)) {
-            problems.push_back(
-                {entry.line, url->shown,
-                 Error{ErrorKind::usage,
-                       fmt::format("{} needs a FILE on the line, or -O: a temp-area download "
-                                   "has no local copy",
-                                   settings.resume ? "--continue" : "--timestamping")}});
+            refuse(fmt::format("{} needs a FILE on the line, or -O: a temp-area download has "
+                               "no local copy",
+                               settings.resume ? "--continue" : "--timestamping"));
             continue;
         }
         if (auto checked =
