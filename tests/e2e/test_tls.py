@@ -278,6 +278,23 @@ def test_serve_echo_to_nettool_connect(procs, pki):
     assert close["bytes_in"] == close["bytes_out"] == len(payload)
 
 
+@pytest.mark.parametrize("model", ["thread", "fork"])
+def test_serve_tls_under_the_thread_and_fork_models(procs, pki, model):
+    # The handshake and the bridge run inside the connection's own thread or process; with
+    # mutual TLS the verified subject still reaches the event and the program's environment.
+    proc, port = serve_tls(procs, pki, "--model", model, "-k", "--client-ca", pki.path("ca.pem"),
+                           "--sh-exec", 'printf "%s|" "$NETTOOL_PEER_CERT"; cat')
+    for _ in range(3):
+        payload = os.urandom(200_000)
+        r = tls_connect(port, "--cafile", pki.path("ca.pem"), "--cert", pki.path("client.pem"),
+                        "--key", pki.path("client.key"), input=payload)
+        assert r.returncode == 0, stderr_of(r)
+        assert r.stdout == b"CN=alice|" + payload
+        assert proc.wait_event("connection")["tls"]["peer_subject"] == "CN=alice"
+        close = proc.wait_event("close")
+        assert close["bytes_in"] == len(payload)
+
+
 def test_serve_send_file_over_tls(procs, pki, tmp_path):
     data = os.urandom(1 << 20)
     path = tmp_path / "f.bin"
