@@ -13,6 +13,7 @@ import time
 import pytest
 
 from conftest import DEADLINE, NETTOOL, json_lines, recv_all
+from connect_helpers import wait_until
 from serve_helpers import exchange, port_of, start_serve
 from test_serve_scale import drain_stderr
 from test_quickstart import private_network_namespace
@@ -309,8 +310,9 @@ def test_workers_share_the_passed_sockets_and_ready_follows_every_worker(procs, 
     drain_stderr(proc)
     # Both workers wait on the passed socket (descriptor 3): each worker's event loop has it in
     # its epoll set. (Which worker a given client wakes is the scheduler's choice, so counting
-    # wake-ups per worker would test the scheduler.)
-    assert epoll_sets_watching(proc.pid, 3) == 2
+    # wake-ups per worker would test the scheduler.) READY=1 comes once the sockets listen and
+    # the workers have started; each adds the socket to its loop as it begins to run.
+    assert wait_until(lambda: epoll_sets_watching(proc.pid, 3) == 2)
     for _ in range(100):
         with socket.socket(family_id) as s:
             s.settimeout(DEADLINE)
