@@ -536,11 +536,11 @@ def test_without_keep_open_the_one_connection_is_the_exit_status(procs, model):
     closed.bind(("127.0.0.1", 0))
     target = closed.getsockname()[1]
     proc, port = start(procs, model, "--to", f"127.0.0.1:{target}")
-    with connect_tcp("127.0.0.1", port) as s:
-        try:
+    try:
+        with connect_tcp("127.0.0.1", port) as s:
             assert recv_all(s) == b""
-        except ConnectionResetError:
-            pass  # the client of a failed forward is reset
+    except ConnectionResetError:
+        pass  # the client of a failed forward is reset (even before connect() has returned)
     assert proc.wait() == 4
     events = json_lines(proc.rest_of_stderr(), only_json=True)
     errors = [e for e in events if e["event"] in ("error", "warning")]
