@@ -219,11 +219,16 @@ void Relay::peer_gone(int err, Status status) {
     m_from_peer->abandon();
 }
 
+Error reset_before_end_of_data(const std::string& peer_name, std::uint64_t bytes_received) {
+    return Error{ErrorKind::network,
+                 fmt::format("{}: connection reset by peer before the end of its data ({} bytes "
+                             "received)",
+                             peer_name, bytes_received),
+                 ECONNRESET, 0};
+}
+
 void Relay::cut_short() {
-    record(fail_errno(ErrorKind::network, ECONNRESET,
-                      fmt::format("{}: connection reset by peer before the end of its data "
-                                  "({} bytes received)",
-                                  m_settings.peer_name, m_from_peer->bytes_in())));
+    record(tl::unexpected(reset_before_end_of_data(m_settings.peer_name, m_from_peer->bytes_in())));
 }
 
 void Relay::record(Status status) {

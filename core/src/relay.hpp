@@ -88,6 +88,10 @@ enum class Splice { where_possible, never };
 Result<std::unique_ptr<Channel>> open_channel(int source_fd, int sink_fd, Pump::Options options,
                                               Splice splice = Splice::where_possible);
 
+// The reset that cut the peer's data short (the reset rule above), said one way by every
+// carrier of a connection: the relay and the TLS bridge.
+Error reset_before_end_of_data(const std::string& peer_name, std::uint64_t bytes_received);
+
 class Relay {
   public:
     // What the local output gets when the peer's data has ended.

@@ -1,6 +1,7 @@
 #include "tls_bridge.hpp"
 
 #include "duration_text.hpp"
+#include "relay.hpp"
 
 #include <cerrno>
 #include <fmt/format.h>
@@ -207,11 +208,7 @@ bool TlsBridge::step_down() {
         return true;
     }
     if (r.error.sys_errno == ECONNRESET) {
-        fail(Error{ErrorKind::network,
-                   fmt::format("{}: connection reset by peer before the end of its data ({} "
-                               "bytes received)",
-                               m_settings.peer_name, m_bytes_down),
-                   ECONNRESET, 0});
+        fail(reset_before_end_of_data(m_settings.peer_name, m_bytes_down));
         return false;
     }
     fail(r.error);
@@ -279,11 +276,7 @@ void TlsBridge::handle_write_failure(const tls::IoResult& r) {
         return;
     }
     if (r.error.sys_errno == ECONNRESET) {
-        fail(Error{ErrorKind::network,
-                   fmt::format("{}: connection reset by peer before the end of its data ({} "
-                               "bytes received)",
-                               m_settings.peer_name, m_bytes_down),
-                   ECONNRESET, 0});
+        fail(reset_before_end_of_data(m_settings.peer_name, m_bytes_down));
         return;
     }
     fail(r.error);
