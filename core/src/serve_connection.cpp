@@ -31,8 +31,7 @@ Connection::Connection(ServeContext& context, EventLoop& loop, UniqueFd socket, 
 Connection::~Connection() {
     // A forwarded connection that failed (a reset on either side, no target) is reset on the
     // other side too, so that neither end mistakes it for a clean end of data.
-    const bool failed = !m_early_status || (m_relay && !m_relay->result()) ||
-                        (m_target_bridge && !m_target_bridge->result());
+    const bool failed = !m_early_status || (m_relay && !m_relay->result()) || bridge_failed();
     if (failed && m_context.options.mode == ServeMode::forward) {
         const linger reset{1, 0};
         ::setsockopt(m_socket.get(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
@@ -317,9 +316,19 @@ std::optional<Clock::time_point> Connection::deadline() const {
     return when;
 }
 
+bool Connection::bridge_failed() const {
+    return (m_bridge && !m_bridge->result()) || (m_target_bridge && !m_target_bridge->result());
+}
+
 // After every event: the idle timeout counts from the last byte moved.
 void Connection::changed() {
     if (m_connector && m_connector->done()) finish_connect();
+    // A bridge's failure (a reset, a truncation, a TLS error) reaches the relay as an end of
+    // data; a forward must not pass it on as a clean end (a FIN): it stops here, before the
+    // relay reads that end, and both sides are reset (see the destructor).
+    if (m_relay && !m_relay->done() && bridge_failed() &&
+        m_context.options.mode == ServeMode::forward)
+        m_relay->abort();
     after_target_tls_step();
     after_tls_step();
     if (m_context.options.idle_timeout) {

@@ -59,6 +59,7 @@ class Connection {
 
   private:
     bool mode_done() const;
+    bool bridge_failed() const;
     Status begin();
     Status start_tls();
     void after_tls_step();

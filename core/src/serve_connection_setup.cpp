@@ -225,6 +225,8 @@ Status Connection::start_target_tls(const tls::Context& context) {
 void Connection::after_target_tls_step() {
     if (!m_target_bridge || m_ended_early) return;
     if (!m_relay) {
+        // (A target may send data and fail, a truncation, within the step that ended its
+        // handshake: start_forward_relay() says so rather than relaying an end of data.)
         if (m_target_bridge->handshake_done()) {
             start_forward_relay();
         } else if (m_target_bridge->done()) {
@@ -243,6 +245,15 @@ void Connection::after_target_tls_step() {
 }
 
 void Connection::start_forward_relay() {
+    // A bridge that failed already (its peer's data truncated, or reset) left only an end of
+    // data in its plaintext end, which the relay would pass on as a clean end: both sides are
+    // reset instead (see the destructor), and its failure is the outcome.
+    for (const TlsBridge* bridge : {m_bridge.get(), m_target_bridge.get()}) {
+        if (bridge != nullptr && !bridge->result()) {
+            fail_early(bridge->result().error());
+            return;
+        }
+    }
     Pump::Options from;
     from.source_name = fmt::format("the connection from {}", peer_name(m_info));
     from.sink_name = fmt::format("the connection to {}", m_target_name);

@@ -230,6 +230,72 @@ def test_a_hostile_target_ends_the_clients_connection_with_a_reason(procs, pki, 
     assert f"localhost:{target.port}" in message and words in message, message
 
 
+def test_a_target_truncating_its_data_resets_the_client_and_says_why(procs, pki):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki.path("server.pem"), pki.path("server.key"))
+
+    def send_then_fin(server, conn):
+        tls = context.wrap_socket(conn, server_side=True)
+        tls.sendall(b"partial")
+        tls.shutdown(socket.SHUT_WR)  # a TCP FIN, no close_notify
+        try:
+            tls.recv(1)
+        except (OSError, ssl.SSLError):
+            pass
+
+    target = Server(send_then_fin)
+    proc, port = forwarder(procs, pki, f"localhost:{target.port}", *ca(pki), "-k")
+    got = b""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE) as s:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        ended = "end of data"
+    except ConnectionResetError:
+        ended = "reset"
+    target.join()
+    # What arrived may be delivered, but the end is a reset, never a clean end of data.
+    assert ended == "reset" and got in (b"", b"partial"), (ended, got)
+    message = proc.wait_event("warning")["message"]
+    assert f"localhost:{target.port} closed the TCP connection without a TLS close_notify" in \
+        message, message
+
+
+def test_a_client_truncating_through_serve_tls_to_resets_the_target(procs, pki):
+    """The other way round, for serve --tls --to: the client's TCP end without close_notify
+    must reach the target as a reset, never as a clean end of data."""
+    seen = []
+
+    def target_handler(server, conn):
+        data = b""
+        try:
+            while True:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    seen.append(("end of data", data))
+                    return
+                data += chunk
+        except ConnectionResetError:
+            seen.append(("reset", data))
+
+    target = Server(target_handler)
+    proc, events = start_serve(procs, "--tls", "--cert", pki.path("server.pem"), "--key",
+                               pki.path("server.key"), "--to", f"127.0.0.1:{target.port}", "-k",
+                               "127.0.0.1:0")
+    context = ssl.create_default_context(cafile=pki.path("ca.pem"))
+    raw = socket.create_connection(("127.0.0.1", port_of(events)), timeout=DEADLINE)
+    tls = context.wrap_socket(raw, server_hostname="localhost")
+    tls.sendall(b"cut")
+    tls.shutdown(socket.SHUT_WR)  # a TCP FIN without close_notify
+    target.join()
+    raw.close()
+    assert seen and seen[0][0] == "reset", seen
+    assert "without a TLS close_notify" in proc.wait_event("warning")["message"]
+
+
 # --- usage and files -------------------------------------------------------------------------
 
 
