@@ -190,13 +190,6 @@ std::optional<std::string> proxy_for(const ConnectCli& cli, const Target& target
     ProxyChoice choice = choose_proxy(target.endpoint.host, cli.proxy, cli.noproxy,
                                       ProxyEnvironment::from_process());
     if (!choice.proxy) return std::nullopt;
-    if (cli.tls) {
-        usage(choice.source == "--proxy"
-                  ? "--tls cannot go through --proxy in this version; connect directly"
-                  : fmt::format("--tls cannot go through a proxy in this version, and {} names "
-                                "one; add --proxy '' to connect directly",
-                                choice.source));
-    }
     if (choice.source != "--proxy") check_connect_proxy(*choice.proxy, choice.source);
     if (source) {
         usage(fmt::format("--source cannot be combined with a proxy ({}): the proxy makes the "

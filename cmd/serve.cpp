@@ -41,6 +41,12 @@ struct ServeArgs {
     std::optional<std::string> key;
     std::optional<std::string> client_ca;
     bool self_signed = false;
+    bool to_tls = false; // --to-tls and its options
+    std::optional<std::string> to_cafile;
+    bool to_insecure = false;
+    std::optional<std::string> to_servername;
+    std::optional<std::string> to_cert;
+    std::optional<std::string> to_key;
     OutputOptions output;
 };
 
@@ -224,6 +230,33 @@ void check_serve_tls(const ServeArgs& args) {
     if (args.udp) usage_error("--tls runs over TCP connections; drop -u");
 }
 
+// --to-tls and its options: only together, only with --to; connect's rules for the rest
+// (nettool-serve(1), TLS TOWARD THE TARGET).
+void check_serve_to_tls(const ServeArgs& args) {
+    const auto usage_error = [](const std::string& text) { throw CLI::ValidationError(text); };
+    if (!args.to_tls) {
+        for (const auto& [given, name] : {std::pair{args.to_cafile.has_value(), "--to-cafile"},
+                                          {args.to_insecure, "--to-insecure"},
+                                          {args.to_servername.has_value(), "--to-servername"},
+                                          {args.to_cert.has_value(), "--to-cert"},
+                                          {args.to_key.has_value(), "--to-key"}}) {
+            if (given) usage_error(fmt::format("{} is an option of --to-tls; add --to-tls", name));
+        }
+        return;
+    }
+    if (args.targets.empty())
+        usage_error("--to-tls speaks TLS to a forwarding target; add --to HOST:PORT");
+    if (args.to_cert.has_value() != args.to_key.has_value()) {
+        usage_error(args.to_cert
+                        ? "--to-cert needs the certificate's private key: add --to-key FILE"
+                        : "--to-key needs its certificate: add --to-cert FILE");
+    }
+    if (args.to_insecure && args.to_cafile) {
+        usage_error(
+            "--to-insecure skips verification, so --to-cafile would not be used; drop one of them");
+    }
+}
+
 int run_serve(const ServeArgs& args) {
     ServeOptions options;
     // Parsed again here (it was validated at parse time) to build the options.
@@ -257,6 +290,16 @@ int run_serve(const ServeArgs& args) {
         settings.self_signed = args.self_signed;
         settings.client_ca = args.client_ca;
         options.tls = std::move(settings);
+    }
+    if (args.to_tls) {
+        tls::ClientSettings settings; // the host is each target's (core/src/serve.cpp)
+        settings.option_prefix = "--to-";
+        settings.server_name = args.to_servername;
+        settings.ca_file = args.to_cafile;
+        settings.insecure = args.to_insecure;
+        settings.cert_file = args.to_cert;
+        settings.key_file = args.to_key;
+        options.to_tls = std::move(settings);
     }
     std::unique_ptr<ServeObserver> observer;
     if (args.output.json)
@@ -433,6 +476,31 @@ void add_serve(CLI::App& app, Action& action) {
                   "Make a throwaway key and self-signed certificate at start (its SHA-256 "
                   "fingerprint is printed)")
         ->group(tls_section);
+    constexpr const char* to_tls_section = "TLS toward the target";
+    sub->add_flag("--to-tls", args->to_tls,
+                  "Speak TLS to the --to target, verifying its certificate against the system's "
+                  "CAs and the target's host name")
+        ->group(to_tls_section);
+    sub->add_option("--to-cafile", args->to_cafile,
+                    "Trust the CA certificates in FILE (PEM) for the target instead of the "
+                    "system's")
+        ->type_name("FILE")
+        ->group(to_tls_section);
+    sub->add_flag("--to-insecure", args->to_insecure,
+                  "Do not verify the target's certificate (encrypted, but to anyone)")
+        ->group(to_tls_section);
+    sub->add_option("--to-servername", args->to_servername,
+                    "Send NAME as SNI and expect a certificate for NAME, not for the target's "
+                    "host")
+        ->type_name("NAME")
+        ->group(to_tls_section);
+    sub->add_option("--to-cert", args->to_cert,
+                    "Present the client certificate in FILE (PEM) to the target")
+        ->type_name("FILE")
+        ->group(to_tls_section);
+    sub->add_option("--to-key", args->to_key, "The private key of --to-cert (PEM, not encrypted)")
+        ->type_name("FILE")
+        ->group(to_tls_section);
     add_output_options(*sub, args->output, true);
 
     sub->callback([args, sub, &action] {
@@ -448,6 +516,7 @@ void add_serve(CLI::App& app, Action& action) {
                             chosen[0], chosen[1]));
         }
         check_serve_tls(*args);
+        check_serve_to_tls(*args);
         if (sub->count("--send-proxy") > 0 && sub->count("--to") == 0) {
             throw CLI::ValidationError("--send-proxy sends a header to a forwarding target; "
                                        "add --to ENDPOINT");

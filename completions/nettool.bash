@@ -11,6 +11,9 @@ _nettool_value() {
         'serve --cert') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
         'serve --key') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
         'serve --client-ca') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
+        'serve --to-cafile') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
+        'serve --to-cert') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
+        'serve --to-key') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
         'connect --hexdump') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
         'connect --cafile') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
         'connect --cert') compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
@@ -35,7 +38,7 @@ _nettool_value() {
 # True when OPTION of SUBCOMMAND takes the next word as its value.
 _nettool_takes_value() {
     case "$1 $2" in
-        'serve --backlog'|'serve --send-file'|'serve --exec'|'serve --sh-exec'|'serve --to'|'serve --send-proxy'|'serve --max-conns'|'serve --workers'|'serve --model'|'serve --idle-timeout'|'serve --grace'|'serve --allow'|'serve --deny'|'serve --cert'|'serve --key'|'serve --client-ca') return 0 ;;
+        'serve --backlog'|'serve --send-file'|'serve --exec'|'serve --sh-exec'|'serve --to'|'serve --send-proxy'|'serve --max-conns'|'serve --workers'|'serve --model'|'serve --idle-timeout'|'serve --grace'|'serve --allow'|'serve --deny'|'serve --cert'|'serve --key'|'serve --client-ca'|'serve --to-cafile'|'serve --to-servername'|'serve --to-cert'|'serve --to-key') return 0 ;;
         'connect --source'|'connect -w'|'connect --timeout'|'connect --wait'|'connect --idle-timeout'|'connect --send'|'connect --max-bytes'|'connect --hexdump'|'connect --proxy'|'connect --noproxy'|'connect --cafile'|'connect --servername'|'connect --cert'|'connect --key') return 0 ;;
         'get -D'|'get --dump-header'|'get --trace-ascii'|'get -X'|'get --request'|'get -d'|'get --data'|'get --data-binary'|'get -H'|'get --header'|'get -A'|'get --user-agent'|'get --max-redirs'|'get -u'|'get --user'|'get --auth'|'get --bearer'|'get --netrc-file'|'get -b'|'get --cookie'|'get -c'|'get --cookie-jar'|'get --timeout'|'get --connect-timeout'|'get --cacert'|'get --proxy'|'get --retry') return 0 ;;
         'retrieve -i'|'retrieve --input-file'|'retrieve -j'|'retrieve --jobs'|'retrieve --output-dir'|'retrieve --retry'|'retrieve --checksum'|'retrieve --limit-rate'|'retrieve --progress'|'retrieve -H'|'retrieve --header'|'retrieve -A'|'retrieve --user-agent'|'retrieve --max-redirs'|'retrieve -u'|'retrieve --user'|'retrieve --auth'|'retrieve --bearer'|'retrieve --netrc-file'|'retrieve -b'|'retrieve --cookie'|'retrieve --cookie-jar'|'retrieve --timeout'|'retrieve --connect-timeout'|'retrieve --cacert'|'retrieve --proxy') return 0 ;;
@@ -94,7 +97,7 @@ _nettool() {
     fi
     if [[ -z $only_operands && $cur == -* ]]; then
         case $sub in
-            serve) COMPREPLY=($(compgen -W "-h --help --help-all -u --udp -k --keep-open --backlog --reuse-port --greet= --echo --send-file --exec --sh-exec --to --send-proxy --accept-proxy --max-conns --workers --model --idle-timeout --grace --allow --deny --tls --cert --key --client-ca --tls-self-signed --json -q --quiet -v --verbose" -- "$cur")) ;;
+            serve) COMPREPLY=($(compgen -W "-h --help --help-all -u --udp -k --keep-open --backlog --reuse-port --greet= --echo --send-file --exec --sh-exec --to --send-proxy --accept-proxy --max-conns --workers --model --idle-timeout --grace --allow --deny --tls --cert --key --client-ca --tls-self-signed --to-tls --to-cafile --to-insecure --to-servername --to-cert --to-key --json -q --quiet -v --verbose" -- "$cur")) ;;
             connect) COMPREPLY=($(compgen -W "-h --help --help-all -u --udp -4 -6 --source -w --timeout --wait --idle-timeout --send --max-bytes -C --crlf --hexdump --proxy --noproxy --tls --cafile --insecure --servername --cert --key -z --zero --json -q --quiet -v --verbose" -- "$cur")) ;;
             get) COMPREPLY=($(compgen -W "-h --help --help-all -i --include -I --head -D --dump-header --ignore-status -q --quiet -v --verbose --trace-ascii -X --request -d --data --data-binary -H --header -A --user-agent --max-redirs --no-follow -u --user --auth --bearer --netrc --netrc-file -b --cookie -c --cookie-jar --timeout --connect-timeout --cacert -k --insecure --proxy -4 -6 --retry" -- "$cur")) ;;
             retrieve) COMPREPLY=($(compgen -W "-h --help --help-all -i --input-file -j --jobs -O --remote-name --output-dir --force -c --continue -N --timestamping --retry --checksum --no-sync --limit-rate --json --headers --progress -q --quiet -v --verbose -H --header -A --user-agent --max-redirs --no-follow -u --user --auth --bearer --netrc --netrc-file -b --cookie --cookie-jar --timeout --connect-timeout --cacert -k --insecure --proxy -4 -6" -- "$cur")) ;;

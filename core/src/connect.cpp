@@ -350,9 +350,10 @@ Status connect(const ConnectOptions& options, ConnectObserver& observer) {
 
     // --tls: the CA file and the client certificate are read (and the TLS library loaded)
     // before connecting, so that a missing file is an error before any packet is sent.
+    // Through a proxy, TLS runs over the tunnel's socket and is checked against the target.
     std::optional<tls::Context> tls_context;
     if (options.tls) {
-        NETTOOL_CHECK(!options.proxy && options.endpoint.transport == Transport::tcp);
+        NETTOOL_CHECK(options.endpoint.transport == Transport::tcp);
         auto made = tls::Context::client(*options.tls);
         if (!made) return tl::unexpected(made.error());
         tls_context.emplace(std::move(*made));
@@ -375,8 +376,12 @@ Status connect(const ConnectOptions& options, ConnectObserver& observer) {
     std::unique_ptr<TlsBridge> bridge;
     UniqueFd plain_end;
     if (tls_context) {
-        // Failures name the host as written, which is what the certificate is checked for.
-        const std::string host = format_host_port(options.endpoint.host, options.endpoint.port);
+        // Failures name the host as written, which is what the certificate is checked for;
+        // through a proxy, also the proxy (which may be the one that closed or reset).
+        const std::string host =
+            !connection->through_proxy.empty()
+                ? connection->through_proxy
+                : format_host_port(options.endpoint.host, options.endpoint.port);
         auto session = tls_context->session(connection->fd.get(), host);
         if (!session) return tl::unexpected(session.error());
         TlsBridge::Settings settings;

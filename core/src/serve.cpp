@@ -221,6 +221,20 @@ Result<std::vector<serve_detail::ForwardTarget>> resolve_targets(const ServeOpti
             if (!resolved) return tl::unexpected(resolved.error());
             target.addresses = interleave_families(*resolved);
         }
+        if (options.to_tls) {
+            if (ep.transport != Transport::tcp) {
+                return fail(ErrorKind::usage,
+                            fmt::format("--to-tls runs over TCP; the target {} is a Unix socket "
+                                        "(forward to it without --to-tls)",
+                                        target.name));
+            }
+            // Each target's certificate is checked for its own host as written.
+            tls::ClientSettings settings = *options.to_tls;
+            settings.host = ep.host;
+            auto made = tls::Context::client(settings);
+            if (!made) return tl::unexpected(made.error());
+            target.tls.emplace(std::move(*made));
+        }
         targets.push_back(std::move(target));
     }
     return targets;

@@ -31,13 +31,15 @@ Connection::Connection(ServeContext& context, EventLoop& loop, UniqueFd socket, 
 Connection::~Connection() {
     // A forwarded connection that failed (a reset on either side, no target) is reset on the
     // other side too, so that neither end mistakes it for a clean end of data.
-    const bool failed = !m_early_status || (m_relay && !m_relay->result());
+    const bool failed = !m_early_status || (m_relay && !m_relay->result()) || bridge_failed();
     if (failed && m_context.options.mode == ServeMode::forward) {
         const linger reset{1, 0};
         ::setsockopt(m_socket.get(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
-        if (m_target) ::setsockopt(m_target.get(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+        const int target = m_target_bridge ? m_target_bridge->socket_fd() : m_target.get();
+        if (target >= 0) ::setsockopt(target, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
     }
     m_relay.reset(); // it unwatches its descriptors while they are still open
+    m_target_bridge.reset();
     m_connector.reset();
     if (m_header_watching) m_loop.remove(m_socket.get());
     stop_writer();
@@ -194,7 +196,11 @@ bool Connection::done() const {
 bool Connection::mode_done() const {
     if (m_ended_early) return true;
     if (m_header_until || m_connector) return m_aborted;
-    if (m_relay) return m_relay->done();
+    // --to-tls: the target's handshake, then its bridge's last bytes and close_notify.
+    const bool target_done =
+        !m_target_bridge || m_aborted || (m_target_released && m_target_bridge->done());
+    if (m_relay) return m_relay->done() && target_done;
+    if (m_target_bridge) return m_aborted;
     return m_aborted || (m_writer_done && !m_linger_until);
 }
 
@@ -202,6 +208,7 @@ Status Connection::outcome() const {
     if (!m_early_status) return m_early_status;
     // A reset, a truncation or a TLS error: the mode saw only an end of data.
     if (m_bridge && !m_bridge->result()) return m_bridge->result();
+    if (m_target_bridge && !m_target_bridge->result()) return m_target_bridge->result();
     return m_relay ? m_relay->result() : m_writer_status;
 }
 
@@ -301,6 +308,7 @@ std::optional<Clock::time_point> Connection::deadline() const {
     earliest(m_header_until);
     if (m_connector) earliest(m_connector->deadline());
     if (m_bridge) earliest(m_bridge->deadline());
+    if (m_target_bridge) earliest(m_target_bridge->deadline());
     if (const auto& idle = m_context.options.idle_timeout) {
         const auto idle_at = m_last_activity + *idle;
         if (!when || idle_at < *when) when = idle_at;
@@ -308,9 +316,20 @@ std::optional<Clock::time_point> Connection::deadline() const {
     return when;
 }
 
+bool Connection::bridge_failed() const {
+    return (m_bridge && !m_bridge->result()) || (m_target_bridge && !m_target_bridge->result());
+}
+
 // After every event: the idle timeout counts from the last byte moved.
 void Connection::changed() {
     if (m_connector && m_connector->done()) finish_connect();
+    // A bridge's failure (a reset, a truncation, a TLS error) reaches the relay as an end of
+    // data; a forward must not pass it on as a clean end (a FIN): it stops here, before the
+    // relay reads that end, and both sides are reset (see the destructor).
+    if (m_relay && !m_relay->done() && bridge_failed() &&
+        m_context.options.mode == ServeMode::forward)
+        m_relay->abort();
+    after_target_tls_step();
     after_tls_step();
     if (m_context.options.idle_timeout) {
         if (const auto total = moved(); total != m_moved) {
@@ -339,6 +358,12 @@ void Connection::on_deadline(Clock::time_point now) {
         if (m_connector->done()) finish_connect();
         if (done()) return;
     }
+    if (m_target_bridge) {
+        m_target_bridge->on_deadline(now);
+        after_target_tls_step();
+        after_tls_step();
+        if (done()) return;
+    }
     if (m_bridge) {
         m_bridge->on_deadline(now);
         after_tls_step();
@@ -362,6 +387,7 @@ void Connection::abort() {
     m_aborted = true;
     if (m_relay) m_relay->abort();
     stop_writer();
+    if (m_target_bridge) m_target_bridge->abort();
     if (m_bridge) m_bridge->abort();
 }
 

@@ -76,11 +76,15 @@ class Connection final : public Session {
 
   private:
     bool mode_done() const;
+    bool bridge_failed() const;
     Status begin();
     Status start_tls();
     void after_tls_step();
     Status start_forward();
     void finish_connect();
+    Status start_target_tls(const tls::Context& context);
+    void after_target_tls_step();
+    void start_forward_relay();
     void on_header_ready();
     void read_header();
     void fail_early(Error error);
@@ -106,6 +110,7 @@ class Connection final : public Session {
     std::unique_ptr<Relay> m_relay;               // relay, echo, exec, forward
     std::unique_ptr<TargetConnector> m_connector; // forward, while connecting
     UniqueFd m_target;                            // forward, once connected
+    std::string m_target_name;                    // forward: the target as messages name it
     std::vector<std::uint8_t> m_header;           // --accept-proxy: what of it was read
     std::optional<Clock::time_point> m_header_until;
     std::optional<SocketAddress> m_carried_destination;
@@ -122,6 +127,12 @@ class Connection final : public Session {
     std::optional<SocketAddress> m_tls_local; // the TCP socket's own address
     bool m_mode_started = false;
     bool m_released = false;
+
+    // --to-tls: this bridge owns the target's TCP socket and m_target is its plaintext end.
+    // The relay starts once the handshake is done (a failure ends the client's connection,
+    // naming the target); once the relay is over, m_target is closed and the bridge released.
+    std::unique_ptr<TlsBridge> m_target_bridge;
+    bool m_target_released = false;
 
     // greet / send-file: how much was sent, then (for a client that talks) a short linger
     // that reads and discards until the peer closes (closing with unread data would reset

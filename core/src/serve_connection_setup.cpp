@@ -1,5 +1,6 @@
 // serve's connection: the PROXY protocol header read before the mode starts
-// (--accept-proxy) and the forwarder's connect to its target (--to), both on the event loop.
+// (--accept-proxy) and the forwarder's connect to its target (--to, and --to-tls's handshake),
+// all on the event loop.
 #include "serve_connection.hpp"
 
 #include <algorithm>
@@ -156,9 +157,11 @@ Status Connection::start_forward() {
     return {};
 }
 
-// The target took the connection (or none did): send the PROXY header, then relay both ways.
+// The target took the connection (or none did): send the PROXY header, then (--to-tls) the
+// TLS handshake, then relay both ways.
 void Connection::finish_connect() {
     auto connected = m_connector->take();
+    const ForwardTarget* target = m_connector->winner();
     m_connector.reset();
     const auto who = fmt::format("forwarding the connection from {}", peer_name(m_info));
     if (!connected) {
@@ -168,8 +171,10 @@ void Connection::finish_connect() {
     }
     m_target = std::move(connected->fd);
     m_info.target = connected->peer;
-    const std::string target_name = connected->peer.display();
+    m_target_name = connected->peer.display();
     if (const auto version = m_context.options.send_proxy) {
+        // On the TCP connection, before any TLS (HAProxy's order): the target reads the
+        // client's address before its handshake.
         const SocketAddress destination = m_carried_destination ? *m_carried_destination
                                           : m_tls_local         ? *m_tls_local
                                                         : SocketAddress::local_of(m_socket.get());
@@ -179,17 +184,81 @@ void Connection::finish_connect() {
         if (sent != static_cast<ssize_t>(header.size())) {
             const int err = sent < 0 ? errno : EAGAIN;
             fail_early(Error{kind_of_socket_errno(err),
-                             fmt::format("{}: sending the PROXY header to {}: {}", who, target_name,
-                                         errno_text(err)),
+                             fmt::format("{}: sending the PROXY header to {}: {}", who,
+                                         m_target_name, errno_text(err)),
                              err, 0});
+            return;
+        }
+    }
+    if (target != nullptr && target->tls) {
+        // Named as written: that is the name the certificate must be for.
+        m_target_name = target->name;
+        if (auto s = start_target_tls(*target->tls); !s) {
+            s.error().message = fmt::format("{}: {}", who, s.error().message);
+            fail_early(std::move(s.error()));
+        }
+        return; // the relay starts once the handshake is done
+    }
+    start_forward_relay();
+}
+
+// --to-tls: the target's handshake on the loop, within the same limit a client's has.
+Status Connection::start_target_tls(const tls::Context& context) {
+    auto session = context.session(m_target.get(), m_target_name);
+    if (!session) return tl::unexpected(session.error());
+    TlsBridge::Settings settings;
+    settings.peer_name = m_target_name;
+    settings.handshake_timeout = k_tls_handshake_wait;
+    auto bridge = TlsBridge::create(m_loop, std::move(m_target), std::move(*session),
+                                    std::move(settings), [this] { changed(); });
+    if (!bridge) return tl::unexpected(bridge.error());
+    m_target_bridge = std::move(*bridge);
+    m_target = m_target_bridge->take_plain_end();
+    m_target_bridge->start();
+    after_target_tls_step();
+    return {};
+}
+
+// After every event: the target's handshake done starts the relay; a failed one ends the
+// client's connection (the next target is not tried: see nettool-serve(1), FORWARDING); the
+// relay's end releases the bridge, which sends the rest and close_notify.
+void Connection::after_target_tls_step() {
+    if (!m_target_bridge || m_ended_early) return;
+    if (!m_relay) {
+        // (A target may send data and fail, a truncation, within the step that ended its
+        // handshake: start_forward_relay() says so rather than relaying an end of data.)
+        if (m_target_bridge->handshake_done()) {
+            start_forward_relay();
+        } else if (m_target_bridge->done()) {
+            Error error = m_target_bridge->result().error();
+            error.message = fmt::format("forwarding the connection from {}: {}", peer_name(m_info),
+                                        error.message);
+            fail_early(std::move(error));
+        }
+        return;
+    }
+    if (!m_target_released && m_relay->done()) {
+        m_target.reset(); // the bridge reads what the relay wrote, then end-of-file
+        m_target_released = true;
+        m_target_bridge->release();
+    }
+}
+
+void Connection::start_forward_relay() {
+    // A bridge that failed already (its peer's data truncated, or reset) left only an end of
+    // data in its plaintext end, which the relay would pass on as a clean end: both sides are
+    // reset instead (see the destructor), and its failure is the outcome.
+    for (const TlsBridge* bridge : {m_bridge.get(), m_target_bridge.get()}) {
+        if (bridge != nullptr && !bridge->result()) {
+            fail_early(bridge->result().error());
             return;
         }
     }
     Pump::Options from;
     from.source_name = fmt::format("the connection from {}", peer_name(m_info));
-    from.sink_name = fmt::format("the connection to {}", target_name);
+    from.sink_name = fmt::format("the connection to {}", m_target_name);
     Pump::Options to;
-    to.source_name = fmt::format("the connection from {}", target_name);
+    to.source_name = fmt::format("the connection from {}", m_target_name);
     to.sink_name = fmt::format("the connection to {}", peer_name(m_info));
     // Each end of data becomes a shutdown(SHUT_WR) of the other socket: half-close per way.
     auto from_peer = open_channel(m_socket.get(), m_target.get(), std::move(from));

@@ -57,6 +57,7 @@ void TargetConnector::advance(std::span<const pollfd> ready, Clock::time_point n
     auto outcome = m_race->take();
     m_race.reset();
     if (outcome) {
+        m_winner = &m_targets[m_index - 1];
         m_result = std::move(*outcome);
         return;
     }

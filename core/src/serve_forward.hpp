@@ -27,6 +27,8 @@ class TargetConnector {
     bool done() const { return m_result.has_value(); }
     // Once done: the connected target, or why none took the connection.
     Result<Connected> take();
+    // Once done and connected: which target took the connection.
+    const ForwardTarget* winner() const { return m_winner; }
     std::optional<Clock::time_point> deadline() const;
     void on_deadline(Clock::time_point now);
 
@@ -44,6 +46,7 @@ class TargetConnector {
     std::vector<int> m_watched;
     std::vector<std::string> m_failures; // one sentence per target tried
     std::optional<Result<Connected>> m_result;
+    const ForwardTarget* m_winner = nullptr;
 };
 
 } // namespace nettool::serve_detail

@@ -58,6 +58,8 @@ class SharedState {
 struct ForwardTarget {
     std::string name;                     // as written: "backend:80", "unix:/run/app.sock"
     std::vector<SocketAddress> addresses; // happy-eyeballs order
+    // --to-tls: a client context made for this target's host (the name checked, the SNI).
+    std::optional<tls::Context> tls;
 };
 
 struct ServeContext {

@@ -70,6 +70,8 @@ class TlsBridge {
     // When it must be looked at without I/O (handshake timeout, linger).
     std::optional<Clock::time_point> deadline() const;
     void on_deadline(Clock::time_point now);
+    // The TCP socket it owns (a forwarder resets it when the other side failed).
+    int socket_fd() const { return m_tcp.get(); }
     // Plaintext bytes moved (activity).
     std::uint64_t moved() const { return m_bytes_down + m_bytes_up; }
 

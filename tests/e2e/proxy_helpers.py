@@ -2,6 +2,7 @@
 RFC 1929) and an HTTP CONNECT proxy, each a small Python server in threads on port 0 of
 loopback. Each logs what its clients asked for (a name or an address: who resolved it) and can
 be told to refuse, to demand credentials, or to lie (malformed, truncated, oversized replies).
+`names` maps host names that only the proxy can resolve (nettool cannot) to addresses.
 Every socket has a deadline; the relay keeps half-close in each direction."""
 import base64
 import socket
@@ -57,10 +58,11 @@ class _ProxyServer:
     """Accepts clients in a thread, each handled in a thread of its own. `log` holds one dict per
     request seen (kind, host, port, address type, user); `errors` what a handler raised."""
 
-    def __init__(self, user=None, password=None, mode=None):
+    def __init__(self, user=None, password=None, mode=None, names=None):
         self.user = user
         self.password = password
         self.mode = mode
+        self.names = names or {}
         self.log = []
         self.errors = []
         self.sock = socket.socket()
@@ -110,9 +112,10 @@ class _ProxyServer:
         self.stop()
 
 
-def _connect_target(host, port):
-    """The proxy's own resolution and connection (create_connection tries every address)."""
-    s = socket.create_connection((host, port), timeout=DEADLINE)
+def _connect_target(names, host, port):
+    """The proxy's own resolution (its `names` first) and connection (create_connection tries
+    every address)."""
+    s = socket.create_connection((names.get(host, host), port), timeout=DEADLINE)
     s.settimeout(DEADLINE * 6)
     return s
 
@@ -121,7 +124,7 @@ class Socks5Proxy(_ProxyServer):
     """mode: None (honest), ("refuse", REP), "bad_version", "bad_address_type", "unassigned",
     "close_after_greeting", "close_after_request", "short_reply" (half a reply, then close),
     "silent" (reads the greeting, never answers), "coalesce" (the reply and the target's first
-    bytes in one send)."""
+    bytes in one send), "close_after_reply" (connects, replies success, then closes)."""
 
     def handle(self, conn):
         version, count = _recv_exact(conn, 2)
@@ -183,7 +186,7 @@ class Socks5Proxy(_ProxyServer):
             conn.sendall(bytes([5, self.mode[1], 0, 1]) + b"\x00" * 6)
             return
         try:
-            target = _connect_target(host, port)
+            target = _connect_target(self.names, host, port)
         except OSError:
             conn.sendall(b"\x05\x05\x00\x01" + b"\x00" * 6)  # connection refused
             return
@@ -194,13 +197,17 @@ class Socks5Proxy(_ProxyServer):
             address = b"\x01" + socket.inet_aton(bound[0])
         reply = b"\x05\x00\x00" + address + struct.pack("!H", bound[1])
         conn.sendall(reply + target.recv(65536) if self.mode == "coalesce" else reply)
+        if self.mode == "close_after_reply":
+            target.close()
+            return
         _relay(conn, target)
 
 
 class HttpConnectProxy(_ProxyServer):
     """mode: None (honest), ("refuse", "403 Forbidden"), "garbage", "close_after_request",
     "oversized" (a header that never ends), "coalesce" (the 200 and the target's first bytes in
-    one send), "silent" (reads the request, never answers)."""
+    one send), "silent" (reads the request, never answers), "close_after_reply" (connects,
+    answers 200, then closes)."""
 
     def handle(self, conn):
         head = b""
@@ -254,7 +261,7 @@ class HttpConnectProxy(_ProxyServer):
             conn.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
             return
         try:
-            target = _connect_target(host, int(port))
+            target = _connect_target(self.names, host, int(port))
         except OSError:
             conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
             return
@@ -264,6 +271,9 @@ class HttpConnectProxy(_ProxyServer):
             conn.sendall(ok + first)
         else:
             conn.sendall(ok)
+        if self.mode == "close_after_reply":
+            target.close()
+            return
         if rest:
             target.sendall(rest)
         _relay(conn, target)

@@ -138,7 +138,6 @@ def test_connect_client_certificate_refused_by_the_server(procs, pki):
     (["--insecure"], "--insecure is a TLS option"),
     (["--tls", "-u"], "--tls runs over TCP"),
     (["--tls", "-z"], "drop --tls"),
-    (["--tls", "--proxy", "socks5://127.0.0.1:1"], "--tls cannot go through --proxy"),
     (["--tls", "--cert", "c.pem"], "--cert needs the certificate's private key"),
     (["--tls", "--key", "k.pem"], "--key needs its certificate"),
     (["--tls", "--insecure", "--cafile", "x.pem"], "drop one of them"),
@@ -150,13 +149,6 @@ def test_connect_tls_usage_errors_exit_2(args, words):
     r = run("connect", *args, "localhost", "1")
     assert r.returncode == 2, stderr_of(r)
     assert words in stderr_of(r)
-
-
-def test_connect_tls_all_proxy_is_a_usage_error_with_the_way_out(procs, pki):
-    env = dict(os.environ, ALL_PROXY="socks5://127.0.0.1:1")
-    r = run("connect", "--tls", "localhost", "1", env=env)
-    assert r.returncode == 2
-    assert "--proxy ''" in stderr_of(r)
 
 
 def test_connect_tls_unix_endpoint_is_a_usage_error():

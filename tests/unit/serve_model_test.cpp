@@ -254,8 +254,8 @@ TEST_P(ServeModelSession, AFailedForwardComesBackAsTheOutcome) {
         socklen_t length = sizeof any;
         ASSERT_EQ(::bind(probe.get(), reinterpret_cast<sockaddr*>(&any), length), 0);
         ASSERT_EQ(::getsockname(probe.get(), reinterpret_cast<sockaddr*>(&any), &length), 0);
-        targets.push_back(
-            ForwardTarget{"closed", {SocketAddress(reinterpret_cast<sockaddr*>(&any), length)}});
+        targets.push_back(ForwardTarget{
+            "closed", {SocketAddress(reinterpret_cast<sockaddr*>(&any), length)}, {}});
     } // bound, never listening, now closed: connecting is refused
     server.context.targets = &targets;
     auto loop = EventLoop::create();

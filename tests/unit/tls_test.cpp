@@ -186,6 +186,43 @@ TEST(TlsSession, SelfSignedServerFailsVerificationWithItsSentence) {
     EXPECT_NE(result.error.message.find("--cafile"), std::string::npos);
 }
 
+// serve --to-tls spells the same options with --to- in front; its sentences must say so.
+TEST(TlsSession, SentencesNameTheOptionsAsSpelled) {
+    tls::ClientSettings missing;
+    missing.host = "localhost";
+    missing.option_prefix = "--to-";
+    missing.ca_file = "/nonexistent/ca.pem";
+    auto c = tls::Context::client(missing);
+    ASSERT_FALSE(c);
+    EXPECT_NE(c.error().message.find("cannot read --to-cafile '/nonexistent/ca.pem'"),
+              std::string::npos)
+        << c.error().message;
+    missing.ca_file.reset();
+    missing.cert_file = "/nonexistent/cert.pem";
+    missing.key_file = "/nonexistent/key.pem";
+    c = tls::Context::client(missing);
+    ASSERT_FALSE(c);
+    EXPECT_NE(c.error().message.find("--to-cert '/nonexistent/cert.pem'"), std::string::npos);
+
+    TcpPair pair;
+    nonblocking(pair.peer.get());
+    const tls::Context server_context = self_signed_server();
+    tls::ClientSettings settings;
+    settings.host = "localhost";
+    settings.option_prefix = "--to-";
+    auto client_context = tls::Context::client(settings);
+    ASSERT_TRUE(client_context);
+    auto client = client_context->session(pair.peer.get(), "backend:443");
+    auto server = server_context.session(pair.ours.get(), "127.0.0.1:2");
+    ASSERT_TRUE(client && server);
+    const auto result = handshake_both(*client, *server);
+    ASSERT_EQ(result.status, tls::IoStatus::failed);
+    EXPECT_NE(result.error.message.find("give that certificate with --to-cafile FILE (or skip "
+                                        "verification with --to-insecure)"),
+              std::string::npos)
+        << result.error.message;
+}
+
 TEST(TlsSession, PlainTextPeerDoesNotSpeakTls) {
     TcpPair pair;
     const tls::Context client_context = insecure_client();

@@ -45,7 +45,8 @@ struct ConnectOptions {
     std::optional<std::string> proxy;
     http::TransferEngine* tunnels = nullptr;
     // --tls: TLS over the TCP connection (nettool-connect(1), TLS); `tls->host` is the host to
-    // verify. The handshake must finish within `timeout`. Not with a proxy, UDP or Unix.
+    // verify (the target's, also through a proxy: TLS runs end to end over the tunnel). The
+    // handshake must finish within `timeout`. Not with UDP or Unix.
     std::optional<tls::ClientSettings> tls;
 };
 

@@ -38,8 +38,13 @@ struct ServeOptions {
     std::string command; // exec (split on whitespace) or sh_exec (/bin/sh -c)
     // forward: the targets, tried in order for each connection (tcp or unix).
     std::vector<Endpoint> targets;
-    // forward: a PROXY protocol header sent to the target first.
+    // forward: a PROXY protocol header sent to the target first (before TLS, on the TCP
+    // connection, as HAProxy does).
     std::optional<ProxyVersion> send_proxy;
+    // forward, --to-tls: TLS toward every target (TCP only), verified for each target's host
+    // as written unless `server_name` or `insecure` say otherwise (`host` is set per target).
+    // The files are read before anything listens.
+    std::optional<tls::ClientSettings> to_tls;
     // Every connection starts with a PROXY protocol header (v1 or v2); its address is the peer.
     bool accept_proxy = false;
     bool keep_open = false;

@@ -27,6 +27,9 @@ struct ClientSettings {
     bool insecure = false;                // no verification at all
     std::optional<std::string> cert_file; // a client certificate (with key_file)
     std::optional<std::string> key_file;
+    // How the options above are spelled on the command line, for sentences that name them:
+    // "--" (connect: --cafile, --insecure) or "--to-" (serve --to-tls: --to-cafile).
+    std::string option_prefix = "--";
 };
 
 struct ServerSettings {

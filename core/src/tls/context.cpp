@@ -76,9 +76,11 @@ Status check_file(const std::string& path, std::string_view option) {
 }
 
 Status load_certificate_and_key(SSL_CTX* ctx, const std::string& cert, const std::string& key,
-                                std::string_view cert_option) {
+                                std::string_view prefix) {
+    const std::string cert_option = fmt::format("{}cert", prefix);
+    const std::string key_option = fmt::format("{}key", prefix);
     if (auto s = check_file(cert, cert_option); !s) return s;
-    if (auto s = check_file(key, "--key"); !s) return s;
+    if (auto s = check_file(key, key_option); !s) return s;
     ERR_clear_error();
     if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1) {
         return fail(ErrorKind::file_io, fmt::format("{} '{}' holds no usable PEM certificate ({})",
@@ -97,9 +99,9 @@ Status load_certificate_and_key(SSL_CTX* ctx, const std::string& cert, const std
             return fail(ErrorKind::file_io, mismatch);
         }
         return fail(ErrorKind::file_io,
-                    fmt::format("--key '{}' holds no usable PEM private key ({}); an encrypted "
+                    fmt::format("{} '{}' holds no usable PEM private key ({}); an encrypted "
                                 "key must be decrypted first",
-                                key, openssl_reason()));
+                                key_option, key, openssl_reason()));
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
         ERR_clear_error();
@@ -193,20 +195,20 @@ Result<Context> Context::client(const ClientSettings& settings) {
     state->client_settings = settings;
     state->verify_peer = !settings.insecure;
     if (settings.ca_file) {
-        if (auto s = check_file(*settings.ca_file, "--cafile"); !s)
-            return tl::unexpected(s.error());
+        const std::string option = settings.option_prefix + "cafile";
+        if (auto s = check_file(*settings.ca_file, option); !s) return tl::unexpected(s.error());
         ERR_clear_error();
         if (SSL_CTX_load_verify_locations(ctx->get(), settings.ca_file->c_str(), nullptr) != 1) {
             return fail(ErrorKind::file_io,
-                        fmt::format("--cafile '{}' holds no usable PEM certificate ({})",
+                        fmt::format("{} '{}' holds no usable PEM certificate ({})", option,
                                     *settings.ca_file, openssl_reason()));
         }
     } else if (SSL_CTX_set_default_verify_paths(ctx->get()) != 1) {
         ERR_clear_error(); // no system store: verification fails with "unknown CA", and says so
     }
     if (settings.cert_file && settings.key_file) {
-        auto loaded =
-            load_certificate_and_key(ctx->get(), *settings.cert_file, *settings.key_file, "--cert");
+        auto loaded = load_certificate_and_key(ctx->get(), *settings.cert_file, *settings.key_file,
+                                               settings.option_prefix);
         if (!loaded) return tl::unexpected(loaded.error());
         state->has_client_cert = true;
         state->fingerprint = fingerprint_of(SSL_CTX_get0_certificate(ctx->get()));
@@ -228,7 +230,7 @@ Result<Context> Context::server(const ServerSettings& settings) {
         if (auto s = make_self_signed(ctx->get()); !s) return tl::unexpected(s.error());
     } else if (settings.cert_file && settings.key_file) {
         auto loaded =
-            load_certificate_and_key(ctx->get(), *settings.cert_file, *settings.key_file, "--cert");
+            load_certificate_and_key(ctx->get(), *settings.cert_file, *settings.key_file, "--");
         if (!loaded) return tl::unexpected(loaded.error());
     } else {
         return fail(ErrorKind::usage, "serve --tls needs --cert FILE --key FILE, or "
@@ -280,6 +282,7 @@ Result<Session> Context::session(int fd, const std::string& peer_name) const {
     if (m_state->client) {
         const ClientSettings& c = m_state->client_settings;
         state->checked_name = c.server_name.value_or(c.host);
+        state->option_prefix = c.option_prefix;
         const std::string& name = state->checked_name;
         const bool is_ip = [&] {
             ASN1_OCTET_STRING* ip = a2i_IPADDRESS(name.c_str());

@@ -46,8 +46,9 @@ struct VerifyFailure {
 struct Session::State {
     std::unique_ptr<SSL, SslFree> ssl;
     bool client = true;
-    std::string peer_name;    // "localhost:443", "127.0.0.1:50312"
-    std::string checked_name; // client: the name or address the certificate must be for
+    std::string peer_name;            // "localhost:443", "127.0.0.1:50312"
+    std::string checked_name;         // client: the name or address the certificate must be for
+    std::string option_prefix = "--"; // client: how its options are spelled (ClientSettings)
     bool verify_peer = false;
     bool has_client_cert = false;
     bool handshake_done = false;

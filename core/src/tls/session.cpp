@@ -64,8 +64,8 @@ IoResult failed(Error error, bool truncated = false) {
 std::optional<Error> missing_client_certificate(const Session::State& s) {
     if (!s.client || !s.cert_requested || s.has_client_cert) return std::nullopt;
     return Error{ErrorKind::tls, fmt::format("{} requires a client certificate and ended the TLS "
-                                             "handshake; give one with --cert FILE --key FILE",
-                                             s.peer_name)};
+                                             "handshake; give one with {}cert FILE {}key FILE",
+                                             s.peer_name, s.option_prefix, s.option_prefix)};
 }
 
 // The connection's end without close_notify, or a reset: during the handshake a network
@@ -116,7 +116,9 @@ IoResult protocol_failure(Session::State& s, Step step) {
             Error{ErrorKind::tls, fmt::format("{} does not speak TLS (what it sent is not a TLS "
                                               "handshake){}",
                                               s.peer_name,
-                                              s.client ? "; is it a plain-text port? (drop --tls)"
+                                              s.client ? fmt::format("; is it a plain-text port? "
+                                                                     "(drop {}tls)",
+                                                                     s.option_prefix)
                                                        : "; a plain-text client?")});
     }
     if (reason == SSL_R_EXCESSIVE_MESSAGE_SIZE) {

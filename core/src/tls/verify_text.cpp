@@ -70,9 +70,12 @@ Error verify_error(const Session::State& state, long result) {
     const int code = f.code != 0 ? f.code : static_cast<int>(result);
     const std::string& who = state.peer_name;
     // A server checks a client's certificate against --client-ca; a client checks a server's.
-    const std::string insecure = state.client ? " (or skip verification with --insecure)" : "";
-    const std::string trust =
-        state.client ? "give the CA's certificate with --cafile FILE" : "check --client-ca";
+    const std::string& opt = state.option_prefix; // "--" or serve's "--to-"
+    const std::string insecure =
+        state.client ? fmt::format(" (or skip verification with {}insecure)", opt) : "";
+    const std::string trust = state.client
+                                  ? fmt::format("give the CA's certificate with {}cafile FILE", opt)
+                                  : "check --client-ca";
     std::string text;
     switch (code) {
     case X509_V_ERR_CERT_HAS_EXPIRED:
@@ -87,15 +90,16 @@ Error verify_error(const Session::State& state, long result) {
         break;
     case X509_V_ERR_HOSTNAME_MISMATCH:
     case X509_V_ERR_IP_ADDRESS_MISMATCH:
-        text =
-            fmt::format("the certificate of {} is not for '{}' (it names {}); connect by one "
-                        "of its names, or give the name to expect with --servername NAME{}",
-                        who, state.checked_name, f.names.empty() ? f.subject : f.names, insecure);
+        text = fmt::format("the certificate of {} is not for '{}' (it names {}); connect by one "
+                           "of its names, or give the name to expect with {}servername NAME{}",
+                           who, state.checked_name, f.names.empty() ? f.subject : f.names, opt,
+                           insecure);
         break;
     case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
         text = fmt::format("{} presented a self-signed certificate (subject {}), which nothing "
                            "vouches for; to trust it, give that certificate with {}{}",
-                           who, f.subject, state.client ? "--cafile FILE" : "--client-ca FILE",
+                           who, f.subject,
+                           state.client ? opt + "cafile FILE" : std::string("--client-ca FILE"),
                            insecure);
         break;
     case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
@@ -130,8 +134,8 @@ Error alert_error(const Session::State& state) {
     if (state.client && (alert == SSL_AD_CERTIFICATE_REQUIRED ||
                          (state.cert_requested && !state.has_client_cert))) {
         text = fmt::format("{} requires a client certificate (it sent the TLS alert '{}'); give "
-                           "one with --cert FILE --key FILE",
-                           who, desc);
+                           "one with {}cert FILE {}key FILE",
+                           who, desc, state.option_prefix, state.option_prefix);
     } else if (state.client && state.has_client_cert &&
                (alert == SSL_AD_UNKNOWN_CA || alert == SSL_AD_BAD_CERTIFICATE ||
                 alert == SSL_AD_CERTIFICATE_UNKNOWN || alert == SSL_AD_CERTIFICATE_EXPIRED ||
@@ -144,8 +148,8 @@ Error alert_error(const Session::State& state) {
                            who, desc);
     } else if (alert == SSL_AD_UNRECOGNIZED_NAME) {
         text = fmt::format("{} does not serve the requested name (the TLS alert '{}'); give the "
-                           "name it serves with --servername NAME",
-                           who, desc);
+                           "name it serves with {}servername NAME",
+                           who, desc, state.option_prefix);
     } else {
         text = fmt::format("{} ended the TLS connection with the alert '{}'", who, desc);
     }
