@@ -619,9 +619,12 @@ def test_only_a_tls_connection_maps_the_module(procs, pki):
     _, port = start_s_server(procs, pki, "server", "-rev")
     client = procs([NETTOOL, "connect", "--tls", "--cafile", pki.path("ca.pem"), "localhost",
                     str(port)], stdin=subprocess.PIPE)
-    assert wait_until(lambda: "nettool-http.so" in mapped_libraries(client.pid))
-    names = mapped_libraries(client.pid)
-    assert any(n.startswith("libssl.so") for n in names), names
+    # dlopen maps the module first and its libraries after it: wait for both.
+    def loaded():
+        names = mapped_libraries(client.pid)
+        return "nettool-http.so" in names and any(n.startswith("libssl.so") for n in names)
+
+    assert wait_until(loaded), mapped_libraries(client.pid)
 
 
 def test_connect_tls_max_bytes_closes_without_waiting_for_the_server(procs, pki):
