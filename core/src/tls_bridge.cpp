@@ -200,6 +200,13 @@ bool TlsBridge::step_down() {
     case tls::IoStatus::failed:
         break;
     }
+    if (r.truncated && m_sent_close_notify) {
+        // A TCP end without close_notify once ours went out is the peer's end of data: nginx,
+        // among others, skips its own close_notify after the client's (RFC 8446 asks for it;
+        // the practice differs). Before ours it stays a truncation.
+        m_peer_closed = true;
+        return true;
+    }
     if (m_released) {
         // Done with the connection already: the peer's way of ending it does not matter.
         m_peer_closed = true;
@@ -248,6 +255,7 @@ bool TlsBridge::step_up() {
             return true;
         }
         ::shutdown(m_tcp.get(), SHUT_WR); // close_notify, then the TCP end of data
+        m_sent_close_notify = true;
         m_up_done = true;
         return true;
     }

@@ -115,6 +115,7 @@ class TlsBridge {
     std::uint32_t m_up_wants = 0; // what a pending TLS write (or close_notify) waits for
     bool m_plain_ended = false;   // the owner's end of data
     bool m_up_done = false;
+    bool m_sent_close_notify = false; // ours went out: see step_down() on the peer's end
 
     bool m_released = false;
     std::optional<Clock::time_point> m_linger_until;

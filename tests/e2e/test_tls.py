@@ -569,12 +569,40 @@ def test_connect_tls_truncation_without_close_notify_is_an_error(pki):
         tls.shutdown(socket.SHUT_WR)  # a TCP FIN, no close_notify
         tls.recv(1)
     s = python_tls_server(pki, send_then_fin)
-    r = run("connect", "--tls", "--cafile", pki.path("ca.pem"), "localhost", str(s.port),
-            input=b"")
+    # Standard input stays open: our close_notify has not gone out when the FIN comes.
+    p = subprocess.Popen([NETTOOL, "connect", "--tls", "--cafile", pki.path("ca.pem"),
+                          "localhost", str(s.port)], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        returncode = p.wait(timeout=DEADLINE)  # exits on the truncation, stdin still open
+        out, err = p.stdout.read(), p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+        for f in (p.stdin, p.stdout, p.stderr):
+            f.close()
     s.join()
-    assert r.returncode == 4, stderr_of(r)
-    assert "without a TLS close_notify: its data may have been cut short" in stderr_of(r)
-    assert r.stdout == b"partial answer"
+    assert returncode == 4, err
+    assert b"without a TLS close_notify: its data may have been cut short" in err
+    assert out == b"partial answer"
+
+
+def test_connect_tls_fin_without_close_notify_after_ours_is_the_servers_end(pki):
+    # nginx's habit: once the client's close_notify has come, it closes without its own.
+    def answer_after_our_end(tls):
+        assert tls.recv(100) == b"request"
+        try:
+            tls.recv(1)  # our close_notify: the ssl module reports it as a clean end
+        except ssl.SSLError:
+            pass
+        tls.sendall(b"the whole answer")
+        tls.shutdown(socket.SHUT_WR)  # a TCP FIN, no close_notify
+    s = python_tls_server(pki, answer_after_our_end)
+    r = run("connect", "--tls", "--cafile", pki.path("ca.pem"), "localhost", str(s.port),
+            input=b"request")
+    s.join()
+    assert r.returncode == 0, stderr_of(r)
+    assert r.stdout == b"the whole answer"
 
 
 def test_serve_tls_client_reset_mid_stream_is_reported(procs, pki):

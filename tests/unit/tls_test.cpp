@@ -319,6 +319,44 @@ TEST(TlsBridge, ReleaseSendsWhatTheOwnerWroteBeforeClosing) {
     EXPECT_TRUE(p.client->result());
 }
 
+// nginx's way: once the client's close_notify has arrived it closes the TCP connection
+// without its own. After ours, that is the peer's end of data, not a truncation.
+TEST(TlsBridge, TcpEndWithoutCloseNotifyAfterOursIsThePeersEnd) {
+    TcpPair tcp;
+    nonblocking(tcp.peer.get());
+    const tls::Context server_context = self_signed_server();
+    const tls::Context client_context = insecure_client();
+    auto loop = EventLoop::create();
+    auto server_session = server_context.session(tcp.ours.get(), "client");
+    auto client = client_context.session(tcp.peer.get(), "localhost:9");
+    ASSERT_TRUE(loop && server_session && client);
+    auto bridge = std::move(*TlsBridge::create(
+        *loop, std::move(tcp.ours), std::move(*server_session), {"127.0.0.1:5000", 5s}, nullptr));
+    UniqueFd plain = bridge->take_plain_end();
+    bridge->start();
+    run_until(*loop, [&] { return client->handshake().status == tls::IoStatus::ok; });
+    ::shutdown(plain.get(), SHUT_WR); // the owner's end: the bridge sends close_notify
+    std::string buffer(64, '\0');
+    run_until(*loop, [&] {
+        const auto r = client->read(buffer);
+        if (r.status == tls::IoStatus::failed) ADD_FAILURE() << r.error.message;
+        return r.status == tls::IoStatus::closed;
+    });
+    ASSERT_EQ(client->write(std::string("answer")).status, tls::IoStatus::ok);
+    ::shutdown(tcp.peer.get(), SHUT_WR); // FIN, no close_notify of its own
+    std::string got;
+    run_until(*loop, [&] {
+        got += read_available(plain.get());
+        return eof_state(plain.get()) == 0 || bridge->done(); // the end reached the owner
+    });
+    EXPECT_FALSE(bridge->done()) << bridge->result().error().message; // no failure
+    bridge->release();
+    run_until(*loop, [&] { return bridge->done(); });
+    EXPECT_TRUE(bridge->result()) << bridge->result().error().message;
+    EXPECT_EQ(got, "answer");
+    EXPECT_EQ(eof_state(plain.get()), 0);
+}
+
 TEST(TlsBridge, ResetBeforeThePeersEndFailsTheConnection) {
     TcpPair tcp;
     nonblocking(tcp.peer.get());

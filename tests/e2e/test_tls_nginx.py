@@ -1,0 +1,116 @@
+"""connect --tls against nginx (the server most TLS clients meet), with the test CA: verified,
+a client certificate presented to a server that asks for one, and the name check."""
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import DEADLINE, NETTOOL
+from connect_helpers import free_port
+from tls_helpers import Pki
+
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+pytestmark = pytest.mark.skipif(NGINX is None, reason="needs nginx (Debian package nginx)")
+
+CONFIG = """
+{user}
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
+    uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+    ssl_certificate {d}/server.pem;
+    ssl_certificate_key {d}/server.key;
+    server {{ listen 127.0.0.1:{plain_port} ssl; root {d}/www; }}
+    server {{
+        listen 127.0.0.1:{mutual_port} ssl; root {d}/www;
+        ssl_client_certificate {d}/ca.pem;
+        ssl_verify_client on;
+    }}
+}}
+"""
+
+
+def accepting(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def nginx(tmp_path_factory):
+    """nginx with two TLS servers (plain, and one that requires a client certificate signed by
+    the test CA); yields (pki, plain_port, mutual_port). Stopped by pid."""
+    d = tmp_path_factory.mktemp("nginx")
+    pki = Pki(d)
+    (d / "www").mkdir()
+    (d / "www" / "index.html").write_bytes(b"hello from nginx\n")
+    ports = {"plain_port": free_port(), "mutual_port": free_port()}
+    # As root nginx's workers would switch to nobody, who cannot enter pytest's private
+    # directories: they stay root (there is nothing to switch from otherwise).
+    user = "user root;" if os.geteuid() == 0 else ""
+    (d / "nginx.conf").write_text(CONFIG.format(d=d, user=user, **ports))
+    proc = subprocess.Popen([NGINX, "-p", str(d), "-c", str(d / "nginx.conf"), "-e",
+                             str(d / "error.log")], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        end = time.monotonic() + DEADLINE
+        while not all(accepting(p) for p in ports.values()):
+            if proc.poll() is not None or time.monotonic() > end:
+                pytest.fail(f"nginx did not start: {proc.stderr.read()!r} "
+                            f"{(d / 'error.log').read_text()!r}")
+            time.sleep(0.05)
+        yield pki, ports["plain_port"], ports["mutual_port"]
+    finally:
+        proc.kill()  # its workers follow the master (they watch it)
+        proc.wait(timeout=DEADLINE)
+
+
+def get(port, *args, host="localhost"):
+    return subprocess.run([NETTOOL, "connect", "--tls", *args, host, str(port)],
+                          input=b"GET /index.html HTTP/1.0\r\nHost: localhost\r\n\r\n",
+                          capture_output=True, timeout=DEADLINE)
+
+
+def test_connect_tls_to_nginx_verified_with_the_test_ca(nginx):
+    pki, port, _ = nginx
+    r = get(port, "--cafile", pki.path("ca.pem"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert r.stdout.endswith(b"\r\n\r\nhello from nginx\n")
+
+
+def test_connect_tls_to_nginx_without_the_ca_exits_5(nginx):
+    _, port, _ = nginx
+    r = get(port)
+    assert r.returncode == 5
+    assert b"localhost:%d" % port in r.stderr and b"--cafile" in r.stderr
+
+
+def test_connect_tls_to_nginx_by_a_name_the_certificate_lacks_exits_5(nginx):
+    pki, port, _ = nginx
+    r = get(port, "--cafile", pki.path("ca.pem"), "--servername", "other.example")
+    assert r.returncode == 5
+    assert b"other.example" in r.stderr
+
+
+def test_connect_tls_presents_a_client_certificate_to_nginx(nginx):
+    pki, _, port = nginx
+    r = get(port, "--cafile", pki.path("ca.pem"), "--cert", pki.path("client.pem"), "--key",
+            pki.path("client.key"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(b"HTTP/1.1 200 OK\r\n")
+    # Without one nginx completes the handshake and answers 400 itself.
+    r = get(port, "--cafile", pki.path("ca.pem"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(b"HTTP/1.1 400 ")
+    assert b"No required SSL certificate was sent" in r.stdout
