@@ -9,7 +9,7 @@ import subprocess
 import threading
 import time
 
-from conftest import DEADLINE, NETTOOL, json_lines, parse_json_line
+from conftest import DEADLINE, NETTOOL, connect_tcp, json_lines, parse_json_line, recv_all
 
 
 def start_serve(procs, *args, stdin=subprocess.DEVNULL, listeners=1, **kwargs):
@@ -171,3 +171,22 @@ class RawServe:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def sigterm_with_echo_connections_held(proc, port, count):
+    """Holds `count` connections to an echo server (each answered once), sends SIGTERM, and
+    checks that every one is still served during the grace period and then closes cleanly.
+    The caller checks the exit status and what follows."""
+    held = []
+    for i in range(count):
+        s = connect_tcp("127.0.0.1", port)
+        s.sendall(b"%d" % i)
+        assert s.recv(10) == b"%d" % i
+        held.append(s)
+    proc.signal(signal.SIGTERM)
+    for i, s in enumerate(held):  # still served during the grace period
+        s.sendall(b"again %d" % i)
+        assert s.recv(20) == b"again %d" % i
+        s.shutdown(socket.SHUT_WR)
+        assert recv_all(s) == b""
+        s.close()

@@ -17,7 +17,7 @@ from conftest import (DEADLINE, NETTOOL, SANITIZED, connect_tcp, json_lines, par
                       recv_all, run)
 from connect_helpers import Server, recv_to_eof, wait_until
 from serve_helpers import (RawServe, StdoutCollector, children_of, connect_many, exchange,
-                           port_of, start_serve)
+                           port_of, sigterm_with_echo_connections_held, start_serve)
 from test_serve_forward import proxy_reading_target, send_all_then_shut, v1_header
 from test_serve_scale import cpu_ticks
 
@@ -387,19 +387,7 @@ def test_model_misuse_is_a_usage_error(args, fragment):
 def test_sigterm_lets_open_connections_finish_within_the_grace(procs, model):
     proc, port = start(procs, model, "--echo", "-k")
     StderrCollector(proc)
-    held = []
-    for i in range(6):
-        s = connect_tcp("127.0.0.1", port)
-        s.sendall(b"%d" % i)
-        assert s.recv(10) == b"%d" % i
-        held.append(s)
-    proc.signal(signal.SIGTERM)
-    for i, s in enumerate(held):  # still served during the grace period
-        s.sendall(b"again %d" % i)
-        assert s.recv(20) == b"again %d" % i
-        s.shutdown(socket.SHUT_WR)
-        assert recv_all(s) == b""
-        s.close()
+    sigterm_with_echo_connections_held(proc, port, 6)
     assert proc.wait() == 0
     with pytest.raises(ConnectionRefusedError):
         connect_tcp("127.0.0.1", port)

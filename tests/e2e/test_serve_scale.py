@@ -11,7 +11,8 @@ import pytest
 
 from conftest import DEADLINE, SANITIZED, connect_tcp, recv_all, run
 from connect_helpers import wait_until
-from serve_helpers import connect_many, exchange, port_of, start_serve
+from serve_helpers import (connect_many, exchange, port_of, sigterm_with_echo_connections_held,
+                           start_serve)
 
 GREETING = b"Thank you for connecting!\n"
 
@@ -96,19 +97,7 @@ def test_workers_serve_every_client_of_a_burst(procs):
 def test_workers_sigterm_ends_every_worker_after_open_connections_finish(procs):
     proc, events = start_serve(procs, "--echo", "-k", "--workers", "4", "127.0.0.1:0")
     port = port_of(events)
-    held = []
-    for i in range(8):  # spread over the workers by the kernel
-        s = connect_tcp("127.0.0.1", port)
-        s.sendall(b"%d" % i)
-        assert s.recv(10) == b"%d" % i
-        held.append(s)
-    proc.signal(signal.SIGTERM)
-    for i, s in enumerate(held):  # still served during the grace period
-        s.sendall(b"again %d" % i)
-        assert s.recv(20) == b"again %d" % i
-        s.shutdown(socket.SHUT_WR)
-        assert recv_all(s) == b""
-        s.close()
+    sigterm_with_echo_connections_held(proc, port, 8)  # spread over the workers by the kernel
     assert proc.wait() == 0
     assert listening_sockets(port) == 0
     with pytest.raises(ConnectionRefusedError):

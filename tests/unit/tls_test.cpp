@@ -319,22 +319,38 @@ TEST(TlsBridge, ReleaseSendsWhatTheOwnerWroteBeforeClosing) {
     EXPECT_TRUE(p.client->result());
 }
 
+// A server-side bridge (peer "127.0.0.1:5000") and a bare client session that the test
+// drives by hand (to end the TCP connection in ways a well-behaved bridge never would),
+// handshake done.
+struct BridgeAndBareClient {
+    TcpPair tcp;
+    tls::Context server_context = self_signed_server();
+    tls::Context client_context = insecure_client();
+    Result<EventLoop> loop = EventLoop::create();
+    std::optional<tls::Session> client;
+    std::unique_ptr<TlsBridge> bridge;
+    UniqueFd plain;
+
+    BridgeAndBareClient() {
+        nonblocking(tcp.peer.get());
+        auto server_session = server_context.session(tcp.ours.get(), "client");
+        auto c = client_context.session(tcp.peer.get(), "localhost:9");
+        EXPECT_TRUE(loop && server_session && c);
+        client.emplace(std::move(*c));
+        bridge =
+            std::move(*TlsBridge::create(*loop, std::move(tcp.ours), std::move(*server_session),
+                                         {"127.0.0.1:5000", 5s}, nullptr));
+        plain = bridge->take_plain_end();
+        bridge->start();
+        run_until(*loop, [&] { return client->handshake().status == tls::IoStatus::ok; });
+    }
+};
+
 // nginx's way: once the client's close_notify has arrived it closes the TCP connection
 // without its own. After ours, that is the peer's end of data, not a truncation.
 TEST(TlsBridge, TcpEndWithoutCloseNotifyAfterOursIsThePeersEnd) {
-    TcpPair tcp;
-    nonblocking(tcp.peer.get());
-    const tls::Context server_context = self_signed_server();
-    const tls::Context client_context = insecure_client();
-    auto loop = EventLoop::create();
-    auto server_session = server_context.session(tcp.ours.get(), "client");
-    auto client = client_context.session(tcp.peer.get(), "localhost:9");
-    ASSERT_TRUE(loop && server_session && client);
-    auto bridge = std::move(*TlsBridge::create(
-        *loop, std::move(tcp.ours), std::move(*server_session), {"127.0.0.1:5000", 5s}, nullptr));
-    UniqueFd plain = bridge->take_plain_end();
-    bridge->start();
-    run_until(*loop, [&] { return client->handshake().status == tls::IoStatus::ok; });
+    BridgeAndBareClient b;
+    auto& [tcp, server_context, client_context, loop, client, bridge, plain] = b;
     ::shutdown(plain.get(), SHUT_WR); // the owner's end: the bridge sends close_notify
     std::string buffer(64, '\0');
     run_until(*loop, [&] {
@@ -358,19 +374,8 @@ TEST(TlsBridge, TcpEndWithoutCloseNotifyAfterOursIsThePeersEnd) {
 }
 
 TEST(TlsBridge, ResetBeforeThePeersEndFailsTheConnection) {
-    TcpPair tcp;
-    nonblocking(tcp.peer.get());
-    const tls::Context server_context = self_signed_server();
-    const tls::Context client_context = insecure_client();
-    auto loop = EventLoop::create();
-    auto server_session = server_context.session(tcp.ours.get(), "client");
-    auto client = client_context.session(tcp.peer.get(), "localhost:9");
-    ASSERT_TRUE(loop && server_session && client);
-    auto bridge = std::move(*TlsBridge::create(
-        *loop, std::move(tcp.ours), std::move(*server_session), {"127.0.0.1:5000", 5s}, nullptr));
-    UniqueFd plain = bridge->take_plain_end();
-    bridge->start();
-    run_until(*loop, [&] { return client->handshake().status == tls::IoStatus::ok; });
+    BridgeAndBareClient b;
+    auto& [tcp, server_context, client_context, loop, client, bridge, plain] = b;
     ASSERT_EQ(client->write(std::string("part")).status, tls::IoStatus::ok);
     std::string got;
     run_until(*loop, [&] {
@@ -391,19 +396,8 @@ TEST(TlsBridge, ResetBeforeThePeersEndFailsTheConnection) {
 }
 
 TEST(TlsBridge, TruncationWithoutCloseNotifyIsAFailure) {
-    TcpPair tcp;
-    nonblocking(tcp.peer.get());
-    const tls::Context server_context = self_signed_server();
-    const tls::Context client_context = insecure_client();
-    auto loop = EventLoop::create();
-    auto server_session = server_context.session(tcp.ours.get(), "client");
-    auto client = client_context.session(tcp.peer.get(), "localhost:9");
-    ASSERT_TRUE(loop && server_session && client);
-    auto bridge = std::move(*TlsBridge::create(
-        *loop, std::move(tcp.ours), std::move(*server_session), {"127.0.0.1:5000", 5s}, nullptr));
-    UniqueFd plain = bridge->take_plain_end();
-    bridge->start();
-    run_until(*loop, [&] { return client->handshake().status == tls::IoStatus::ok; });
+    BridgeAndBareClient b;
+    auto& [tcp, server_context, client_context, loop, client, bridge, plain] = b;
     ::shutdown(tcp.peer.get(), SHUT_WR); // FIN, no close_notify
     run_until(*loop, [&] { return bridge->done(); });
     ASSERT_FALSE(bridge->result());
