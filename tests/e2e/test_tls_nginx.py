@@ -71,8 +71,13 @@ def nginx(tmp_path_factory):
             time.sleep(0.05)
         yield pki, ports["plain_port"], ports["mutual_port"]
     finally:
-        proc.kill()  # its workers follow the master (they watch it)
-        proc.wait(timeout=DEADLINE)
+        # SIGTERM: the master stops its workers and then exits (SIGKILL would orphan them).
+        proc.terminate()
+        try:
+            proc.wait(timeout=DEADLINE)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=DEADLINE)
 
 
 def get(port, *args, host="localhost"):
