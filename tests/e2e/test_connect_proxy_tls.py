@@ -15,10 +15,9 @@ from connect_helpers import Server, closed_port_socket, reset
 from proxy_helpers import HttpConnectProxy, Socks5Proxy
 from serve_helpers import port_of, start_serve
 from test_connect_proxy import SECRET, clean_env, make_proxy, one_error_line, proxy_url
-from tls_helpers import Pki, start_s_server
+from tls_helpers import Pki, needs_openssl, start_s_server
 
-pytestmark = pytest.mark.skipif(subprocess.run(["which", "openssl"], capture_output=True)
-                                .returncode != 0, reason="needs the openssl command")
+pytestmark = needs_openssl
 
 # A name in the reserved .test domain that nothing but the proxies' own table resolves.
 BACKEND = "backend.test"

@@ -16,15 +16,9 @@ from connect_helpers import (BIG, PipeReader, Server, big_payload_file, closed_p
                              reset)
 from serve_helpers import exchange, port_of, read_events_until_exit, start_serve
 from test_tls import feed_when, serve_tls
-from tls_helpers import Pki, start_s_server
+from tls_helpers import needs_openssl, pki, start_s_server  # noqa: F401 (pki: a fixture)
 
-pytestmark = pytest.mark.skipif(subprocess.run(["which", "openssl"], capture_output=True)
-                                .returncode != 0, reason="needs the openssl command")
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return Pki(tmp_path_factory.mktemp("pki"))
+pytestmark = needs_openssl
 
 
 def forwarder(procs, pki, targets, *args, tls_in=False):

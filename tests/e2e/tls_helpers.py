@@ -5,10 +5,16 @@ port read from its ACCEPT line under a deadline."""
 import os
 import re
 import select
+import shutil
 import subprocess
 import time
 
+import pytest
+
 from conftest import DEADLINE
+
+needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None,
+                                   reason="needs the openssl command")
 
 
 def openssl(*args, cwd):
@@ -116,3 +122,9 @@ def start_s_server(procs, pki, cert, *extra, stdin=subprocess.DEVNULL):
                   "-key", pki.path(cert + ".key"), *extra], stdin=stdin)
     m = read_stdout_line(proc, r"^ACCEPT .*:(\d+)$")
     return proc, int(m.group(1))
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """A Pki for the whole test module (import it into a test file to use it)."""
+    return Pki(tmp_path_factory.mktemp("pki"))
