@@ -16,15 +16,9 @@ from conftest import DEADLINE, NETTOOL, recv_all, run
 from connect_helpers import (BIG, PipeReader, Server, big_payload_file, ipv6_available, reset,
                              wait_until)
 from serve_helpers import port_of, read_events_until_exit, start_serve
-from tls_helpers import Pki, read_stdout_line, start_s_server
+from tls_helpers import needs_openssl, pki, read_stdout_line, start_s_server  # noqa: F401 (pki: a fixture)
 
-pytestmark = pytest.mark.skipif(subprocess.run(["which", "openssl"], capture_output=True)
-                                .returncode != 0, reason="needs the openssl command")
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return Pki(tmp_path_factory.mktemp("pki"))
+pytestmark = needs_openssl
 
 
 def tls_connect(port, *args, host="localhost", input=b"hello\n", timeout=DEADLINE):
@@ -626,6 +620,23 @@ def test_serve_tls_client_truncation_is_reported_not_taken_as_its_end(procs, pki
     tls.shutdown(socket.SHUT_WR)  # a TCP FIN without close_notify
     warning = proc.wait_event("warning")
     assert "closed the TCP connection without a TLS close_notify" in warning["message"]
+    raw.close()
+
+
+def test_serve_tls_client_fin_after_servers_close_notify_is_its_end(procs, pki):
+    # The mirror of connect's nginx case: serve's input (/dev/null) ends at once, so its
+    # close_notify goes out first; the client's data then ends with a bare TCP FIN.
+    proc, port = serve_tls(procs, pki)
+    context = ssl.create_default_context(cafile=pki.path("ca.pem"))
+    raw = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
+    tls = context.wrap_socket(raw, server_hostname="localhost")
+    assert tls.recv(100) == b""  # serve's close_notify
+    tls.sendall(b"the client's answer")
+    tls.shutdown(socket.SHUT_WR)  # a TCP FIN without close_notify
+    assert proc.wait(timeout=DEADLINE) == 0
+    assert proc.p.stdout.read() == b"the client's answer"
+    events = read_events_until_exit(proc)
+    assert not [e for e in events if e["event"] in ("warning", "error")], events
     raw.close()
 
 
