@@ -13,8 +13,6 @@ namespace {
 // One TLS record's worth of plaintext at a time each way: what SSL_read returns at most, and
 // what SSL_write sends as one record.
 constexpr std::size_t k_chunk = 16 * 1024;
-// Rounds of reading and writing per event, so that one busy connection cannot hold the loop.
-constexpr int k_rounds = 16;
 
 bool gone(int err) {
     return err == EPIPE || err == ECONNRESET;
@@ -132,7 +130,7 @@ void TlsBridge::step() {
             return;
         }
     }
-    for (int round = 0; round < k_rounds && !m_done; ++round) {
+    for (int round = 0; round < m_settings.rounds_per_step && !m_done; ++round) {
         const bool down = step_down();
         const bool up = !m_done && step_up();
         if (!down && !up) break;
@@ -177,12 +175,6 @@ bool TlsBridge::step_down() {
     } else if (!deliver()) {
         return false;
     }
-    if (m_peer_closed) {
-        // The peer's end of data is the owner's end-of-file.
-        if (!m_released) ::shutdown(m_plain.get(), SHUT_WR);
-        m_down_done = true;
-        return true;
-    }
     m_down.resize(k_chunk);
     const tls::IoResult r = m_session.read(m_down);
     m_down.resize(r.status == tls::IoStatus::ok ? r.bytes : 0);
@@ -195,8 +187,7 @@ bool TlsBridge::step_down() {
         m_down_wants = r.status == tls::IoStatus::want_read ? io::readable : io::writable;
         return false;
     case tls::IoStatus::closed:
-        m_peer_closed = true;
-        return true;
+        return pass_on_peer_end();
     case tls::IoStatus::failed:
         break;
     }
@@ -204,8 +195,7 @@ bool TlsBridge::step_down() {
         // A TCP end without close_notify once ours went out is the peer's end of data: nginx,
         // among others, skips its own close_notify after the client's (RFC 8446 asks for it;
         // the practice differs). Before ours it stays a truncation.
-        m_peer_closed = true;
-        return true;
+        return pass_on_peer_end();
     }
     if (m_released) {
         // Done with the connection already: the peer's way of ending it does not matter.
@@ -244,21 +234,7 @@ bool TlsBridge::step_up() {
     m_up.clear();
     m_up_sent = 0;
     m_up_wants = 0;
-    if (m_plain_ended) {
-        const tls::IoResult r = m_session.shutdown();
-        if (r.status == tls::IoStatus::want_read || r.status == tls::IoStatus::want_write) {
-            m_up_wants = r.status == tls::IoStatus::want_read ? io::readable : io::writable;
-            return progress;
-        }
-        if (r.status == tls::IoStatus::failed) {
-            handle_write_failure(r);
-            return true;
-        }
-        ::shutdown(m_tcp.get(), SHUT_WR); // close_notify, then the TCP end of data
-        m_sent_close_notify = true;
-        m_up_done = true;
-        return true;
-    }
+    if (m_plain_ended) return send_close_notify() || progress;
     m_up.resize(k_chunk);
     const ssize_t n = ::recv(m_plain.get(), m_up.data(), m_up.size(), MSG_DONTWAIT);
     const int err = errno;
@@ -270,6 +246,35 @@ bool TlsBridge::step_up() {
     if (n < 0 && (err == EAGAIN || err == EINTR)) return progress;
     // 0: the owner shut its end down; ECONNRESET: it closed it with our bytes unread.
     m_plain_ended = true;
+    send_close_notify();
+    return true;
+}
+
+// Each end is passed on in the step that finds it. (Leaving it to a next round left nothing
+// watched when that step's rounds ran out, with the other direction already done: the far
+// side then never saw the end.)
+bool TlsBridge::pass_on_peer_end() {
+    m_peer_closed = true;
+    if (!m_released) ::shutdown(m_plain.get(), SHUT_WR); // the owner's end-of-file
+    m_down_done = true;
+    return true;
+}
+
+// Sends close_notify, then the TCP end of data. False while OpenSSL waits for the socket
+// (m_up_wants says for what; it is retried from step_up()).
+bool TlsBridge::send_close_notify() {
+    const tls::IoResult r = m_session.shutdown();
+    if (r.status == tls::IoStatus::want_read || r.status == tls::IoStatus::want_write) {
+        m_up_wants = r.status == tls::IoStatus::want_read ? io::readable : io::writable;
+        return false;
+    }
+    if (r.status == tls::IoStatus::failed) {
+        handle_write_failure(r);
+        return true;
+    }
+    ::shutdown(m_tcp.get(), SHUT_WR);
+    m_sent_close_notify = true;
+    m_up_done = true;
     return true;
 }
 

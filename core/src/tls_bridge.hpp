@@ -43,6 +43,9 @@ class TlsBridge {
         // How long a released bridge waits for the peer's end of data (a server's greeting
         // must not be reset away; a client that stops reading, --max-bytes, waits for nothing).
         std::chrono::milliseconds linger{2000};
+        // The most reads and writes one event makes before it returns, so that one busy
+        // connection cannot keep the loop from the others.
+        int rounds_per_step = 16;
     };
 
     // Takes the connected TCP socket (non-blocking) and a session made on it; makes the pair.
@@ -84,6 +87,8 @@ class TlsBridge {
     bool step_up();
     bool deliver();
     void handle_write_failure(const tls::IoResult& r);
+    bool pass_on_peer_end();
+    bool send_close_notify();
     void fail(Error error);
     void finish();
     void update_interest();

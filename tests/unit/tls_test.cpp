@@ -373,6 +373,43 @@ TEST(TlsBridge, TcpEndWithoutCloseNotifyAfterOursIsThePeersEnd) {
     EXPECT_EQ(eof_state(plain.get()), 0);
 }
 
+// Each end is passed on in the step that finds it: with the peer's data already ended, the
+// owner's end found on a step's last round still becomes close_notify (before, the bridge then
+// watched nothing and the peer waited for ever). One round per step puts it on a last round.
+TEST(TlsBridge, TheOwnersEndOnAStepsLastRoundStillReachesThePeer) {
+    TcpPair tcp;
+    nonblocking(tcp.peer.get());
+    const tls::Context server_context = self_signed_server();
+    const tls::Context client_context = insecure_client();
+    auto loop = EventLoop::create();
+    auto server_session = server_context.session(tcp.ours.get(), "client");
+    auto client = client_context.session(tcp.peer.get(), "localhost:9");
+    ASSERT_TRUE(loop && server_session && client);
+    TlsBridge::Settings settings{"127.0.0.1:5000", 5s};
+    settings.rounds_per_step = 1;
+    auto bridge = std::move(*TlsBridge::create(*loop, std::move(tcp.ours),
+                                               std::move(*server_session), settings, nullptr));
+    UniqueFd plain = bridge->take_plain_end();
+    bridge->start();
+    run_until(*loop, [&] { return client->handshake().status == tls::IoStatus::ok; });
+    ASSERT_EQ(client->shutdown().status, tls::IoStatus::ok); // its close_notify
+    run_until(*loop, [&] { return eof_state(plain.get()) == 0; }); // the peer's end came through
+    ASSERT_EQ(::send(plain.get(), "x", 1, 0), 1);
+    ::shutdown(plain.get(), SHUT_WR);
+    std::string got;
+    std::string buffer(64, '\0');
+    bool ended = false;
+    run_until(*loop, [&] {
+        if (ended) return true; // (run_until asks once more after the last round)
+        const tls::IoResult r = client->read(buffer);
+        if (r.status == tls::IoStatus::ok) got.append(buffer.data(), r.bytes);
+        ended = r.status == tls::IoStatus::closed || r.status == tls::IoStatus::failed;
+        return ended;
+    });
+    EXPECT_EQ(got, "x");
+    EXPECT_EQ(client->read(buffer).status, tls::IoStatus::closed); // close_notify, not a cut
+}
+
 TEST(TlsBridge, ResetBeforeThePeersEndFailsTheConnection) {
     BridgeAndBareClient b;
     auto& [tcp, server_context, client_context, loop, client, bridge, plain] = b;
