@@ -219,3 +219,16 @@ def calm_while_held_then_serves(proc, port, socks):
         except (ConnectionResetError, BrokenPipeError, AssertionError):
             assert time.monotonic() < end
             time.sleep(0.05)
+
+
+def unix_greetings_then_sigterm(proc, path, count, greeting):
+    """`count` clients on the Unix socket `path` each get `greeting`; then SIGTERM ends the
+    server with status 0 and the socket file is gone."""
+    for _ in range(count):
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(DEADLINE)
+            s.connect(path)
+            assert recv_all(s) == greeting
+    proc.signal(signal.SIGTERM)
+    assert proc.wait() == 0
+    assert not os.path.exists(path)

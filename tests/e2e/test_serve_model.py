@@ -18,6 +18,7 @@ from conftest import (DEADLINE, NETTOOL, SANITIZED, connect_tcp, json_lines, par
 from connect_helpers import Server, recv_to_eof, wait_until
 from serve_helpers import (RawServe, StdoutCollector, children_of, connect_many, exchange,
                            port_of, sigterm_with_echo_connections_held, start_serve,
+                           unix_greetings_then_sigterm,
                            calm_while_held_then_serves)
 from test_serve_forward import proxy_reading_target, send_all_then_shut, v1_header
 
@@ -486,14 +487,7 @@ def test_unix_listener_under_fork_and_thread_is_removed_at_stop(procs, tmp_path,
     path = str(tmp_path / "m.sock")
     proc, _ = start_serve(procs, "--model", model, "--greet", "-k", "unix:" + path)
     StderrCollector(proc)
-    for _ in range(10):
-        with socket.socket(socket.AF_UNIX) as s:
-            s.settimeout(DEADLINE)
-            s.connect(path)
-            assert recv_all(s) == GREETING
-    proc.signal(signal.SIGTERM)
-    assert proc.wait() == 0
-    assert not os.path.exists(path)
+    unix_greetings_then_sigterm(proc, path, 10, GREETING)
 
 
 # --- without -k, socket activation ------------------------------------------------------------

@@ -12,7 +12,8 @@ import pytest
 from conftest import DEADLINE, SANITIZED, connect_tcp, recv_all, run
 from connect_helpers import wait_until
 from serve_helpers import (calm_while_held_then_serves, connect_many, exchange, port_of,
-                           sigterm_with_echo_connections_held, start_serve)
+                           sigterm_with_echo_connections_held, start_serve,
+                           unix_greetings_then_sigterm)
 
 GREETING = b"Thank you for connecting!\n"
 
@@ -153,14 +154,7 @@ def test_workers_out_of_descriptors_neither_spin_nor_die(procs):
 def test_workers_unix_share_one_socket(procs, tmp_path):
     path = str(tmp_path / "w.sock")
     proc, _ = start_serve(procs, "--greet", "-k", "--workers", "2", "unix:" + path)
-    for _ in range(20):
-        with socket.socket(socket.AF_UNIX) as s:
-            s.settimeout(DEADLINE)
-            s.connect(path)
-            assert recv_all(s) == GREETING
-    proc.signal(signal.SIGTERM)
-    assert proc.wait() == 0
-    assert not os.path.exists(path)
+    unix_greetings_then_sigterm(proc, path, 20, GREETING)
 
 
 @pytest.mark.parametrize("args, needle", [
