@@ -2,8 +2,11 @@
 # bench_forward.sh - loopback throughput through a TCP forwarder.
 #
 # One sink (a listener writing what it receives to /dev/null: `nettool serve`, which
-# splices) and one client (`head -c BYTES /dev/zero | nettool connect`) for every row, so
-# that only the middle changes:
+# splices) and one client for every row, so that only the middle changes. The client is
+# `nettool connect < FILE` with a BYTES-long file already in the page cache (SRC=file, the
+# default: the client then costs the least CPU, so on a small machine the middle's own cost
+# decides the wall time) or `head -c BYTES /dev/zero | nettool connect` (SRC=pipe: head's
+# two copies of every byte compete with the middle for the same cores).
 #   direct         client -> sink
 #   nettool-to     client -> nettool serve -k --to SINK -> sink
 #   socat-b128k    client -> socat -b131072 TCP-LISTEN:P,fork,reuseaddr TCP:127.0.0.1:T -> sink
@@ -13,7 +16,7 @@
 # round-robin; the load average before and after is printed, since load moves every row.
 #
 # Usage:  NETTOOL=/path/to/nettool ./bench_forward.sh
-#   RUNS=5 BYTES=4294967296 ./bench_forward.sh
+#   RUNS=5 BYTES=4294967296 SRC=file|pipe ./bench_forward.sh
 # Output: a markdown table and the ratios on stdout; raw per-run data in
 # $RESULTS_DIR/forward-*.
 # Needs: bash>=5, GNU time, coreutils, iproute2 (ss), socat.
@@ -24,6 +27,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BYTES=${BYTES:-4294967296}
 TMO=${TMO:-120}                        # bound on each single transfer, seconds
 CHECK_BYTES=${CHECK_BYTES:-67108864}   # sanity transfer (byte count verified)
+SRC=${SRC:-file}
 ROWS="direct nettool-to socat-b128k"
 
 nettool_enabled || { echo "set NETTOOL=/path/to/nettool (the sink and client are nettool's)" >&2; exit 2; }
@@ -65,16 +69,25 @@ xfer() {
     start_middle "$row" "$raw" || { stop_pid "$spid"; return 1; }
     target=$SINK_PORT; [ "$row" = direct ] || target=$MID
     t0=$EPOCHREALTIME
-    head -c "$n" /dev/zero | timed "$raw.cli" timeout "$TMO" "$NETTOOL" connect -q "127.0.0.1:$target" >/dev/null 2>>"$raw.err" || rc=$?
+    if [ "$SRC" = file ] && [ "$n" = "$BYTES" ]; then
+        timed "$raw.cli" timeout "$TMO" "$NETTOOL" connect -q "127.0.0.1:$target" <"$BT/src.bin" >/dev/null 2>>"$raw.err" || rc=$?
+    else
+        head -c "$n" /dev/zero | timed "$raw.cli" timeout "$TMO" "$NETTOOL" connect -q "127.0.0.1:$target" >/dev/null 2>>"$raw.err" || rc=$?
+    fi
     wait "$spid" || rc=$?
     since "$t0"
     [ -n "$MPID" ] && stop_middle
     return $rc
 }
 
+if [ "$SRC" = file ]; then
+    hr "creating $BYTES-byte source file in $BT (page cache)"
+    head -c "$BYTES" /dev/zero > "$BT/src.bin"; cat "$BT/src.bin" > /dev/null
+fi
+
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-echo "## Forwarder throughput, $((BYTES / 1048576)) MiB per transfer, $RUNS runs, median (min-max)"
+echo "## Forwarder throughput, $((BYTES / 1048576)) MiB per transfer, source=$SRC, $RUNS runs, median (min-max)"
 echo
 echo "$(machine_line)"
 echo
