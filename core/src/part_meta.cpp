@@ -12,6 +12,30 @@ namespace {
 
 constexpr std::size_t k_max_meta_size = 64 * 1024;
 
+std::optional<std::uint64_t> unsigned_value(const nlohmann::json& j) {
+    if (!j.is_number_unsigned()) return std::nullopt;
+    return j.get<std::uint64_t>();
+}
+
+// "segments": [[start, end, done], ...], sorted, disjoint, non-empty, within the length.
+bool parse_segments(const nlohmann::json& j, const std::optional<std::uint64_t>& length,
+                    std::vector<PartSegment>& out) {
+    if (!j.is_array() || j.empty() || j.size() > k_max_part_segments || !length) return false;
+    std::uint64_t previous_end = 0;
+    for (const auto& item : j) {
+        if (!item.is_array() || item.size() != 3) return false;
+        const auto start = unsigned_value(item[0]);
+        const auto end = unsigned_value(item[1]);
+        const auto done = unsigned_value(item[2]);
+        if (!start || !end || !done || *start >= *end || *end > *length ||
+            *start < previous_end || *done > *end - *start)
+            return false;
+        previous_end = *end;
+        out.push_back({*start, *end, *done});
+    }
+    return true;
+}
+
 } // namespace
 
 std::string part_meta_name(const std::string& part_name) {
@@ -28,6 +52,12 @@ std::string format_part_meta(const PartMeta& meta) {
                         {"birth_ns", meta.part.birth_ns}};
     j["content_length"] =
         meta.content_length ? nlohmann::json(*meta.content_length) : nlohmann::json();
+    if (!meta.segments.empty()) {
+        j["version"] = k_part_meta_version;
+        auto& segments = j["segments"] = nlohmann::json::array();
+        for (const auto& segment : meta.segments)
+            segments.push_back({segment.start, segment.end, segment.done});
+    }
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
@@ -84,6 +114,13 @@ std::optional<PartMeta> parse_part_meta(std::string_view text) {
         if (j.contains("content_length") && j["content_length"].is_number_unsigned()) {
             meta.content_length = j["content_length"].get<std::uint64_t>();
         }
+        int version = 1;
+        if (json_integer(j, "version", version) == JsonInteger::invalid || version < 1 ||
+            version > k_part_meta_version)
+            return std::nullopt;
+        if (j.contains("segments") &&
+            !parse_segments(j["segments"], meta.content_length, meta.segments))
+            return std::nullopt;
         return meta;
     } catch (const nlohmann::json::exception&) {
         return std::nullopt;

@@ -10,8 +10,24 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace nettool {
+
+// A byte range of a .part written in segments (retrieve --split): [start, end) of the whole
+// resource, of which the first `done` bytes are on disk.
+struct PartSegment {
+    std::uint64_t start = 0;
+    std::uint64_t end = 0;
+    std::uint64_t done = 0;
+    bool operator==(const PartSegment&) const = default;
+};
+
+// Sidecars with segments are version 2 (older ones, version 1, have no "version" key); a
+// version this build does not know is unreadable, never half understood.
+constexpr int k_part_meta_version = 2;
+// At most this many segments in a sidecar (--split caps connections far below it).
+constexpr std::size_t k_max_part_segments = 256;
 
 struct PartMeta {
     std::string url;
@@ -20,6 +36,10 @@ struct PartMeta {
     std::optional<std::uint64_t> content_length; // of the whole resource, when known
     std::int64_t started = 0;                    // unix time the download began
     FileIdentity part; // the .part it describes; unknown in sidecars of older versions
+    // Empty: the .part holds the first size() bytes (written in order). Otherwise (--split)
+    // the .part has holes and these say which bytes it holds: sorted, disjoint, within
+    // content_length, which is then known.
+    std::vector<PartSegment> segments;
 };
 
 // "NAME.part" -> "NAME.part.meta"

@@ -187,8 +187,10 @@ std::optional<TransferError> PreparedTransfer::configure(CURLSH* share, bool sma
     // Request shape.
     for (const auto& header : o.headers)
         headers.append(header.c_str());
-    if (request.resume_from > 0) {
-        const std::string range = fmt::format("{}-", request.resume_from);
+    if (request.resume_from > 0 || request.range_last) {
+        const std::string range =
+            request.range_last ? fmt::format("{}-{}", request.resume_from, *request.range_last)
+                               : fmt::format("{}-", request.resume_from);
         NETTOOL_SET(set, CURLOPT_RANGE, range.c_str()); // copied by libcurl
         if (request.if_range)
             headers.append(fmt::format("If-Range: {}", *request.if_range).c_str());

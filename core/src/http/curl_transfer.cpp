@@ -58,13 +58,19 @@ std::optional<std::pair<std::uint64_t, std::uint64_t>> parse_content_range(std::
 }
 
 // Why a 206 cannot be used, or nullopt when it can.
-std::optional<std::string> check_partial(const ResponseHead& head, std::uint64_t asked_from) {
+std::optional<std::string> check_partial(const ResponseHead& head, std::uint64_t asked_from,
+                                         std::optional<std::uint64_t> asked_last) {
     const std::string_view range = head.find("Content-Range").value_or("");
     const auto parsed = parse_content_range(range);
     if (!parsed || parsed->first != asked_from) {
         return fmt::format("{}: asked for the bytes from {} on but the server sent 206 with "
                            "'Content-Range: {}'",
                            head.url, asked_from, range);
+    }
+    if (asked_last && parsed->second != *asked_last) {
+        return fmt::format("{}: asked for the bytes {}-{} but the server sent 206 with "
+                           "'Content-Range: {}'",
+                           head.url, asked_from, *asked_last, range);
     }
     const std::uint64_t length = parsed->second - parsed->first + 1;
     if (head.content_length && *head.content_length != length) {
@@ -195,12 +201,12 @@ bool CurlTransfer::deliver_final() {
     if (m_http && m_final.status == 206) {
         // The part must start where we asked (0 without a range) and agree with its own
         // length, or it would be glued at the wrong offset.
-        if (auto bad = check_partial(m_final, m_request.resume_from)) {
+        if (auto bad = check_partial(m_final, m_request.resume_from, m_request.range_last)) {
             m_failure = failure_of(Error{ErrorKind::protocol, *bad}, FailureCause::protocol);
             m_failure->http_status = 206;
             return false;
         }
-        m_final.resumed = m_request.resume_from > 0;
+        m_final.resumed = m_request.resume_from > 0 || m_request.range_last.has_value();
     }
     if (m_http && m_final.status >= 400 && !m_request.options.ignore_status) {
         m_withheld = true;

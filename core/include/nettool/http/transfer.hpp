@@ -94,6 +94,9 @@ struct Request {
     // 206 (ResponseHead::resumed is true and the body starts at resume_from) or 200 (the whole
     // body from byte 0: the sink must start over) or 416.
     std::uint64_t resume_from = 0;
+    // A bounded range (retrieve --split): "Range: bytes=resume_from-range_last", sent even
+    // from byte 0; a 206 must then cover exactly that range (ResponseHead::resumed is true).
+    std::optional<std::uint64_t> range_last;
     // Sent as If-Range with the range (an ETag or an HTTP date), so a changed resource comes
     // back whole (200) instead of a wrong tail.
     std::optional<std::string> if_range;
