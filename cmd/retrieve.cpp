@@ -8,6 +8,7 @@
 #include "progress.hpp"
 #include "retrieve_many.hpp"
 
+#include <charconv>
 #include <cstdio>
 #include <fmt/format.h>
 #include <nettool/http/url.hpp>
@@ -237,6 +238,29 @@ void add_retrieve(CLI::App& app, Action& action) {
            "--no-sync", [&core](std::int64_t) { core.sync = false; },
            "Skip the fsyncs (the rename stays atomic): faster, but a power loss may lose the file")
         ->group(output);
+    constexpr const char* segments = "Segments";
+    auto* split =
+        sub->add_option_function<std::string>(
+               "--split",
+               [&core](const std::string& text) {
+                   std::size_t n = 0;
+                   const auto [end, ec] =
+                       std::from_chars(text.data(), text.data() + text.size(), n);
+                   if (ec != std::errc() || end != text.data() + text.size() || n < 1 ||
+                       n > k_max_split_connections) {
+                       throw CLI::ValidationError(
+                           "--split", fmt::format("'{}' is not a number of connections from 1 "
+                                                  "to {}; give one in that range",
+                                                  text, k_max_split_connections));
+                   }
+                   core.split = n;
+               },
+               "Fetch FILE over up to N connections (at most 16) with range requests, adding "
+               "them only while the total rate rises")
+            ->type_name("N")
+            ->excludes(input)
+            ->excludes(newer)
+            ->group(segments);
     add_size_option(*sub, "--limit-rate", core.transfer.limit_rate,
                     "Receive at most SIZE bytes per second (with -i: in total)")
         ->group(transfer);
@@ -278,7 +302,7 @@ void add_retrieve(CLI::App& app, Action& action) {
          "auth, 7 protocol, 8 HTTP error, 9 checksum mismatch, 130 interrupted (NAME.part "
          "kept); with -i the most severe of all lines. See nettool-retrieve(1)."});
 
-    sub->callback([options, resume, newer, url_operand, &action] {
+    sub->callback([options, resume, newer, url_operand, split, &action] {
         if (options->list) {
             if (options->progress == ProgressStyle::bar) {
                 throw CLI::ValidationError("--progress",
@@ -309,6 +333,14 @@ void add_retrieve(CLI::App& app, Action& action) {
         if (!named && resume->count() > 0) {
             throw CLI::ValidationError(
                 "--continue", "needs FILE or -O: a temp-area download has no earlier part");
+        }
+        if (split->count() > 0 && !options->file) {
+            throw CLI::ValidationError("--split", "needs FILE: the segments are written into "
+                                                  "FILE.part, whose name must be known first");
+        }
+        if (split->count() > 0 && *options->file == "-") {
+            throw CLI::ValidationError("--split", "cannot write standard output at offsets; "
+                                                  "give a FILE");
         }
         if (!named && newer->count() > 0) {
             throw CLI::ValidationError("--timestamping",

@@ -1,3 +1,4 @@
+#include "retrieve_split.hpp"
 #include "retrieve_transfer.hpp"
 #include "util/time.hpp"
 
@@ -22,6 +23,12 @@ std::optional<std::uint64_t> content_range_total(std::string_view value) {
 
 Result<RetrieveResult> retrieve(const RetrieveOptions& options, http::TransferEngine& engine,
                                 RetrieveObserver& observer) {
+    if (wants_split(options)) return retrieve_split(options, engine, observer);
+    return retrieve_in_order(options, engine, observer);
+}
+
+Result<RetrieveResult> retrieve_in_order(const RetrieveOptions& options,
+                                         http::TransferEngine& engine, RetrieveObserver& observer) {
     RetrieveTransfer transfer(options, observer);
     if (!transfer.prepare()) return std::move(transfer.result());
     for (;;) {

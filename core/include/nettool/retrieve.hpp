@@ -38,10 +38,18 @@ struct RetrieveOptions {
     // response arrives: retrieve -i, whose transfers must not wait for the disk. A download
     // killed before its first write then leaves an empty .part without a sidecar.
     bool sidecar_on_first_write = false;
+    // --split N: fetch FILE over up to N connections with range requests, adding them only
+    // while they raise the total rate (0 or 1: one connection, in order). -c also continues a
+    // FILE.part that an earlier --split left, whatever N is.
+    std::size_t split = 0;
     http::RetryPolicy retry;        // max_retries = --retry
     http::TransferOptions transfer; // auth, cookies, headers, TLS, proxy, timeouts, rate
     std::string temp_area;          // default_temp_area_path()
 };
+
+// The most connections --split opens for one file: beyond it a server sees a flood, and
+// splitting further gains nothing that per-connection limits would allow.
+constexpr std::size_t k_max_split_connections = 16;
 
 struct RetrieveResult {
     std::string url;  // the final URL (after redirects)
