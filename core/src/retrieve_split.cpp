@@ -14,6 +14,7 @@
 #include <nettool/digest.hpp>
 #include <nettool/part_meta.hpp>
 #include <nettool/stop.hpp>
+#include <nettool/unique_fd.hpp>
 #include <unistd.h>
 
 namespace nettool {
@@ -120,8 +121,9 @@ class SplitDownload {
     PartMeta m_meta;
     std::optional<AtomicOutput> m_output;
     std::optional<SegmentPlan> m_plan;
+    std::map<std::uint64_t, std::unique_ptr<Job>> m_jobs; // by id
+    // After the jobs: it goes first, and may call their sinks while it lets go of them.
     std::unique_ptr<http::MultiTransferEngine> m_multi;
-    std::map<std::uint64_t, std::unique_ptr<Job>> m_jobs; // by id; after m_multi's use
     std::uint64_t m_next_id = 0;
     std::optional<http::ResponseHead> m_head;
     std::optional<std::chrono::system_clock::time_point> m_last_modified;
@@ -389,10 +391,19 @@ Result<RetrieveResult> SplitDownload::finish() {
     if (m_options.sha256) sha256.emplace(Digest::create("sha256").value());
     if (m_options.checksum) check.emplace(Digest::create(m_options.checksum->algorithm).value());
     if (sha256 || check) {
-        // The bytes arrived out of order: the digest reads them back in order.
+        // The bytes arrived out of order: the digest reads them back in order, through the
+        // .part's own descriptor (reopened for reading: no name is looked up again).
+        const std::string self = fmt::format("/proc/self/fd/{}", m_output->fd());
+        UniqueFd reader(::open(self.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!reader) {
+            const int err = errno;
+            return fail_errno(ErrorKind::file_io, err,
+                              fmt::format("cannot read {} back: {}", m_output->part_path(),
+                                          errno_text(err)));
+        }
         std::vector<char> buffer(1024 * 1024);
         for (std::uint64_t at = 0; at < m_plan->length();) {
-            const ssize_t n = ::pread(m_output->fd(), buffer.data(), buffer.size(),
+            const ssize_t n = ::pread(reader.get(), buffer.data(), buffer.size(),
                                       static_cast<off_t>(at));
             if (n < 0 && errno == EINTR) continue;
             if (n <= 0) {

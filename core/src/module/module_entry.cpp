@@ -155,6 +155,9 @@ Multi* multi_new(const http::MultiOptions& options) noexcept {
 }
 
 void multi_free(Multi* multi) noexcept {
+    // The engine first: removing a running transfer reports its progress to its sink one last
+    // time (libcurl's done handling), so the sinks must outlive it.
+    multi->engine.reset();
     delete multi;
 }
 

@@ -1,0 +1,367 @@
+"""retrieve --split N: one file over several connections with range requests. Against nginx
+(per-connection limit_rate: splitting must pay; unlimited: it must not add connections that
+do not help), and against a Python server that cannot do ranges, lies about them, drops
+connections or changes the file half-way."""
+import hashlib
+import http.server
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import DEADLINE, NETTOOL, run
+from connect_helpers import free_port
+from download_helpers import wait_for
+
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+needs_nginx = pytest.mark.skipif(NGINX is None, reason="needs nginx (Debian package nginx)")
+
+MIB = 1024 * 1024
+
+NGINX_CONFIG = """
+{user}
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    log_format split '$connection "$http_range" "$http_if_range" $status $body_bytes_sent';
+    access_log {d}/access.log split;
+    client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
+    uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+    server {{ listen 127.0.0.1:{limited}; root {d}/www; limit_rate 4m; }}
+    server {{ listen 127.0.0.1:{slow}; root {d}/www; limit_rate 1m; }}
+    server {{ listen 127.0.0.1:{unlimited}; root {d}/www; }}
+}}
+"""
+
+
+def accepting(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+class Nginx:
+    def __init__(self, d, ports):
+        self.d = d
+        self.ports = ports
+
+    def url(self, which, name):
+        return f"http://127.0.0.1:{self.ports[which]}/{name}"
+
+    def log(self):
+        """The access log's lines so far: (connection, range, if_range, status, bytes)."""
+        lines = []
+        for line in (self.d / "access.log").read_text().splitlines():
+            m = re.match(r'(\d+) "([^"]*)" "([^"]*)" (\d+) (\d+)$', line)
+            assert m, line
+            # nginx writes an absent header as "-".
+            lines.append((int(m[1]), "" if m[2] == "-" else m[2], "" if m[3] == "-" else m[3],
+                          int(m[4]), int(m[5])))
+        return lines
+
+    def clear_log(self):
+        (self.d / "access.log").write_text("")
+
+
+@pytest.fixture(scope="module")
+def nginx(tmp_path_factory):
+    """nginx with three servers over one docroot: limit_rate 4m and 1m per connection, and
+    unlimited. Stopped by pid."""
+    if NGINX is None:
+        pytest.skip("needs nginx (Debian package nginx)")
+    d = tmp_path_factory.mktemp("nginx")
+    (d / "www").mkdir()
+    (d / "www" / "big.bin").write_bytes(os.urandom(12 * MIB))
+    (d / "www" / "huge.bin").write_bytes(os.urandom(32 * MIB))
+    ports = {"limited": free_port(), "slow": free_port(), "unlimited": free_port()}
+    user = "user root;" if os.geteuid() == 0 else ""
+    (d / "nginx.conf").write_text(NGINX_CONFIG.format(d=d, user=user, **ports))
+    proc = subprocess.Popen([NGINX, "-p", str(d), "-c", str(d / "nginx.conf"), "-e",
+                             str(d / "error.log")], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        end = time.monotonic() + DEADLINE
+        while not all(accepting(p) for p in ports.values()):
+            if proc.poll() is not None or time.monotonic() > end:
+                pytest.fail(f"nginx did not start: {proc.stderr.read()!r}")
+            time.sleep(0.05)
+        yield Nginx(d, ports)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=DEADLINE)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=DEADLINE)
+
+
+def sha256_of(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def retrieve(*args, **kwargs):
+    return run("retrieve", *args, **kwargs)
+
+
+@needs_nginx
+def test_split_beats_one_connection_when_each_connection_is_limited(nginx, tmp_path):
+    expected = sha256_of(nginx.d / "www" / "big.bin")
+    url = nginx.url("limited", "big.bin")
+    t0 = time.monotonic()
+    r = retrieve(url, str(tmp_path / "one"))
+    one = time.monotonic() - t0
+    assert r.returncode == 0, r.stderr
+    nginx.clear_log()
+    t0 = time.monotonic()
+    r = retrieve("--split", "8", url, str(tmp_path / "split"))
+    split = time.monotonic() - t0
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"{tmp_path / 'split'}\n".encode()
+    assert sha256_of(tmp_path / "split") == sha256_of(tmp_path / "one") == expected
+    assert not os.path.exists(tmp_path / "split.part")
+    assert not os.path.exists(tmp_path / "split.part.meta")
+    log = nginx.log()
+    ranged = [entry for entry in log if entry[1]]
+    # Ranges were asked for with If-Range and answered 206.
+    assert len(ranged) >= 3, log
+    assert all(entry[2] and entry[3] == 206 for entry in ranged), log
+    assert split < one / 2, (split, one)
+
+
+@needs_nginx
+def test_split_adds_no_connections_that_do_not_raise_the_rate(nginx, tmp_path):
+    # Unlimited on loopback, one connection is as fast as several: at most one more is tried.
+    nginx.clear_log()
+    r = retrieve("--split", "8", nginx.url("unlimited", "huge.bin"), str(tmp_path / "f"))
+    assert r.returncode == 0, r.stderr
+    assert sha256_of(tmp_path / "f") == sha256_of(nginx.d / "www" / "huge.bin")
+    assert len(nginx.log()) <= 3, nginx.log()
+
+
+@needs_nginx
+def test_sigint_keeps_the_part_and_continue_resumes_every_segment(nginx, tmp_path):
+    url = nginx.url("slow", "big.bin")
+    out = tmp_path / "f"
+    part = tmp_path / "f.part"
+    length = 12 * MIB
+    p = subprocess.Popen([NETTOOL, "retrieve", "--split", "4", url, str(out)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        # The .part's size is its highest byte written: past half, a later segment is running.
+        wait_for(lambda: part.exists() and part.stat().st_size > length // 2, DEADLINE,
+                 "a segment past the middle")
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=DEADLINE)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 130, err
+    assert not out.exists() and part.exists()
+    meta = json.loads((tmp_path / "f.part.meta").read_text())
+    assert meta["version"] == 2 and meta["content_length"] == length
+    unfinished = [s for s in meta["segments"] if s[2] < s[1] - s[0]]
+    assert len(meta["segments"]) >= 2 and unfinished, meta
+    nginx.clear_log()
+    r = retrieve("-c", "--split", "4", nginx.url("unlimited", "big.bin"), str(out))
+    # The sidecar names the slow server's URL: another URL is refused.
+    assert r.returncode == 3 and b"not of" in r.stderr, r.stderr
+    r = retrieve("-c", "--split", "4", url, str(out))
+    assert r.returncode == 0, r.stderr
+    assert sha256_of(out) == sha256_of(nginx.d / "www" / "big.bin")
+    asked = {entry[1] for entry in nginx.log()}
+    for start, end, done in unfinished:
+        # Each unfinished segment's rest was asked for (it may have been split again).
+        assert any(a.startswith(f"bytes={start + done}-") for a in asked), (asked, unfinished)
+    assert all(entry[2] for entry in nginx.log()), "every range carries If-Range"
+    assert not part.exists() and not (tmp_path / "f.part.meta").exists()
+
+
+# A Python server for what nginx will not do: no ranges, lies, drops, changes.
+class SplitServer:
+    def __init__(self, body, mode="honest"):
+        self.body = body
+        self.mode = mode
+        self.version = 0
+        self.etag = '"v0"'
+        self.requests = []
+        self.dropped = set()
+        self.lock = threading.Lock()
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                owner.answer(self)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/f"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def answer(self, h):
+        rng = h.headers.get("Range")
+        with self.lock:
+            self.requests.append((rng, h.headers.get("If-Range")))
+            if self.mode == "changes" and len(self.requests) == 2:
+                # The file changes on the server once its first answer is out.
+                self.body = bytes(reversed(self.body))
+                self.etag = '"v1"'
+            body, etag = self.body, self.etag
+        first, last = 0, len(body) - 1
+        ranged = False
+        if rng and self.mode != "no_ranges":
+            m = re.match(r"bytes=(\d+)-(\d*)$", rng)
+            if_range = h.headers.get("If-Range")
+            if m and (if_range is None or if_range == etag):
+                first = int(m[1])
+                last = int(m[2]) if m[2] else len(body) - 1
+                ranged = True
+        piece = body[first:last + 1]
+        h.send_response(206 if ranged else 200)
+        h.send_header("ETag", etag)
+        if self.mode != "no_ranges":
+            h.send_header("Accept-Ranges", "bytes")
+        if ranged:
+            shown_first = first + 1 if self.mode == "wrong_range" else first
+            shown_last = last + 1 if self.mode == "wrong_range" else last
+            h.send_header("Content-Range", f"bytes {shown_first}-{shown_last}/{len(body)}")
+        h.send_header("Content-Length", str(len(piece)))
+        h.end_headers()
+        limit = len(piece)
+        with self.lock:
+            if self.mode == "drop_once" and ranged and first not in self.dropped:
+                # Each range's first answer stops half-way: the retry must resume it.
+                self.dropped.add(first)
+                limit = len(piece) // 2
+        try:
+            for at in range(0, limit, 65536):
+                h.wfile.write(piece[at:min(limit, at + 65536)])
+                # Slow enough that the client measures more than one connection.
+                time.sleep(0.02)
+        except (BrokenPipeError, ConnectionResetError):
+            h.close_connection = True
+            return
+        if limit < len(piece):
+            h.close_connection = True
+            h.connection.shutdown(socket.SHUT_RDWR)
+
+
+@pytest.fixture
+def split_server():
+    servers = []
+
+    def make(body, mode="honest"):
+        server = SplitServer(body, mode)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+def test_a_server_without_ranges_is_read_over_one_connection_with_a_note(split_server,
+                                                                          tmp_path):
+    body = os.urandom(4 * MIB)
+    server = split_server(body, "no_ranges")
+    r = retrieve("--split", "4", server.url, str(tmp_path / "f"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "f").read_bytes() == body
+    assert b"cannot be split" in r.stderr and b"Accept-Ranges" in r.stderr
+    assert all(rng is None for rng, _ in server.requests)
+    r = retrieve("-q", "--split", "4", server.url, str(tmp_path / "g"))
+    assert r.returncode == 0 and r.stderr == b"", r.stderr
+
+
+def test_a_dropped_segment_is_resumed_where_it_stopped(split_server, tmp_path):
+    body = os.urandom(8 * MIB)
+    server = split_server(body, "drop_once")
+    r = retrieve("--split", "4", "--retry", "5", server.url, str(tmp_path / "f"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "f").read_bytes() == body
+    ranges = [rng for rng, _ in server.requests if rng]
+    assert server.dropped, server.requests
+    for first in server.dropped:
+        # After a drop at the middle of its range, the retry asks from past its start.
+        later = [int(re.match(r"bytes=(\d+)-", rng)[1]) for rng in ranges]
+        assert any(a > first for a in later if a not in server.dropped), ranges
+
+
+def test_a_content_range_that_does_not_match_the_request_is_a_protocol_error(split_server,
+                                                                              tmp_path):
+    server = split_server(os.urandom(8 * MIB), "wrong_range")
+    r = retrieve("--split", "4", server.url, str(tmp_path / "f"))
+    assert r.returncode == 7, r.stderr
+    assert b"Content-Range" in r.stderr
+    assert not (tmp_path / "f").exists()
+
+
+def test_a_file_that_changes_between_segments_starts_over(split_server, tmp_path):
+    body = os.urandom(8 * MIB)
+    server = split_server(body, "changes")
+    r = retrieve("--split", "4", server.url, str(tmp_path / "f"))
+    assert r.returncode == 0, r.stderr
+    assert b"changed on the server" in r.stderr and b"starting over" in r.stderr
+    assert (tmp_path / "f").read_bytes() == bytes(reversed(body))
+
+
+def test_split_checks_the_checksum_and_reports_sha256(split_server, tmp_path):
+    body = os.urandom(6 * MIB)
+    server = split_server(body)
+    digest = hashlib.sha256(body).hexdigest()
+    r = retrieve("--split", "4", "--json", "--checksum", f"sha256:{digest}", server.url,
+                 str(tmp_path / "f"))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["sha256"] == digest
+    r = retrieve("--split", "4", "--checksum", "sha256:" + "0" * 64, server.url,
+                 str(tmp_path / "g"))
+    assert r.returncode == 9, r.stderr
+    assert not (tmp_path / "g").exists() and not (tmp_path / "g.part").exists()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--split", "0"], b"from 1 to 16"),
+    (["--split", "17"], b"from 1 to 16"),
+    (["--split", "many"], b"from 1 to 16"),
+    (["--split", "2", "-"], b"standard output"),
+    (["--split", "2"], b"needs FILE"),
+    (["--split", "2", "-i", "list"], b"--split"),
+])
+def test_bad_split_requests_are_usage_errors(args, words):
+    url_args = [] if "-i" in args else ["http://127.0.0.1:9/f"]
+    # FILE (when the case has one) follows the URL.
+    tail = [a for a in args if a == "-"]
+    head = [a for a in args if a != "-"]
+    r = retrieve(*head, *url_args, *tail)
+    assert r.returncode == 2, r.stderr
+    assert words in r.stderr
+    assert r.stderr.count(b"\n") == 1
+
+
+def test_split_into_a_missing_directory_fails_before_any_request(split_server, tmp_path):
+    server = split_server(b"x" * 1000)
+    r = retrieve("--split", "4", server.url, str(tmp_path / "no" / "f"))
+    assert r.returncode == 3, r.stderr
+    assert server.requests == []
