@@ -167,6 +167,7 @@ complete -c nettool -n '__nettool_using retrieve' -s N -l timestamping -d 'Downl
 complete -c nettool -n '__nettool_using retrieve' -l retry -x -d 'Retry transient failures up to N times (default 3), resuming from the bytes received'
 complete -c nettool -n '__nettool_using retrieve' -l checksum -x -d 'Verify the download before naming it: sha256:HEX (or sha512, sha1, md5); mismatch: exit 9'
 complete -c nettool -n '__nettool_using retrieve' -l no-sync -d 'Skip the fsyncs (the rename stays atomic): faster, but a power loss may lose the file'
+complete -c nettool -n '__nettool_using retrieve' -l split -x -d 'Fetch FILE over up to N connections (at most 16) with range requests, adding them only while the total rate rises'
 complete -c nettool -n '__nettool_using retrieve' -l limit-rate -x -d 'Receive at most SIZE bytes per second (with -i: in total)'
 complete -c nettool -n '__nettool_using retrieve' -l json -d 'Print one JSON object (event \'saved\'): url, path, status, headers, bytes, sha256, seconds; with FILE \'-\' on stderr'
 complete -c nettool -n '__nettool_using retrieve' -l headers -d 'Also print the response headers after the path'
@@ -191,7 +192,7 @@ complete -c nettool -n '__nettool_using retrieve' -s k -l insecure -d 'Do not ve
 complete -c nettool -n '__nettool_using retrieve' -l proxy -x -d 'Use this proxy (http://, https://, socks5h:// ...; \'\': none); without it http_proxy, https_proxy, all_proxy and no_proxy apply'
 complete -c nettool -n '__nettool_using retrieve' -s 4 -d 'Use IPv4 addresses only'
 complete -c nettool -n '__nettool_using retrieve' -s 6 -d 'Use IPv6 addresses only'
-complete -c nettool -n '__nettool_operand retrieve 1 -i --input-file -j --jobs --output-dir --retry --checksum --limit-rate --progress -H --header -A --user-agent --max-redirs -u --user --auth --bearer --netrc-file -b --cookie --cookie-jar --timeout --connect-timeout --cacert --proxy' -F
+complete -c nettool -n '__nettool_operand retrieve 1 -i --input-file -j --jobs --output-dir --retry --checksum --split --limit-rate --progress -H --header -A --user-agent --max-redirs -u --user --auth --bearer --netrc-file -b --cookie --cookie-jar --timeout --connect-timeout --cacert --proxy' -F
 
 complete -c nettool -n '__nettool_using clean' -s h -l help -d 'Print this help and exit'
 complete -c nettool -n '__nettool_using clean' -l help-all -d 'Print the help of every subcommand and exit'
