@@ -27,8 +27,8 @@ bool parse_segments(const nlohmann::json& j, const std::optional<std::uint64_t>&
         const auto start = unsigned_value(item[0]);
         const auto end = unsigned_value(item[1]);
         const auto done = unsigned_value(item[2]);
-        if (!start || !end || !done || *start >= *end || *end > *length ||
-            *start < previous_end || *done > *end - *start)
+        if (!start || !end || !done || *start >= *end || *end > *length || *start < previous_end ||
+            *done > *end - *start)
             return false;
         previous_end = *end;
         out.push_back({*start, *end, *done});

@@ -1,5 +1,6 @@
 #include "retrieve_split.hpp"
 
+#include "offset_writer.hpp"
 #include "split_plan.hpp"
 #include "util/time.hpp"
 
@@ -30,9 +31,6 @@ constexpr std::chrono::milliseconds k_window{300};
 // How often the sidecar is brought up to date while the download runs (a killed process
 // then refetches at most this much of each segment).
 constexpr std::chrono::milliseconds k_meta_interval{3000};
-// Write-back of each connection's bytes is started every this many bytes (with sync), so the
-// final fsync finds little left to do.
-constexpr std::uint64_t k_write_back_step = 8 * 1024 * 1024;
 // The longest the loop runs without looking at the clock, the governor and the progress.
 constexpr std::chrono::milliseconds k_tick{100};
 constexpr int k_max_fresh_starts = 3;
@@ -77,7 +75,6 @@ struct Job final : http::TransferSink {
     http::Request request;
     bool flowing = false;     // body bytes arrived
     bool reached_end = false; // the segment is complete (the transfer may have been stopped)
-    std::uint64_t written_back = 0; // write-back started below this offset
 };
 
 class SplitDownload {
@@ -120,6 +117,7 @@ class SplitDownload {
     http::Request m_base;
     PartMeta m_meta;
     std::optional<AtomicOutput> m_output;
+    std::optional<OffsetWriter> m_writer; // after m_output: stops before it closes
     std::optional<SegmentPlan> m_plan;
     std::map<std::uint64_t, std::unique_ptr<Job>> m_jobs; // by id
     // After the jobs: it goes first, and may call their sinks while it lets go of them.
@@ -195,7 +193,6 @@ void SplitDownload::start(std::uint64_t segment, bool probe) {
         job->request.if_range = validator();
         m_plan->at(segment).busy = true;
     }
-    job->written_back = job->request.resume_from;
     const std::uint64_t id = ++m_next_id;
     Job& started = *job;
     m_jobs.emplace(id, std::move(job));
@@ -286,29 +283,10 @@ Status SplitDownload::on_body(Job& job, std::span<const char> chunk) {
     const std::uint64_t at = job.segment + part.done;
     const std::size_t take =
         static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), part.end - at));
-    std::size_t written = 0;
-    while (written < take) {
-        const ssize_t n = ::pwrite(m_output->fd(), chunk.data() + written, take - written,
-                                   static_cast<off_t>(at + written));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            const int err = n < 0 ? errno : EIO;
-            return fail_errno(ErrorKind::file_io, err,
-                              fmt::format("cannot write {}: {}", m_output->part_path(),
-                                          errno_text(err)));
-        }
-        written += static_cast<std::size_t>(n);
-    }
+    if (auto written = m_writer->write(at, chunk.first(take)); !written) return written;
     part.done += take;
     job.flowing = true;
-    const std::uint64_t now_at = at + take;
-    if (m_options.sync && now_at - job.written_back >= k_write_back_step) {
-        (void)::sync_file_range(m_output->fd(), static_cast<off_t>(job.written_back),
-                                static_cast<off_t>(now_at - job.written_back),
-                                SYNC_FILE_RANGE_WRITE);
-        job.written_back = now_at;
-    }
-    if (now_at == part.end) {
+    if (at + take == part.end) {
         job.reached_end = true;
         // The segment was shortened by a split after its request: the rest is another's.
         if (take < chunk.size()) return fail(ErrorKind::generic, "the segment is complete");
@@ -352,8 +330,8 @@ void SplitDownload::conclude(Job& job, http::TransferResult result) {
 void SplitDownload::stop_all() {
     m_multi.reset(); // lets go of every transfer before their sinks go
     m_jobs.clear();
-    m_multi = http::make_multi_engine({m_options.split == 0 ? 1 : m_options.split,
-                                       m_options.transfer.limit_rate});
+    m_multi = http::make_multi_engine(
+        {m_options.split == 0 ? 1 : m_options.split, m_options.transfer.limit_rate});
     if (!m_plan) return;
     // Every segment is idle now.
     for (std::uint64_t start = 0; start < m_plan->length(); start = m_plan->at(start).end)
@@ -361,11 +339,13 @@ void SplitDownload::stop_all() {
 }
 
 Status SplitDownload::write_meta(bool data_first) {
+    // The map may only count bytes that are in the file.
+    if (auto drained = m_writer->drain(); !drained) return drained;
     if (m_options.sync && data_first) (void)::fdatasync(m_output->fd());
     m_meta.segments = m_plan->to_meta();
     m_meta_written = Clock::now();
-    return write_part_meta(m_output->dir_fd(), m_output->part_name(), m_meta,
-                           m_output->part_path(), m_options.sync);
+    return write_part_meta(m_output->dir_fd(), m_output->part_name(), m_meta, m_output->part_path(),
+                           m_options.sync);
 }
 
 // The .part stays for --continue, its sidecar saying which bytes it holds.
@@ -376,6 +356,7 @@ void SplitDownload::keep_part() {
 Result<RetrieveResult> SplitDownload::fall_back() {
     m_multi.reset();
     m_jobs.clear();
+    m_writer.reset(); // its last writes land before the file goes
     // Nothing of ours is worth keeping: the download in order starts its own .part.
     m_output->discard();
     m_output.reset();
@@ -386,6 +367,7 @@ Result<RetrieveResult> SplitDownload::finish() {
     RetrieveResult result;
     result.url = m_head && !m_head->url.empty() ? m_head->url : m_options.url.shown;
     if (m_head) result.head = *m_head;
+    if (auto drained = m_writer->drain(); !drained) return tl::unexpected(drained.error());
     std::optional<Digest> sha256;
     std::optional<Digest> check;
     if (m_options.sha256) sha256.emplace(Digest::create("sha256").value());
@@ -397,20 +379,20 @@ Result<RetrieveResult> SplitDownload::finish() {
         UniqueFd reader(::open(self.c_str(), O_RDONLY | O_CLOEXEC));
         if (!reader) {
             const int err = errno;
-            return fail_errno(ErrorKind::file_io, err,
-                              fmt::format("cannot read {} back: {}", m_output->part_path(),
-                                          errno_text(err)));
+            return fail_errno(
+                ErrorKind::file_io, err,
+                fmt::format("cannot read {} back: {}", m_output->part_path(), errno_text(err)));
         }
         std::vector<char> buffer(1024 * 1024);
         for (std::uint64_t at = 0; at < m_plan->length();) {
-            const ssize_t n = ::pread(reader.get(), buffer.data(), buffer.size(),
-                                      static_cast<off_t>(at));
+            const ssize_t n =
+                ::pread(reader.get(), buffer.data(), buffer.size(), static_cast<off_t>(at));
             if (n < 0 && errno == EINTR) continue;
             if (n <= 0) {
                 const int err = n < 0 ? errno : EIO;
-                return fail_errno(ErrorKind::file_io, err,
-                                  fmt::format("cannot read {} back: {}", m_output->part_path(),
-                                              errno_text(err)));
+                return fail_errno(
+                    ErrorKind::file_io, err,
+                    fmt::format("cannot read {} back: {}", m_output->part_path(), errno_text(err)));
             }
             const std::span<const char> piece(buffer.data(), static_cast<std::size_t>(n));
             if (sha256) sha256->update(piece);
@@ -424,8 +406,8 @@ Result<RetrieveResult> SplitDownload::finish() {
         return fail(ErrorKind::checksum,
                     fmt::format("checksum mismatch for {}: expected {} {}, got {}; the download "
                                 "was removed",
-                                result.url, m_options.checksum->algorithm,
-                                m_options.checksum->hex, check->hex()));
+                                result.url, m_options.checksum->algorithm, m_options.checksum->hex,
+                                check->hex()));
     }
     if (auto committed =
             m_output->commit(m_last_modified, m_options.sync, m_options.directory_syncs);
@@ -447,6 +429,7 @@ Result<RetrieveResult> SplitDownload::run() {
                                        *m_options.file));
         return retrieve_in_order(m_options, m_engine, m_observer);
     }
+    m_writer.emplace(m_output->fd(), m_output->part_path(), m_options.sync);
     stop_all(); // makes the engine
     for (;;) {
         if (m_fall_back) return fall_back();
@@ -463,6 +446,10 @@ Result<RetrieveResult> SplitDownload::run() {
                                   fmt::format("{}: the download started over {} times (the file "
                                               "keeps changing on the server); try again later",
                                               m_options.url.shown, k_max_fresh_starts)};
+                continue;
+            }
+            if (auto drained = m_writer->drain(); !drained) {
+                m_failure = drained.error();
                 continue;
             }
             if (auto restarted = m_output->restart(); !restarted) {
@@ -494,8 +481,8 @@ Result<RetrieveResult> SplitDownload::run() {
             const auto wake = m_plan->next_wake().value_or(Clock::now());
             const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
                 wake - Clock::now() + std::chrono::milliseconds(1));
-            (void)util::sleep_unless_stopped(std::clamp(wait, std::chrono::milliseconds(1),
-                                                        std::chrono::milliseconds(500)));
+            (void)util::sleep_unless_stopped(
+                std::clamp(wait, std::chrono::milliseconds(1), std::chrono::milliseconds(500)));
             continue;
         }
         for (auto& done : m_multi->run(k_tick)) {
@@ -527,8 +514,8 @@ bool wants_split(const RetrieveOptions& options) {
     return meta && !meta->segments.empty();
 }
 
-Result<RetrieveResult> retrieve_split(const RetrieveOptions& options,
-                                      http::TransferEngine& engine, RetrieveObserver& observer) {
+Result<RetrieveResult> retrieve_split(const RetrieveOptions& options, http::TransferEngine& engine,
+                                      RetrieveObserver& observer) {
     if (options.resume) {
         const std::string part = *options.file + ".part";
         const auto meta = read_part_meta(part);

@@ -14,8 +14,8 @@ namespace nettool {
 // sidecar holds a segment map.
 bool wants_split(const RetrieveOptions& options);
 
-Result<RetrieveResult> retrieve_split(const RetrieveOptions& options,
-                                      http::TransferEngine& engine, RetrieveObserver& observer);
+Result<RetrieveResult> retrieve_split(const RetrieveOptions& options, http::TransferEngine& engine,
+                                      RetrieveObserver& observer);
 
 // The download in order over `engine` (what retrieve() does without --split).
 Result<RetrieveResult> retrieve_in_order(const RetrieveOptions& options,

@@ -18,8 +18,8 @@ class SegmentPlan {
   public:
     struct Segment {
         std::uint64_t end = 0;
-        std::uint64_t done = 0; // bytes from the start on disk
-        bool busy = false;      // a connection fetches it now
+        std::uint64_t done = 0;                             // bytes from the start on disk
+        bool busy = false;                                  // a connection fetches it now
         std::chrono::steady_clock::time_point not_before{}; // a retry waits until then
     };
 

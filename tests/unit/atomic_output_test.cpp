@@ -252,8 +252,12 @@ TEST(AtomicOutput, DiscardRemovesThePartAndItsSidecar) {
 TEST(PartMeta, RoundTripsAndIgnoresGarbage) {
     ScratchDir dir;
     const std::string part = dir / "x.part";
-    nettool::PartMeta meta{"http://h/x", "\"abc\"", "Wed, 21 Oct 2015 07:28:00 GMT",
-                           1234,         42,        nettool::FileIdentity{7, 99, 123456789},
+    nettool::PartMeta meta{"http://h/x",
+                           "\"abc\"",
+                           "Wed, 21 Oct 2015 07:28:00 GMT",
+                           1234,
+                           42,
+                           nettool::FileIdentity{7, 99, 123456789},
                            {}};
     ASSERT_TRUE(nettool::write_part_meta(part, meta));
     EXPECT_EQ(mode_of(part + ".meta"), 0600u);

@@ -29,8 +29,8 @@ TEST(SegmentPlan, SplitsTheLargestRemainderInHalvesOnAlignedBoundaries) {
 
 TEST(SegmentPlan, DoesNotSplitBelowTheSmallestPiece) {
     SegmentPlan plan(3 * MiB);
-    EXPECT_TRUE(plan.split_largest(MiB));         // 1.5 + 1.5
-    EXPECT_FALSE(plan.split_largest(MiB));        // halves of 1.5 MiB would be too small
+    EXPECT_TRUE(plan.split_largest(MiB));          // 1.5 + 1.5
+    EXPECT_FALSE(plan.split_largest(MiB));         // halves of 1.5 MiB would be too small
     EXPECT_FALSE(SegmentPlan(1).split_largest(1)); // one byte stays one segment
 }
 
