@@ -39,7 +39,15 @@ OffsetWriter::~OffsetWriter() {
 }
 
 Status OffsetWriter::write(std::uint64_t offset, std::span<const char> data) {
-    Piece piece{offset, std::vector<char>(data.begin(), data.end())};
+    Piece piece{offset, {}};
+    {
+        std::lock_guard lock(m_mutex);
+        if (!m_spare.empty()) {
+            piece.bytes = std::move(m_spare.back());
+            m_spare.pop_back();
+        }
+    }
+    piece.bytes.assign(data.begin(), data.end()); // outside the lock: the writer goes on
     std::unique_lock lock(m_mutex);
     m_changed.wait(lock, [this] { return m_error || m_queued < k_max_queued; });
     if (m_error) return tl::unexpected(*m_error);
@@ -167,6 +175,7 @@ void OffsetWriter::run() {
             }
         } else {
             m_queued -= piece.bytes.size();
+            m_spare.push_back(std::move(piece.bytes));
         }
         m_changed.notify_all();
     }

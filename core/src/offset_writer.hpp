@@ -67,6 +67,9 @@ class OffsetWriter {
     std::mutex m_mutex;
     std::condition_variable m_changed;
     std::deque<Piece> m_queue;
+    // Buffers written and handed back for the next pieces: no allocation (and no page
+    // faults of fresh memory) per piece.
+    std::vector<std::vector<char>> m_spare;
     std::size_t m_queued = 0; // bytes in m_queue and being written
     bool m_flush = false;     // drain(): gathered runs are written too
     bool m_closing = false;

@@ -87,6 +87,10 @@ Status DownloadSink::adopt_part() {
                             out.part_path(), meta_path, out.size());
     } else if (meta->part.known() && !meta->part.matches(out.identity())) {
         doubt = fmt::format("{} describes another file, not {}", meta_path, out.part_path());
+    } else if (!meta->segments.empty()) {
+        // Its size is not its bytes in order: only the segmented driver can continue it.
+        doubt = fmt::format("{} was saved in segments by --split; continue it with -c and FILE {}",
+                            out.part_path(), out.path());
     } else if (meta->url != url_text()) {
         other_url = true;
         doubt = fmt::format("{} holds the first {} bytes of {}, not of {}", out.part_path(),

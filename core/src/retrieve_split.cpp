@@ -27,7 +27,7 @@ using Clock = std::chrono::steady_clock;
 // than it saves).
 constexpr std::uint64_t k_min_piece = 1024 * 1024;
 // How long the governor measures each number of connections.
-constexpr std::chrono::milliseconds k_window{300};
+constexpr std::chrono::milliseconds k_window{200};
 // How often the sidecar is brought up to date while the download runs (a killed process
 // then refetches at most this much of each segment).
 constexpr std::chrono::milliseconds k_meta_interval{3000};
@@ -459,6 +459,8 @@ Result<RetrieveResult> SplitDownload::run() {
             m_plan.reset();
             m_head.reset();
             m_retries.clear();
+            // Its windows counted the bytes thrown away.
+            m_governor = SplitGovernor(m_options.split, k_window);
         }
         if (stop_requested()) {
             stop_all();

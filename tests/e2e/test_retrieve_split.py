@@ -175,6 +175,14 @@ def test_sigint_keeps_the_part_and_continue_resumes_every_segment(nginx, tmp_pat
     assert meta["version"] == 2 and meta["content_length"] == length
     unfinished = [s for s in meta["segments"] if s[2] < s[1] - s[0]]
     assert len(meta["segments"]) >= 2 and unfinished, meta
+    # The same .part under the name -O gives (a hard link: the sidecar's identity holds): the
+    # download in order, which trusts a .part's size, refuses a segmented one.
+    os.link(part, tmp_path / "big.bin.part")
+    shutil.copy(tmp_path / "f.part.meta", tmp_path / "big.bin.part.meta")
+    r = retrieve("-c", "-O", "--output-dir", str(tmp_path), url)
+    assert r.returncode == 3 and b"saved in segments" in r.stderr, r.stderr
+    os.unlink(tmp_path / "big.bin.part")
+    os.unlink(tmp_path / "big.bin.part.meta")
     nginx.clear_log()
     r = retrieve("-c", "--split", "4", nginx.url("unlimited", "big.bin"), str(out))
     # The sidecar names the slow server's URL: another URL is refused.
