@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <new>
 #include <unistd.h>
 
 namespace nettool {
@@ -29,41 +30,87 @@ OffsetWriter::OffsetWriter(int fd, std::string shown, bool write_back)
 }
 
 OffsetWriter::~OffsetWriter() {
+    (void)drain();
     {
         std::lock_guard lock(m_mutex);
         m_closing = true;
-        m_flush = true;
     }
     m_changed.notify_all();
     m_thread.join();
 }
 
-Status OffsetWriter::write(std::uint64_t offset, std::span<const char> data) {
-    Piece piece{offset, {}};
+OffsetWriter::Buffer OffsetWriter::take_buffer() {
     {
         std::lock_guard lock(m_mutex);
         if (!m_spare.empty()) {
-            piece.bytes = std::move(m_spare.back());
+            Buffer buffer = std::move(m_spare.back());
             m_spare.pop_back();
+            return buffer;
         }
     }
-    piece.bytes.assign(data.begin(), data.end()); // outside the lock: the writer goes on
+    Buffer buffer(static_cast<char*>(std::aligned_alloc(k_page, k_run_size)));
+    if (!buffer) throw std::bad_alloc();
+    return buffer;
+}
+
+Status OffsetWriter::submit(Job job) {
     std::unique_lock lock(m_mutex);
     m_changed.wait(lock, [this] { return m_error || m_queued < k_max_queued; });
     if (m_error) return tl::unexpected(*m_error);
-    m_queued += piece.bytes.size();
-    m_queue.push_back(std::move(piece));
+    m_queued += job.size;
+    m_queue.push_back(std::move(job));
     m_changed.notify_all();
     return {};
 }
 
-Status OffsetWriter::drain() {
-    std::unique_lock lock(m_mutex);
-    m_flush = true;
-    m_changed.notify_all();
-    m_changed.wait(lock, [this] { return m_error || (m_queued == 0 && !m_flush); });
-    if (m_error) return tl::unexpected(*m_error);
+Status OffsetWriter::write(std::uint64_t offset, std::span<const char> data) {
+    while (!data.empty()) {
+        Run run;
+        if (auto found = m_runs.find(offset); found != m_runs.end()) {
+            run = std::move(found->second);
+            m_runs.erase(found);
+        } else {
+            // A new run starts on a page: the bytes before it go through the page cache.
+            const auto head = static_cast<std::size_t>(
+                std::min<std::uint64_t>(data.size(), (k_page - offset % k_page) % k_page));
+            if (head > 0) {
+                Job job{offset, take_buffer(), head, false};
+                std::memcpy(job.buffer.get(), data.data(), head);
+                if (auto submitted = submit(std::move(job)); !submitted) return submitted;
+                offset += head;
+                data = data.subspan(head);
+                continue;
+            }
+            run.start = offset;
+            run.buffer = take_buffer();
+        }
+        const std::size_t take = std::min(data.size(), k_run_size - run.size);
+        std::memcpy(run.buffer.get() + run.size, data.data(), take);
+        run.size += take;
+        offset += take;
+        data = data.subspan(take);
+        if (run.size == k_run_size) {
+            if (auto submitted = submit({run.start, std::move(run.buffer), run.size, true});
+                !submitted)
+                return submitted;
+        } else {
+            m_runs.emplace(offset, std::move(run));
+        }
+    }
     return {};
+}
+
+Status OffsetWriter::drain() {
+    Status first = {};
+    for (auto& [end, run] : m_runs) {
+        auto submitted = submit({run.start, std::move(run.buffer), run.size, false});
+        if (!submitted && first) first = submitted;
+    }
+    m_runs.clear();
+    std::unique_lock lock(m_mutex);
+    m_changed.wait(lock, [this] { return m_error || m_queued == 0; });
+    if (m_error) return tl::unexpected(*m_error);
+    return first;
 }
 
 int OffsetWriter::write_buffered(std::uint64_t offset, std::span<const char> data) {
@@ -83,100 +130,40 @@ int OffsetWriter::write_buffered(std::uint64_t offset, std::span<const char> dat
     return 0;
 }
 
-int OffsetWriter::write_direct(const Run& run) {
-    if (m_direct_fd) {
+int OffsetWriter::write_job(const Job& job) {
+    if (job.direct && m_direct_fd) {
         const ssize_t n =
-            ::pwrite(m_direct_fd.get(), run.buffer.get(), run.size, static_cast<off_t>(run.start));
-        if (n == static_cast<ssize_t>(run.size)) return 0;
-        // EINVAL and friends: the file system will not take it; a short write is finished
-        // below. Either way the page cache takes the rest from now on.
+            ::pwrite(m_direct_fd.get(), job.buffer.get(), job.size, static_cast<off_t>(job.offset));
+        if (n == static_cast<ssize_t>(job.size)) return 0;
+        // EINVAL and friends: the file system will not take it. The page cache takes this
+        // piece's rest and everything from now on.
         m_direct_fd.reset();
         if (n > 0) {
             const auto done = static_cast<std::size_t>(n);
-            return write_buffered(run.start + done, {run.buffer.get() + done, run.size - done});
+            return write_buffered(job.offset + done, {job.buffer.get() + done, job.size - done});
         }
     }
-    return write_buffered(run.start, {run.buffer.get(), run.size});
-}
-
-// Gathers `data` into the run it continues (or a new one); full runs are written.
-int OffsetWriter::put(std::uint64_t offset, std::span<const char> data) {
-    Run run;
-    if (auto found = m_runs.find(offset); found != m_runs.end()) {
-        run = std::move(found->second);
-        m_runs.erase(found);
-    } else {
-        // A new run starts on a page: the bytes before it go through the page cache.
-        const std::uint64_t head =
-            std::min<std::uint64_t>(data.size(), (k_page - offset % k_page) % k_page);
-        if (head > 0) {
-            if (int err = write_buffered(offset, data.first(head)); err != 0) return err;
-            offset += head;
-            data = data.subspan(head);
-        }
-        if (data.empty()) return 0;
-        run.start = offset;
-        run.buffer.reset(static_cast<char*>(std::aligned_alloc(k_page, k_run_size)));
-        if (!run.buffer) return ENOMEM;
-    }
-    while (!data.empty()) {
-        const std::size_t take = std::min(data.size(), k_run_size - run.size);
-        std::memcpy(run.buffer.get() + run.size, data.data(), take);
-        run.size += take;
-        data = data.subspan(take);
-        if (run.size == k_run_size) {
-            if (int err = write_direct(run); err != 0) return err;
-            run.start += run.size;
-            run.size = 0;
-        }
-    }
-    const std::uint64_t end = run.start + run.size;
-    m_runs.emplace(end, std::move(run));
-    return 0;
-}
-
-int OffsetWriter::flush_runs() {
-    int first_error = 0;
-    for (auto& [end, run] : m_runs) {
-        if (run.size == 0) continue;
-        const int err = write_buffered(run.start, {run.buffer.get(), run.size});
-        if (first_error == 0) first_error = err;
-    }
-    m_runs.clear();
-    return first_error;
+    return write_buffered(job.offset, {job.buffer.get(), job.size});
 }
 
 void OffsetWriter::run() {
     for (;;) {
-        Piece piece;
-        bool flush = false;
+        Job job;
         {
             std::unique_lock lock(m_mutex);
-            m_changed.wait(lock, [this] { return m_closing || m_flush || !m_queue.empty(); });
-            if (m_queue.empty()) {
-                flush = m_flush;
-                if (!flush && m_closing) return;
-            } else {
-                piece = std::move(m_queue.front());
-                m_queue.pop_front();
-            }
+            m_changed.wait(lock, [this] { return m_closing || !m_queue.empty(); });
+            if (m_queue.empty()) return;
+            job = std::move(m_queue.front());
+            m_queue.pop_front();
         }
-        const int err = flush ? flush_runs() : put(piece.offset, piece.bytes);
+        const int err = write_job(job);
         std::lock_guard lock(m_mutex);
         if (err != 0 && !m_error) {
             m_error = Error{ErrorKind::file_io,
                             fmt::format("cannot write {}: {}", m_shown, errno_text(err)), err, 0};
         }
-        if (flush) {
-            m_flush = false;
-            if (m_closing) {
-                m_changed.notify_all();
-                return;
-            }
-        } else {
-            m_queued -= piece.bytes.size();
-            m_spare.push_back(std::move(piece.bytes));
-        }
+        m_queued -= job.size;
+        m_spare.push_back(std::move(job.buffer));
         m_changed.notify_all();
     }
 }
