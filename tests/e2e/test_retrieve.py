@@ -536,7 +536,7 @@ def test_a_short_body_or_a_reset_is_a_network_error_and_is_resumed(tmp_path, env
         raw.close()
 
 
-def test_options_not_built_are_absent_from_help():
+def test_many_urls_and_split_options_are_in_help():
     help_text = run("retrieve", "--help").stdout
     assert b"--jobs" in help_text and b"--input-file" in help_text
-    assert b"--split" not in help_text  # not built yet
+    assert b"--split N" in help_text and b"Segments:" in help_text
