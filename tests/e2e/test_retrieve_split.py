@@ -255,7 +255,10 @@ class SplitServer:
         if ranged:
             shown_first = first + 1 if self.mode == "wrong_range" else first
             shown_last = last + 1 if self.mode == "wrong_range" else last
-            h.send_header("Content-Range", f"bytes {shown_first}-{shown_last}/{len(body)}")
+            total = first if self.mode == "out_of_bounds" else len(body)
+            h.send_header("Content-Range", f"bytes {shown_first}-{shown_last}/{total}")
+        if ranged and self.mode == "longer":
+            piece += b"\0" * 100  # more bytes than the range holds
         h.send_header("Content-Length", str(len(piece)))
         h.end_headers()
         limit = len(piece)
@@ -321,9 +324,10 @@ def test_a_dropped_segment_is_resumed_where_it_stopped(split_server, tmp_path):
     assert b"retry" in r.stderr.lower(), r.stderr
 
 
-def test_a_content_range_that_does_not_match_the_request_is_a_protocol_error(split_server,
-                                                                              tmp_path):
-    server = split_server(os.urandom(8 * MIB), "wrong_range")
+@pytest.mark.parametrize("lie", ["wrong_range", "out_of_bounds", "longer"])
+def test_a_range_answer_that_does_not_match_the_request_is_a_protocol_error(split_server,
+                                                                             tmp_path, lie):
+    server = split_server(os.urandom(8 * MIB), lie)
     r = retrieve("--split", "4", server.url, str(tmp_path / "f"))
     assert r.returncode == 7, r.stderr
     assert b"Content-Range" in r.stderr
