@@ -85,6 +85,7 @@ def nginx(tmp_path_factory):
     (d / "www").mkdir()
     (d / "www" / "big.bin").write_bytes(os.urandom(12 * MIB))
     (d / "www" / "huge.bin").write_bytes(os.urandom(32 * MIB))
+    (d / "www" / "mid.bin").write_bytes(os.urandom(4 * MIB))
     ports = {"limited": free_port(), "slow": free_port(), "unlimited": free_port()}
     user = "user root;" if os.geteuid() == 0 else ""
     (d / "nginx.conf").write_text(NGINX_CONFIG.format(d=d, user=user, **ports))
@@ -149,6 +150,18 @@ def test_split_adds_no_connections_that_do_not_raise_the_rate(nginx, tmp_path):
     assert r.returncode == 0, r.stderr
     assert sha256_of(tmp_path / "f") == sha256_of(nginx.d / "www" / "huge.bin")
     assert len(nginx.log()) <= 3, nginx.log()
+
+
+@needs_nginx
+def test_limit_rate_caps_the_total_of_every_connection(nginx, tmp_path):
+    t0 = time.monotonic()
+    r = retrieve("--split", "8", "--limit-rate", "2M", nginx.url("unlimited", "mid.bin"),
+                 str(tmp_path / "f"))
+    elapsed = time.monotonic() - t0
+    assert r.returncode == 0, r.stderr
+    assert sha256_of(tmp_path / "f") == sha256_of(nginx.d / "www" / "mid.bin")
+    # 4 MiB at 2 MiB/s in total: about 2 s, whatever the number of connections.
+    assert 1.6 < elapsed < 3.5, elapsed
 
 
 @needs_nginx
