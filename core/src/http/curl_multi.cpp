@@ -93,6 +93,7 @@ class CurlMultiEngine final : public MultiTransferEngine {
         curl_multi_setopt(m_multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS, cap);
         curl_multi_setopt(m_multi.get(), CURLMOPT_MAXCONNECTS, cap);
         if (options.total_rate) m_bucket.emplace(*options.total_rate);
+        m_max_spare = static_cast<std::size_t>(cap);
     }
     ~CurlMultiEngine() override {
         for (auto& [easy, job] : m_jobs)
@@ -105,11 +106,17 @@ class CurlMultiEngine final : public MultiTransferEngine {
     void start(std::uint64_t id, const Request& request, TransferSink& sink) override {
         Job job;
         job.id = id;
-        // A fresh handle each time: one that ran in a multi handle may refuse options a new
-        // transfer sets (libcurl 7.88 refuses a new CURLOPT_BUFFERSIZE after a failed one).
-        // The connections live in the multi handle, so nothing is lost.
-        job.easy.reset(curl_easy_init());
-        if (!job.easy) throw std::bad_alloc();
+        // The handle of a transfer that succeeded, reset, when there is one: its buffers are
+        // allocated already (many small files cost one allocation of each, not one per
+        // file). One whose transfer failed is never reused (libcurl 7.88 refuses a new
+        // CURLOPT_BUFFERSIZE after a failed one). The connections live in the multi handle.
+        if (!m_spare.empty()) {
+            job.easy = std::move(m_spare.back());
+            m_spare.pop_back();
+        } else {
+            job.easy.reset(curl_easy_init());
+            if (!job.easy) throw std::bad_alloc();
+        }
         job.prepared = std::make_unique<PreparedTransfer>(job.easy.get(), request, sink);
         if (m_bucket) {
             job.gate = std::make_unique<BucketGate>(*m_bucket);
@@ -178,6 +185,10 @@ class CurlMultiEngine final : public MultiTransferEngine {
             Job job = std::move(found->second);
             m_jobs.erase(found);
             m_done.push_back({job.id, job.prepared->conclude(code)});
+            if (code == CURLE_OK && m_spare.size() < m_max_spare) {
+                job.prepared.reset(); // resets the handle
+                m_spare.push_back(std::move(job.easy));
+            }
         }
     }
 
@@ -192,6 +203,8 @@ class CurlMultiEngine final : public MultiTransferEngine {
     }
 
     MultiHandle m_multi;
+    std::vector<EasyHandle> m_spare; // reset, for the next transfers; before m_jobs: goes last
+    std::size_t m_max_spare = 1;
     std::map<CURL*, Job> m_jobs;
     std::vector<MultiDone> m_done;
     std::optional<TokenBucket> m_bucket;
