@@ -93,7 +93,6 @@ class CurlMultiEngine final : public MultiTransferEngine {
         curl_multi_setopt(m_multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS, cap);
         curl_multi_setopt(m_multi.get(), CURLMOPT_MAXCONNECTS, cap);
         if (options.total_rate) m_bucket.emplace(*options.total_rate);
-        m_max_spare = static_cast<std::size_t>(cap);
     }
     ~CurlMultiEngine() override {
         for (auto& [easy, job] : m_jobs)
@@ -106,17 +105,12 @@ class CurlMultiEngine final : public MultiTransferEngine {
     void start(std::uint64_t id, const Request& request, TransferSink& sink) override {
         Job job;
         job.id = id;
-        // The handle of a transfer that succeeded, reset, when there is one: its buffers are
-        // allocated already (many small files cost one allocation of each, not one per
-        // file). One whose transfer failed is never reused (libcurl 7.88 refuses a new
-        // CURLOPT_BUFFERSIZE after a failed one). The connections live in the multi handle.
-        if (!m_spare.empty()) {
-            job.easy = std::move(m_spare.back());
-            m_spare.pop_back();
-        } else {
-            job.easy.reset(curl_easy_init());
-            if (!job.easy) throw std::bad_alloc();
-        }
+        // A fresh handle each time: one that ran in a multi handle may refuse options a new
+        // transfer sets (libcurl 7.88 refuses CURLOPT_BUFFERSIZE on a handle whose buffer
+        // is still allocated, as after an HTTP/2 transfer). The connections live in the multi
+        // handle, so nothing is lost; reusing handles measured no faster on small files.
+        job.easy.reset(curl_easy_init());
+        if (!job.easy) throw std::bad_alloc();
         job.prepared = std::make_unique<PreparedTransfer>(job.easy.get(), request, sink);
         if (m_bucket) {
             job.gate = std::make_unique<BucketGate>(*m_bucket);
@@ -127,6 +121,10 @@ class CurlMultiEngine final : public MultiTransferEngine {
             return;
         }
         CURL* easy = job.easy.get();
+        // Over TLS the server may offer HTTP/2 (ALPN): transfers started together wait for the
+        // first connection to say so and then share it, instead of each opening its own.
+        // Plain http:// cannot multiplex here, so nothing waits there.
+        if (request.url.scheme == "https") curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
         if (const CURLMcode rc = curl_multi_add_handle(m_multi.get(), easy); rc != CURLM_OK) {
             TransferError failure;
             failure.error =
@@ -185,10 +183,6 @@ class CurlMultiEngine final : public MultiTransferEngine {
             Job job = std::move(found->second);
             m_jobs.erase(found);
             m_done.push_back({job.id, job.prepared->conclude(code)});
-            if (code == CURLE_OK && m_spare.size() < m_max_spare) {
-                job.prepared.reset(); // resets the handle
-                m_spare.push_back(std::move(job.easy));
-            }
         }
     }
 
@@ -203,8 +197,6 @@ class CurlMultiEngine final : public MultiTransferEngine {
     }
 
     MultiHandle m_multi;
-    std::vector<EasyHandle> m_spare; // reset, for the next transfers; before m_jobs: goes last
-    std::size_t m_max_spare = 1;
     std::map<CURL*, Job> m_jobs;
     std::vector<MultiDone> m_done;
     std::optional<TokenBucket> m_bucket;
