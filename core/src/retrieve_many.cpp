@@ -26,6 +26,8 @@ constexpr std::size_t k_finishing_per_job = 4;
 // Threads that settle finished downloads, at most (started as the work needs them).
 constexpr std::size_t k_finish_threads_per_job = 2;
 constexpr std::size_t k_most_finish_threads = 32;
+// The largest download (bytes of its last request) that settles on the loop thread.
+constexpr std::uint64_t k_settled_at_once = 256 * 1024;
 // The longest the loop sleeps without looking at the stop request and the clock.
 constexpr std::chrono::milliseconds k_longest_wait{500};
 
@@ -220,7 +222,7 @@ class Scheduler {
             until = Clock::time_point::max();
         }
         RetrieveTransfer* transfer = download.transfer.get();
-        if (settles_at_once(index)) {
+        if (settles_at_once(index, result)) {
             apply(index, transfer->conclude(std::move(result)));
             return;
         }
@@ -229,13 +231,15 @@ class Scheduler {
         });
     }
 
-    // Without fsync, digest or registry nothing in concluding waits for the disk, a hasher
-    // or another process: the last write (to the page cache; one buffer of at most 1 MiB
-    // behind the writer thread), the mode, the time and the rename. Done here, a small file
-    // costs no hand-over to a finishing thread and back, which is most of what it costs.
-    bool settles_at_once(std::size_t index) const {
+    // A small download that succeeded without fsync, digest or registry waits for nothing
+    // in concluding: one write of what it holds (to the page cache), the mode, the time and
+    // the rename. Done here it costs no hand-over to a finishing thread and back, which is
+    // most of what a small file costs. Larger ones may have writes queued behind a writer
+    // thread (which dirty-page throttling can hold up), failures may retry: the pool's.
+    bool settles_at_once(std::size_t index, const http::TransferResult& result) const {
         const RetrieveOptions& o = m_options[index];
-        return !o.sync && !o.checksum && !o.sha256 && (o.file || o.remote_name);
+        return result && result->body_bytes <= k_settled_at_once && !o.sync && !o.checksum &&
+               !o.sha256 && (o.file || o.remote_name);
     }
 
     void apply(std::size_t index, const Next& next) {

@@ -168,11 +168,12 @@ def test_no_more_than_jobs_connections_are_open_at_once(server, tmp_path, env):
 @pytest.mark.parametrize("sync", [[], ["--no-sync"]], ids=["durable", "no-sync"])
 def test_hundreds_of_small_files_are_byte_exact_over_at_most_jobs_connections(
         server, tmp_path, env, sync):
-    """Many small files (the finishing threads, or the loop itself without fsync, settle them)."""
+    """Many small files (the finishing threads, or the loop itself without fsync, settle
+    them), and two larger ones among them (settled by the finishing threads either way)."""
     bodies = {}
     lines = []
     for i in range(300):
-        body = os.urandom(1000 + 37 * i)
+        body = os.urandom(600_000 if i in (5, 150) else 1000 + 37 * i)
         url = server.add(f"/s{i}.bin", Resource(body))
         lines.append(url)
         bodies[f"s{i}.bin"] = body
