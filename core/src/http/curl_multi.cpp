@@ -75,6 +75,18 @@ class BucketGate final : public RateGate {
 };
 
 struct Job {
+    Job() = default;
+    Job(Job&&) noexcept = default;
+    Job& operator=(Job&&) = delete; // would clean up the old handle before unhooking it
+    ~Job() {
+        prepared.reset();
+        // The reset turned signals back on, and curl_easy_cleanup() of such a handle sets
+        // and restores SIGPIPE's disposition around its work (three sigactions a file in
+        // retrieve -i). A handle of the multi owns no connection, so its cleanup writes to
+        // no socket: nothing to guard.
+        if (easy) curl_easy_setopt(easy.get(), CURLOPT_NOSIGNAL, 1L);
+    }
+
     std::uint64_t id = 0;
     EasyHandle easy;
     std::unique_ptr<BucketGate> gate;
