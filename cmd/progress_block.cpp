@@ -139,6 +139,7 @@ void ProgressBlock::finish() {
     m_finished = true;
     erase();
     m_transfers.clear();
+    if (m_files == 0) return; // every line of the list was refused: nothing ran, nothing drawn
     TotalView total = total_view(RateMeter::Clock::now());
     const double seconds =
         std::chrono::duration<double>(RateMeter::Clock::now() - m_started).count();
@@ -158,7 +159,7 @@ TotalView ProgressBlock::total_view(RateMeter::Clock::time_point now) const {
 }
 
 void ProgressBlock::draw() {
-    if (m_finished) return;
+    if (m_finished || m_files == 0) return;
     const auto now = RateMeter::Clock::now();
     const bool resized = m_terminal.resized();
     if (!resized && m_last_draw != RateMeter::Clock::time_point{} &&

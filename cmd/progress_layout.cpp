@@ -207,8 +207,8 @@ std::string bar_line(const BarView& bar, std::size_t columns) {
             fixed += 1 + terminal_columns(field.text);
         const std::size_t room = width > fixed ? width - fixed : 0; // name (and bar)
         if (with_bar && room >= least_name + 1 + k_least_bar) {
-            const std::size_t name_width = std::min(
-                std::max(least_name, std::min(k_bar_name, room / 2)), room - 1 - k_least_bar);
+            // The name's column first (up to 24), the bar what is left.
+            const std::size_t name_width = std::min(k_bar_name, room - 1 - k_least_bar);
             const std::size_t bar_width = room - name_width - 1;
             const std::size_t inside = bar_width - 2;
             const auto filled = static_cast<std::size_t>(fraction * static_cast<double>(inside));

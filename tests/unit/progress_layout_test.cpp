@@ -310,3 +310,12 @@ TEST(ProgressBlock, FollowsTheWidthAfterAResize) {
         EXPECT_EQ(plain.find('\x07'), std::string::npos) << w;
     }
 }
+
+TEST(ProgressBlock, ARunWithNothingToDownloadLeavesNothing) {
+    RecordedTerminal recorded;
+    const OutputOptions output;
+    ProgressBlock block(0, output, recorded.terminal());
+    block.print_above(true, [] {});
+    block.finish();
+    EXPECT_TRUE(recorded.writes.empty());
+}
