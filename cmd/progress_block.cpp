@@ -112,11 +112,12 @@ void ProgressBlock::stop(std::size_t index) {
     m_transfers.erase(index);
 }
 
-void ProgressBlock::ended(std::size_t index, bool failed) {
+void ProgressBlock::ended(std::size_t index, Ended how) {
     std::lock_guard lock(m_mutex);
     m_transfers.erase(index);
     ++m_ended;
-    if (failed) ++m_failed;
+    if (how == Ended::failed) ++m_failed;
+    if (how == Ended::interrupted) ++m_interrupted;
     draw();
 }
 
@@ -153,6 +154,7 @@ TotalView ProgressBlock::total_view(RateMeter::Clock::time_point now) const {
     total.ended = m_ended;
     total.files = m_files;
     total.failed = m_failed;
+    total.interrupted = m_interrupted;
     total.bytes = m_bytes;
     total.speed = m_meter.rate(now);
     return total;

@@ -43,8 +43,9 @@ class ProgressBlock {
 
     // The observer of download `index` (made on the first call).
     RetrieveObserver& observer_for(std::size_t index);
-    // Download `index` ended (saved, up to date, or failed): counted in the total line.
-    void ended(std::size_t index, bool failed);
+    // Download `index` ended: counted in the total line.
+    enum class Ended { saved, failed, interrupted }; // saved: or up to date
+    void ended(std::size_t index, Ended how);
     // Runs `print` with the block off the screen when `on_terminal` (what it prints shares the
     // terminal), then draws the block again when a redraw is due.
     void print_above(bool on_terminal, const std::function<void()>& print);
@@ -79,6 +80,7 @@ class ProgressBlock {
     std::size_t m_files = 0;
     std::size_t m_ended = 0;
     std::size_t m_failed = 0;
+    std::size_t m_interrupted = 0;
     std::uint64_t m_bytes = 0; // received in this run, over all downloads
     RateMeter m_meter;
     RateMeter::Clock::time_point m_started;

@@ -151,7 +151,12 @@ std::string transfer_line(const TransferView& transfer, std::size_t columns) {
 
 std::string total_line(const TotalView& total, std::size_t columns) {
     std::string name = fmt::format("total {}/{} files", total.ended, total.files);
-    if (total.failed > 0) name += fmt::format(" ({} failed)", total.failed);
+    if (total.failed > 0 && total.interrupted > 0)
+        name += fmt::format(" ({} failed, {} interrupted)", total.failed, total.interrupted);
+    else if (total.failed > 0)
+        name += fmt::format(" ({} failed)", total.failed);
+    else if (total.interrupted > 0)
+        name += fmt::format(" ({} interrupted)", total.interrupted);
     std::vector<Field> fields = {{pad_left(human_bytes(total.bytes), k_bytes_width), 1},
                                  {pad_left(speed_text(total.speed), k_speed_width), 2}};
     // The counts are the point of this line: the fields go before any of its text does, and

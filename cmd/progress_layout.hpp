@@ -49,21 +49,23 @@ struct TransferView {
     std::optional<double> speed;
 };
 
-// All of them: files ended (failed included) of all, the bytes received in this run.
+// All of them: files ended (failed and interrupted included) of all, the bytes received in
+// this run.
 struct TotalView {
     std::size_t ended = 0;
     std::size_t files = 0;
     std::size_t failed = 0;
     std::uint64_t bytes = 0;
     std::optional<double> speed;
+    std::size_t interrupted = 0; // by a stop (SIGINT, SIGTERM): not a failure of their own
 };
 
 // "NAME  45%  12.3 MiB  1.2 MiB/s" (bytes only when the size is unknown); on a narrow terminal
 // the bytes go first, then the speed, and the name is never shorter than 8 columns while
 // anything else is shown.
 std::string transfer_line(const TransferView& transfer, std::size_t columns);
-// "total 3/8 files (1 failed)  12.3 MiB  1.2 MiB/s"; narrower, the bytes go, then the speed,
-// and only then is the count cut.
+// "total 3/8 files (1 failed, 2 interrupted)  12.3 MiB  1.2 MiB/s"; narrower, the bytes go, then
+// the speed, and only then is the count cut.
 std::string total_line(const TotalView& total, std::size_t columns);
 // The block: a line per download in the order given, then the total line; with more
 // downloads than `rows` - 2 lines leave room for, the last shown line is "+K more".

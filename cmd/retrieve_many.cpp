@@ -104,7 +104,11 @@ class ManyReporter final : public RetrieveManyObserver {
         const Line& line = m_lines[index];
         if (!result) {
             problem(line.number, line.url, result.error());
-            if (m_block) m_block->ended(index, true);
+            if (m_block) {
+                m_block->ended(index, result.error().kind == ErrorKind::interrupted
+                                          ? ProgressBlock::Ended::interrupted
+                                          : ProgressBlock::Ended::failed);
+            }
             return;
         }
         // On stdout: the block makes way only when stdout is a terminal too (it may be the
@@ -126,7 +130,7 @@ class ManyReporter final : public RetrieveManyObserver {
             if (result->not_modified && m_output.verbose)
                 print_note(fmt::format("{} is up to date; not downloaded", result->path));
         });
-        if (m_block) m_block->ended(index, false);
+        if (m_block) m_block->ended(index, ProgressBlock::Ended::saved);
     }
 
     // A line that failed: its own error line (or object), and the exit code it weighs.

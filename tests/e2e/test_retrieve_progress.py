@@ -282,6 +282,23 @@ def test_result_lines_on_the_same_terminal_are_never_inside_the_block(trickle, t
     assert [line for line in too_wide(on_pty.data, 60) if line not in paths] == []
 
 
+def test_sigint_leaves_the_total_line_counting_the_interrupted(trickle, tmp_path, env):
+    listed = write_list(tmp_path / "list.txt", [trickle.url(f"/i{i}.bin") for i in range(3)])
+    out = tmp_path / "out"
+    out.mkdir()
+    on_pty = OnPty(["retrieve", "-j", "3", "-O", "--output-dir", str(out), "-i", listed], env, 60)
+    try:
+        on_pty.read_until(lambda d: all(f"i{i}.bin".encode() in d for i in range(3)), "block")
+        on_pty.proc.send_signal(signal.SIGINT)
+        assert on_pty.finish() == 130
+    finally:
+        on_pty.stop()
+    last = [line for line in shown_lines(on_pty.data) if line.strip()][-1]
+    assert last.startswith("total 3/3 files (3 interrupted)"), last
+    assert sorted(f for f in os.listdir(out) if f.endswith(".part")) == [
+        "i0.bin.part", "i1.bin.part", "i2.bin.part"]
+
+
 def test_single_bar_follows_the_width_and_sums_up_an_unknown_size(trickle, tmp_path, env):
     on_pty = OnPty(["retrieve", trickle.url("/u/stream-of-unknown-size.bin"),
                     str(tmp_path / "s.bin")], env, 60)

@@ -124,6 +124,12 @@ TEST(ProgressLayout, TotalLineCountsFilesBytesAndSpeed) {
     EXPECT_NE(line.find("5.0 MiB"), std::string::npos) << line;
     EXPECT_NE(line.find("1.0 MiB/s"), std::string::npos) << line;
     EXPECT_EQ(total_line({3, 8, 0, 0, std::nullopt}, 80).find("failed"), std::string::npos);
+    EXPECT_EQ(total_line({8, 8, 1, 0, std::nullopt, 7}, 80)
+                  .rfind("total 8/8 files (1 failed, 7 interrupted)", 0),
+              0u);
+    EXPECT_EQ(
+        total_line({8, 8, 0, 0, std::nullopt, 7}, 80).rfind("total 8/8 files (7 interrupted)", 0),
+        0u);
     // Narrow: the bytes, then the speed make way for the counts, which are cut last.
     const std::string forty = total_line({6, 6, 0, 5 << 20, 1048576.0}, 40);
     EXPECT_EQ(forty.rfind("total 6/6 files", 0), 0u) << forty;
@@ -276,7 +282,7 @@ TEST(ProgressBlock, ResultLinesNeverLandInsideTheBlock) {
     EXPECT_EQ(at_print.size(), before);
 
     block.observer_for(0).on_end(true);
-    block.ended(0, false);
+    block.ended(0, ProgressBlock::Ended::saved);
     block.finish();
     const auto last = shown_lines(recorded.writes.back());
     EXPECT_EQ(last[0].rfind("total 1/3 files", 0), 0u) << recorded.writes.back();
