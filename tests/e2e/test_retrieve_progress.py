@@ -100,6 +100,46 @@ def shown_lines(data):
     return re.split(r"[\r\n]", text)
 
 
+def screen(data, columns):
+    """The rows a terminal `columns` wide shows after `data`: printable text (wrapped at the
+    last column), CR, LF, and the only sequences nettool writes: CSI n A (up), CSI K (clear to
+    the end of the row) and CSI J (clear to the end of the screen). Rows are never scrolled
+    away, so that what was overwritten and what was left behind can both be seen."""
+    rows, row, col = [[]], 0, 0
+    text = data.decode("utf-8", errors="replace")
+    i = 0
+    while i < len(text):
+        m = re.match(r"\x1b\[([0-9]*)([AJK])", text[i:])
+        if m:
+            n, op = int(m.group(1) or 1), m.group(2)
+            if op == "A":
+                row = max(0, row - n)
+            else:
+                del rows[row][col:]
+                if op == "J":
+                    del rows[row + 1:]
+            i += m.end()
+            continue
+        c = text[i]
+        i += 1
+        if c == "\r":
+            col = 0
+        elif c == "\n":
+            row += 1
+        else:
+            if col >= columns:
+                row, col = row + 1, 0
+            while len(rows) <= row:
+                rows.append([])
+            line = rows[row]
+            line.extend(" " * (col + 1 - len(line)))
+            line[col] = c
+            col += 1
+        while len(rows) <= row:
+            rows.append([])
+    return ["".join(r).rstrip() for r in rows]
+
+
 def too_wide(data, columns):
     return [line for line in shown_lines(data) if len(line) >= columns]
 
@@ -107,12 +147,12 @@ def too_wide(data, columns):
 class OnPty:
     """nettool with stderr (and, when asked, stdout) on a new pseudo-terminal of `columns`."""
 
-    def __init__(self, args, env, columns, rows=24, stdout_on_pty=False):
+    def __init__(self, args, env, columns, rows=24, stdout_on_pty=False, cwd=None):
         self.master, slave = os.openpty()
         set_size(slave, columns, rows)
         self.proc = subprocess.Popen([NETTOOL, *args], env=env, stdin=subprocess.DEVNULL,
                                      stdout=slave if stdout_on_pty else subprocess.PIPE,
-                                     stderr=slave)
+                                     stderr=slave, cwd=cwd)
         os.close(slave)
         self.data = b""
         self.closed = False
@@ -236,6 +276,8 @@ def test_block_on_a_60_then_40_column_terminal(trickle, tmp_path, env):
     assert too_wide(later, 40) == []  # ...and none of their lines is 40 wide or wider
     last = [line for line in shown_lines(after) if line.strip()][-1]
     assert last.startswith("total 6/6 files"), last
+    # Every frame went back over exactly the previous one: the screen holds the total alone.
+    assert [row for row in screen(on_pty.data, 60) if row] == [last.rstrip()]
     assert sorted(os.listdir(out)) == sorted(n[1:] for n in names)
     assert "+" not in "".join(shown_lines(before))  # 24 rows: room for every download
 
@@ -258,29 +300,28 @@ def test_more_downloads_than_rows_say_how_many_are_not_shown(trickle, tmp_path, 
     for frame in frames[1:]:
         assert frame.count(b"\n") <= rows - 2, frame
     assert len(os.listdir(out)) == 8
+    shown = [row for row in screen(on_pty.data, 60) if row]
+    assert len(shown) == 1 and shown[0].startswith("total 8/8 files"), shown
 
 
 def test_result_lines_on_the_same_terminal_are_never_inside_the_block(trickle, tmp_path, env):
-    names = [f"/same{i}.bin" for i in range(5)]
-    listed = write_list(tmp_path / "list.txt", [trickle.url(n) for n in names])
-    out = tmp_path / "out"
-    out.mkdir()
-    on_pty = OnPty(["retrieve", "-j", "2", "-O", "--output-dir", str(out), "-i", listed], env,
-                   60, stdout_on_pty=True)
+    names = [f"same{i}.bin" for i in range(5)]
+    listed = write_list(tmp_path / "list.txt", [trickle.url("/" + n) for n in names])
+    (tmp_path / "o").mkdir()
+    on_pty = OnPty(["retrieve", "-j", "2", "-O", "--output-dir", "o", "-i", listed], env, 60,
+                   stdout_on_pty=True, cwd=str(tmp_path))
     try:
         on_pty.read_until(lambda d: b"total 0/5" in d, "block")
         trickle.release()
         assert on_pty.finish() == 0
     finally:
         on_pty.stop()
-    lines = shown_lines(on_pty.data)
-    paths = [str(out / name[1:]) for name in names]
-    for path in paths:
-        # The path is a line of its own: the block was taken away before it, drawn after it.
-        assert path in lines, (path, lines)
-        assert not any(path in line and line != path for line in lines), lines
-    # The paths are data (as long as they are); every line of the display fits.
-    assert [line for line in too_wide(on_pty.data, 60) if line not in paths] == []
+    assert too_wide(on_pty.data, 60) == []
+    # The block was taken away before each path and drawn again after it: on the screen, the
+    # five paths, each a row of its own, then the total line, and nothing the block left.
+    shown = [row for row in screen(on_pty.data, 60) if row]
+    assert sorted(shown[:-1]) == [f"o/{n}" for n in names], shown
+    assert shown[-1].startswith("total 5/5 files"), shown
 
 
 def test_sigint_leaves_the_total_line_counting_the_interrupted(trickle, tmp_path, env):
