@@ -110,7 +110,9 @@ void ProgressDisplay::clear_line() {
 std::string ProgressDisplay::bar_text(bool final) {
     const auto now = std::chrono::steady_clock::now();
     const double seconds = std::chrono::duration<double>(now - m_started).count();
-    const double average = seconds > 0 ? static_cast<double>(m_done - m_offset) / seconds : 0.0;
+    // A download that started over (a server that ignored the range) has fewer than m_offset.
+    const std::uint64_t received = m_done > m_offset ? m_done - m_offset : 0;
+    const double average = seconds > 0 ? static_cast<double>(received) / seconds : 0.0;
     if (!m_total || *m_total == 0) {
         if (final) return summary_line(m_shown_name, m_done, seconds, average, columns());
         return transfer_line({m_shown_name, m_done, std::nullopt, m_meter.rate(now)}, columns());
