@@ -150,18 +150,18 @@ std::string transfer_line(const TransferView& transfer, std::size_t columns) {
 }
 
 std::string total_line(const TotalView& total, std::size_t columns) {
-    std::string name = fmt::format("total {}/{} files", total.ended, total.files);
-    if (total.failed > 0 && total.interrupted > 0)
-        name += fmt::format(" ({} failed, {} interrupted)", total.failed, total.interrupted);
-    else if (total.failed > 0)
-        name += fmt::format(" ({} failed)", total.failed);
-    else if (total.interrupted > 0)
-        name += fmt::format(" ({} interrupted)", total.interrupted);
+    const std::size_t width = usable(columns);
+    std::string counts = fmt::format("{}/{} files", total.ended, total.files);
+    std::string ends; // ", 1 failed, 2 interrupted"
+    if (total.failed > 0) ends += fmt::format(", {} failed", total.failed);
+    if (total.interrupted > 0) ends += fmt::format(", {} interrupted", total.interrupted);
+    std::string name = "total " + counts + (ends.empty() ? "" : " (" + ends.substr(2) + ")");
+    // Narrow: the counts without their words around them.
+    if (terminal_columns(name) >= width) name = counts + ends;
     std::vector<Field> fields = {{pad_left(human_bytes(total.bytes), k_bytes_width), 1},
                                  {pad_left(speed_text(total.speed), k_speed_width), 2}};
     // The counts are the point of this line: the fields go before any of its text does, and
     // then its end goes (a middle cut would take the counts).
-    const std::size_t width = usable(columns);
     if (terminal_columns(name) >= width) return clip_columns(name, width);
     return name_and_fields(name, std::move(fields), width, terminal_columns(name));
 }

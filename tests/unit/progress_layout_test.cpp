@@ -156,7 +156,11 @@ TEST(ProgressLayout, TotalLineCountsFilesBytesAndSpeed) {
     EXPECT_NE(forty.find("1.0 MiB/s"), std::string::npos) << forty;
     EXPECT_EQ(forty.find("5.0 MiB"), std::string::npos) << forty;
     EXPECT_EQ(total_line({6, 6, 0, 5 << 20, 1048576.0}, 20), "total 6/6 files    ");
-    EXPECT_EQ(total_line({6, 6, 0, 5 << 20, 1048576.0}, 10), "total 6/6");
+    EXPECT_EQ(total_line({6, 6, 0, 5 << 20, 1048576.0}, 10), "6/6 files");
+    EXPECT_EQ(total_line({4, 4, 1, 5 << 20, 1048576.0, 3}, 40)
+                  .rfind("4/4 files, 1 failed, 3 interrupted", 0),
+              0u);
+    EXPECT_EQ(total_line({4, 4, 1, 5 << 20, 1048576.0, 3}, 12), "4/4 files, ");
 }
 
 TEST(ProgressLayout, BlockHasALinePerDownloadAndATotal) {
