@@ -1,14 +1,21 @@
 // retrieve's progress display: the lines (progress_layout.hpp) never as wide as the terminal,
-// names shortened in the middle, the block's composition and its control sequences, and the
+// names shortened in the middle, the block's composition and its control sequences, the
 // block itself (progress_block.hpp) over a recorded terminal: what it writes around a result
-// line, and the width it follows after a resize.
+// line, and the width it follows after a resize; and the terminal's size and SIGWINCH
+// (terminal.hpp).
 #include "escape.hpp"
 #include "progress_block.hpp"
 #include "progress_layout.hpp"
+#include "terminal.hpp"
 
 #include <cctype>
+#include <csignal>
+#include <cstdlib>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <string>
+#include <sys/ioctl.h>
+#include <unistd.h>
 #include <vector>
 
 using namespace nettool::cli;
@@ -348,4 +355,54 @@ TEST(ProgressBlock, ARunWithNothingToDownloadLeavesNothing) {
     block.print_above(true, [] {});
     block.finish();
     EXPECT_TRUE(recorded.writes.empty());
+}
+
+TEST(Terminal, SizeOfAPseudoTerminalAndNoneForAPipe) {
+    const int master = ::posix_openpt(O_RDWR | O_NOCTTY);
+    ASSERT_GE(master, 0);
+    ASSERT_EQ(::grantpt(master), 0);
+    ASSERT_EQ(::unlockpt(master), 0);
+    const int slave = ::open(::ptsname(master), O_RDWR | O_NOCTTY);
+    ASSERT_GE(slave, 0);
+    winsize size{};
+    size.ws_col = 57;
+    size.ws_row = 13;
+    ASSERT_EQ(::ioctl(master, TIOCSWINSZ, &size), 0);
+    const auto seen = terminal_size(slave);
+    ASSERT_TRUE(seen);
+    EXPECT_EQ(seen->columns, 57u);
+    EXPECT_EQ(seen->rows, 13u);
+    size.ws_col = 0; // a terminal that reports no size: none
+    ASSERT_EQ(::ioctl(master, TIOCSWINSZ, &size), 0);
+    EXPECT_FALSE(terminal_size(slave));
+    ::close(slave);
+    ::close(master);
+    int pipe_ends[2];
+    ASSERT_EQ(::pipe(pipe_ends), 0);
+    EXPECT_FALSE(terminal_size(pipe_ends[1]));
+    ::close(pipe_ends[0]);
+    ::close(pipe_ends[1]);
+}
+
+TEST(Terminal, ResizeWatchTakesEachResizeOnceAndLeavesTheOtherSignalsAlone) {
+    struct sigaction winch_before {};
+    struct sigaction int_before {};
+    sigaction(SIGWINCH, nullptr, &winch_before);
+    sigaction(SIGINT, nullptr, &int_before);
+    {
+        ResizeWatch watch;
+        EXPECT_FALSE(watch.resized());
+        ASSERT_EQ(::raise(SIGWINCH), 0);
+        EXPECT_TRUE(watch.resized());
+        EXPECT_FALSE(watch.resized()); // once
+        struct sigaction during {};
+        sigaction(SIGWINCH, nullptr, &during);
+        EXPECT_NE(during.sa_flags & SA_RESTART, 0); // a resize never fails a read with EINTR
+        struct sigaction int_during {};
+        sigaction(SIGINT, nullptr, &int_during);
+        EXPECT_EQ(int_during.sa_handler, int_before.sa_handler);
+    }
+    struct sigaction winch_after {};
+    sigaction(SIGWINCH, nullptr, &winch_after);
+    EXPECT_EQ(winch_after.sa_handler, winch_before.sa_handler); // the one it replaced is back
 }
