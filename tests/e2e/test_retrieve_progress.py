@@ -210,8 +210,11 @@ def wait_stopped(pid):
     while time.monotonic() < end:
         states = []
         for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/stat") as f:
-                states.append(f.read().rsplit(")", 1)[1].split()[0])
+            try:
+                with open(f"/proc/{pid}/task/{task}/stat") as f:
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+            except (FileNotFoundError, ProcessLookupError):
+                pass  # a thread that ended meanwhile (a download's writer)
         if all(s in ("T", "t") for s in states):
             return
         time.sleep(0.01)
