@@ -11,7 +11,6 @@
 namespace nettool::cli {
 namespace {
 
-constexpr auto k_bar_interval = std::chrono::milliseconds(100); // at most ~10 redraws a second
 constexpr auto k_line_interval = std::chrono::seconds(1);
 
 void write_stderr(const std::string& text) {
@@ -43,9 +42,7 @@ std::size_t ProgressDisplay::columns() {
 void ProgressDisplay::on_start(const std::string& path, std::optional<std::uint64_t> total,
                                std::uint64_t offset) {
     m_path = path;
-    const auto slash = path.rfind('/');
-    // The name is foreign text (from the server with -O): escaped before it is drawn.
-    m_shown_name = escape_for_terminal(slash == std::string::npos ? path : path.substr(slash + 1));
+    m_shown_name = shown_name(path);
     m_total = total;
     m_offset = offset;
     m_done = offset;
@@ -128,7 +125,7 @@ void ProgressDisplay::draw(bool final) {
     const auto interval =
         m_style == ProgressStyle::line
             ? std::chrono::duration_cast<std::chrono::milliseconds>(k_line_interval)
-            : k_bar_interval;
+            : k_redraw_interval;
     if (!final && m_last_draw != std::chrono::steady_clock::time_point{} &&
         now - m_last_draw < interval)
         return;

@@ -1,6 +1,5 @@
 #include "progress_block.hpp"
 
-#include "escape.hpp"
 #include "messages.hpp"
 
 #include <cstdio>
@@ -8,18 +7,6 @@
 #include <unistd.h>
 
 namespace nettool::cli {
-namespace {
-
-constexpr auto k_block_interval = std::chrono::milliseconds(100); // at most ~10 frames a second
-
-std::string shown_base_name(const std::string& path) {
-    const auto slash = path.rfind('/');
-    // The name is foreign text (from the server with -O): escaped before it is drawn.
-    return escape_for_terminal(slash == std::string::npos ? path : path.substr(slash + 1));
-}
-
-} // namespace
-
 BlockTerminal stderr_terminal() {
     auto watch = std::make_shared<ResizeWatch>();
     return {[](std::string_view text) {
@@ -83,7 +70,7 @@ void ProgressBlock::start(std::size_t index, const std::string& path,
                           std::optional<std::uint64_t> total, std::uint64_t offset) {
     std::lock_guard lock(m_mutex);
     Transfer& transfer = m_transfers[index];
-    transfer.name = shown_base_name(path);
+    transfer.name = shown_name(path);
     transfer.total = total;
     transfer.done = offset;
     transfer.meter = {};
@@ -165,7 +152,7 @@ void ProgressBlock::draw() {
     const auto now = RateMeter::Clock::now();
     const bool resized = m_terminal.resized();
     if (!resized && m_last_draw != RateMeter::Clock::time_point{} &&
-        now - m_last_draw < k_block_interval)
+        now - m_last_draw < k_redraw_interval)
         return;
     if (!m_size || resized) m_size = m_terminal.size();
     m_last_draw = now;

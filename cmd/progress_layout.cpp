@@ -86,6 +86,11 @@ std::string name_and_fields(std::string_view name, std::vector<Field> fields, st
 
 } // namespace
 
+std::string shown_name(std::string_view path) {
+    const auto slash = path.rfind('/');
+    return escape_for_terminal(slash == std::string_view::npos ? path : path.substr(slash + 1));
+}
+
 std::string elide_middle(std::string_view text, std::size_t width) {
     if (terminal_columns(text) <= width) return std::string(text);
     if (width < 5) return last_columns(text, width);

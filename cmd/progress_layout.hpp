@@ -17,6 +17,13 @@
 
 namespace nettool::cli {
 
+// The bar, the block and the JSON objects are redrawn (written) at most ~10 times a second.
+inline constexpr std::chrono::milliseconds k_redraw_interval{100};
+
+// What the display calls a download: the base name of its path, escaped (the name is foreign
+// text: from the server with -O).
+std::string shown_name(std::string_view path);
+
 // At most `width` columns of `text`: unchanged when it fits, else its start and end around
 // "..." (the end gets the odd column); under 5 columns, only its end. Never cuts a character.
 std::string elide_middle(std::string_view text, std::size_t width);

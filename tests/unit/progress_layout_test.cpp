@@ -87,6 +87,12 @@ TEST(ProgressLayout, ElideMiddleKeepsBothEnds) {
     }
 }
 
+TEST(ProgressLayout, ShownNameIsTheEscapedBaseName) {
+    EXPECT_EQ(shown_name("/tmp/area/x/data.bin"), "data.bin");
+    EXPECT_EQ(shown_name("data.bin"), "data.bin");
+    EXPECT_EQ(shown_name("d/evil\x1b[2J.bin"), "evil\\x1b[2J.bin");
+}
+
 TEST(ProgressLayout, WideCharactersTakeTwoColumns) {
     EXPECT_EQ(terminal_columns("abc"), 3u);
     EXPECT_EQ(terminal_columns("\xc3\xa9"), 1u);
