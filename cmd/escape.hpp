@@ -17,8 +17,11 @@ namespace nettool::cli {
 //   escaping twice changes nothing.
 std::string escape_for_terminal(std::string_view text);
 
-// The columns an escaped text takes on a terminal: one per UTF-8 code point, near enough for
-// names (wide CJK characters count one).
+// The columns an escaped text takes on a terminal: one per UTF-8 code point, two for East Asian
+// wide characters and emoji (combining marks count one: a line may end short, never long).
 std::size_t terminal_columns(std::string_view text);
+
+// The columns of the one character that starts at text[i], its byte length in `length`.
+std::size_t code_point_columns(std::string_view text, std::size_t i, std::size_t& length);
 
 } // namespace nettool::cli

@@ -6,37 +6,16 @@
 
 #include <cstdio>
 #include <fmt/format.h>
-#include <nettool/utf8.hpp>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 namespace nettool::cli {
 namespace {
 
-constexpr auto k_bar_interval = std::chrono::milliseconds(100); // at most ~10 redraws a second
 constexpr auto k_line_interval = std::chrono::seconds(1);
 
 void write_stderr(const std::string& text) {
     std::fwrite(text.data(), 1, text.size(), stderr);
     std::fflush(stderr);
-}
-
-int terminal_width() {
-    winsize size{};
-    if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col >= 40) return size.ws_col;
-    return 80;
-}
-
-// Shortens an (escaped) name to `width` columns, never inside a UTF-8 sequence, or pads it.
-std::string fit(const std::string& name, std::size_t width) {
-    const std::size_t have = terminal_columns(name);
-    if (have <= width) return name + std::string(width - have, ' ');
-    std::size_t cut = 0;
-    for (std::size_t kept = 0; cut < name.size(); ++cut) {
-        if (!is_utf8_continuation(static_cast<unsigned char>(name[cut])) && kept++ == width - 3)
-            break;
-    }
-    return name.substr(0, cut) + "...";
 }
 
 } // namespace
@@ -48,19 +27,28 @@ ProgressStyle choose_progress_style(std::optional<ProgressStyle> requested,
     return ::isatty(STDERR_FILENO) ? ProgressStyle::bar : ProgressStyle::none;
 }
 
-ProgressDisplay::ProgressDisplay(ProgressStyle style, const OutputOptions& output, std::string url)
-    : m_style(style), m_output(output), m_url(std::move(url)) {}
+ProgressDisplay::ProgressDisplay(ProgressStyle style, const OutputOptions& output, std::string url,
+                                 std::optional<std::size_t> line)
+    : m_style(style), m_output(output), m_url(std::move(url)), m_line(line) {
+    if (m_style == ProgressStyle::bar) m_resize_watch = std::make_unique<ResizeWatch>();
+}
+
+std::size_t ProgressDisplay::columns() {
+    if (!m_columns || (m_resize_watch && m_resize_watch->resized()))
+        m_columns = terminal_size(STDERR_FILENO).value_or(TerminalSize{}).columns;
+    return *m_columns;
+}
 
 void ProgressDisplay::on_start(const std::string& path, std::optional<std::uint64_t> total,
                                std::uint64_t offset) {
     m_path = path;
-    const auto slash = path.rfind('/');
-    // The name is foreign text (from the server with -O): escaped before it is drawn.
-    m_shown_name = escape_for_terminal(slash == std::string::npos ? path : path.substr(slash + 1));
+    m_shown_name = shown_name(path);
     m_total = total;
     m_offset = offset;
     m_done = offset;
     m_started = std::chrono::steady_clock::now();
+    m_meter = {};
+    m_meter.add(m_started, offset);
     m_last_draw = {};
     m_started_once = true;
     draw(false);
@@ -69,6 +57,7 @@ void ProgressDisplay::on_start(const std::string& path, std::optional<std::uint6
 void ProgressDisplay::on_progress(std::uint64_t done, std::optional<std::uint64_t> total) {
     m_done = done;
     if (total) m_total = total;
+    m_meter.add(std::chrono::steady_clock::now(), done);
     draw(false);
 }
 
@@ -104,43 +93,30 @@ void ProgressDisplay::on_end(bool success) {
     m_started_once = false;
 }
 
-// The bar is overwritten with spaces rather than erased with a control sequence: nettool
-// writes no escape sequences at all, so any in its output would be a bug.
+// The bar is overwritten with spaces rather than erased with a control sequence, so that the
+// single bar stays plain text (only retrieve -i's block, which must move the cursor up, writes
+// control sequences). Never past the terminal's width: after it narrowed, the spaces would wrap.
 void ProgressDisplay::clear_line() {
     if (m_style == ProgressStyle::bar && m_line_dirty) {
-        write_stderr("\r" + std::string(m_drawn_columns, ' ') + "\r");
+        const std::size_t blank = std::min(m_drawn_columns, columns() - 1);
+        write_stderr("\r" + std::string(blank, ' ') + "\r");
         m_line_dirty = false;
     }
 }
 
-std::string ProgressDisplay::bar_text(bool final) const {
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - m_started).count();
-    const double speed = seconds > 0.05 ? static_cast<double>(m_done - m_offset) / seconds : 0.0;
-    const std::string rate = human_bytes(static_cast<std::uint64_t>(speed)) + "/s";
-    const int width = terminal_width();
+std::string ProgressDisplay::bar_text(bool final) {
+    const auto now = std::chrono::steady_clock::now();
+    const double seconds = std::chrono::duration<double>(now - m_started).count();
+    // A download that started over (a server that ignored the range) has fewer than m_offset.
+    const std::uint64_t received = m_done > m_offset ? m_done - m_offset : 0;
+    const double average = seconds > 0 ? static_cast<double>(received) / seconds : 0.0;
     if (!m_total || *m_total == 0) {
-        return fmt::format("{} {:>10} {:>12}", fit(m_shown_name, 24), human_bytes(m_done), rate);
+        if (final) return summary_line(m_shown_name, m_done, seconds, average, columns());
+        return transfer_line({m_shown_name, m_done, std::nullopt, m_meter.rate(now)}, columns());
     }
-    const double fraction =
-        std::min(1.0, static_cast<double>(m_done) / static_cast<double>(*m_total));
-    const int percent = static_cast<int>(fraction * 100.0);
-    std::string eta = "--";
-    if (final)
-        eta = human_duration(std::chrono::seconds(static_cast<long long>(seconds)));
-    else if (speed > 0) {
-        eta = human_duration(std::chrono::seconds(static_cast<long long>(
-            static_cast<double>(*m_total - std::min(m_done, *m_total)) / speed)));
-    }
-    const std::string tail = fmt::format(" {:3}% {:>10} {:>12} {}{:>7}", percent,
-                                         human_bytes(m_done), rate, final ? "in " : "ETA ", eta);
-    const int bar_width = std::max(10, width - 24 - 3 - static_cast<int>(tail.size()) - 1);
-    const int filled = static_cast<int>(fraction * bar_width);
-    std::string bar = "[" + std::string(static_cast<std::size_t>(filled), '=');
-    if (filled < bar_width)
-        bar += '>' + std::string(static_cast<std::size_t>(bar_width - filled - 1), ' ');
-    bar += "]";
-    return fmt::format("{} {}{}", fit(m_shown_name, 24), bar, tail);
+    return bar_line(
+        {m_shown_name, m_done, *m_total, final ? average : m_meter.rate(now), seconds, final},
+        columns());
 }
 
 void ProgressDisplay::draw(bool final) {
@@ -149,7 +125,7 @@ void ProgressDisplay::draw(bool final) {
     const auto interval =
         m_style == ProgressStyle::line
             ? std::chrono::duration_cast<std::chrono::milliseconds>(k_line_interval)
-            : k_bar_interval;
+            : k_redraw_interval;
     if (!final && m_last_draw != std::chrono::steady_clock::time_point{} &&
         now - m_last_draw < interval)
         return;
@@ -158,8 +134,9 @@ void ProgressDisplay::draw(bool final) {
     case ProgressStyle::bar: {
         std::string text = bar_text(final);
         const std::size_t drawn = terminal_columns(text);
-        // Spaces over what a longer earlier bar left.
-        if (drawn < m_drawn_columns) text += std::string(m_drawn_columns - drawn, ' ');
+        // Spaces over what a longer earlier bar left (within the width: see clear_line()).
+        const std::size_t blank = std::min(m_drawn_columns, columns() - 1);
+        if (drawn < blank) text += std::string(blank - drawn, ' ');
         m_drawn_columns = drawn;
         write_stderr("\r" + text);
         m_line_dirty = true;
@@ -177,13 +154,15 @@ void ProgressDisplay::draw(bool final) {
     }
     case ProgressStyle::json: {
         const double seconds = std::chrono::duration<double>(now - m_started).count();
-        write_stderr(json_line({{"event", "progress"},
-                                {"url", m_url},
-                                {"path", m_path},
-                                {"bytes", m_done},
-                                {"total", m_total ? Json(*m_total) : Json()},
-                                {"seconds", seconds},
-                                {"done", final}}));
+        Json event = {{"event", "progress"},
+                      {"url", m_url},
+                      {"path", m_path},
+                      {"bytes", m_done},
+                      {"total", m_total ? Json(*m_total) : Json()},
+                      {"seconds", seconds},
+                      {"done", final}};
+        if (m_line) event["line"] = *m_line;
+        write_stderr(json_line(event));
         break;
     }
     case ProgressStyle::none:

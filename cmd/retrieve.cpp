@@ -306,7 +306,8 @@ void add_retrieve(CLI::App& app, Action& action) {
         if (options->list) {
             if (options->progress == ProgressStyle::bar) {
                 throw CLI::ValidationError("--progress",
-                                           "bar shows one download; with -i use line or json");
+                                           "bar is for one URL (with -i a terminal shows a line "
+                                           "per download by itself); use line or json");
             }
             action = [options] {
                 RetrieveManyCli many;

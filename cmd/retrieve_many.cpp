@@ -1,6 +1,7 @@
 #include "retrieve_many.hpp"
 
 #include "messages.hpp"
+#include "progress_block.hpp"
 
 #include <array>
 #include <cerrno>
@@ -8,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fmt/format.h>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nettool/http/url.hpp>
@@ -15,6 +17,7 @@
 #include <nettool/retrieve_many.hpp>
 #include <nettool/stop.hpp>
 #include <nettool/temp_area.hpp>
+#include <unistd.h>
 
 namespace nettool::cli {
 namespace {
@@ -80,13 +83,18 @@ class ManyReporter final : public RetrieveManyObserver {
   public:
     ManyReporter(const RetrieveManyCli& options, std::vector<Line> lines)
         : m_options(options), m_output(*options.output), m_lines(std::move(lines)),
-          m_displays(m_lines.size()) {}
+          m_style(choose_progress_style(options.progress, m_output)),
+          m_stdout_on_terminal(::isatty(STDOUT_FILENO) != 0), m_displays(m_lines.size()) {
+        if (m_style == ProgressStyle::bar)
+            m_block = std::make_unique<ProgressBlock>(m_lines.size(), m_output, stderr_terminal());
+    }
 
     RetrieveObserver& observer_for(std::size_t index) override {
+        if (m_block) return m_block->observer_for(index);
         auto& display = m_displays[index];
         if (!display) {
-            display = std::make_unique<ProgressDisplay>(
-                m_options.progress.value_or(ProgressStyle::none), m_output, m_lines[index].url);
+            display = std::make_unique<ProgressDisplay>(m_style, m_output, m_lines[index].url,
+                                                        m_lines[index].number);
         }
         return *display;
     }
@@ -96,23 +104,33 @@ class ManyReporter final : public RetrieveManyObserver {
         const Line& line = m_lines[index];
         if (!result) {
             problem(line.number, line.url, result.error());
+            if (m_block) {
+                m_block->ended(index, result.error().kind == ErrorKind::interrupted
+                                          ? ProgressBlock::Ended::interrupted
+                                          : ProgressBlock::Ended::failed);
+            }
             return;
         }
-        if (m_output.json) {
-            Json j = saved_json(*result);
-            j["line"] = line.number;
-            if (!write_json_line(stdout, j)) stdout_failed();
-        } else {
-            // As with one URL: the path as it is, for scripts; --headers after it.
-            std::string text = result->path + "\n";
-            if (m_options.headers) text += result->head.raw;
-            if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() ||
-                std::fflush(stdout) != 0) {
-                stdout_failed();
+        // On stdout: the block makes way only when stdout is a terminal too (it may be the
+        // same one); --json goes there, and a note to stderr.
+        print(m_stdout_on_terminal || (result->not_modified && m_output.verbose), [&] {
+            if (m_output.json) {
+                Json j = saved_json(*result);
+                j["line"] = line.number;
+                if (!write_json_line(stdout, j)) stdout_failed();
+            } else {
+                // As with one URL: the path as it is, for scripts; --headers after it.
+                std::string text = result->path + "\n";
+                if (m_options.headers) text += result->head.raw;
+                if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() ||
+                    std::fflush(stdout) != 0) {
+                    stdout_failed();
+                }
             }
-        }
-        if (result->not_modified && m_output.verbose)
-            print_note(fmt::format("{} is up to date; not downloaded", result->path));
+            if (result->not_modified && m_output.verbose)
+                print_note(fmt::format("{} is up to date; not downloaded", result->path));
+        });
+        if (m_block) m_block->ended(index, ProgressBlock::Ended::saved);
     }
 
     // A line that failed: its own error line (or object), and the exit code it weighs.
@@ -125,14 +143,22 @@ class ManyReporter final : public RetrieveManyObserver {
                 ? std::string("interrupted (SIGINT)")
                 : fmt::format("{}:{}: {}", m_options.list, number, error.message);
         if (m_output.json) {
-            Json j = {{"event", "error"}, {"exit", code}, {"message", message}};
-            if (!url.empty()) j["url"] = url;
-            j["line"] = number;
-            if (!write_json_line(stdout, j)) stdout_failed();
+            print(m_stdout_on_terminal, [&] {
+                Json j = {{"event", "error"}, {"exit", code}, {"message", message}};
+                if (!url.empty()) j["url"] = url;
+                j["line"] = number;
+                if (!write_json_line(stdout, j)) stdout_failed();
+            });
             return;
         }
         // An interruption is the user's own doing: one line would say nothing new.
-        if (!(stopped && error.kind == ErrorKind::interrupted)) print_error(message);
+        if (!(stopped && error.kind == ErrorKind::interrupted))
+            print(true, [&] { print_error(message); });
+    }
+
+    // The end of the run: the block leaves its total line.
+    void finish() {
+        if (m_block) m_block->finish();
     }
 
     void note_exit(int code) {
@@ -141,8 +167,24 @@ class ManyReporter final : public RetrieveManyObserver {
     int exit() const { return m_exit; }
 
   private:
+    // Prints past the block (on_terminal: what `write` prints shares its terminal). A failure
+    // to write stdout is reported after, with the block out of the way.
+    void print(bool on_terminal, const std::function<void()>& write) {
+        if (m_block)
+            m_block->print_above(on_terminal, write);
+        else
+            write();
+        if (std::exchange(m_stdout_failure_unreported, false)) {
+            const auto say = [] { print_error("cannot write the results to standard output"); };
+            if (m_block)
+                m_block->print_above(true, say);
+            else
+                say();
+        }
+    }
+
     void stdout_failed() {
-        if (!m_stdout_failed) print_error("cannot write the results to standard output");
+        if (!m_stdout_failed) m_stdout_failure_unreported = true;
         m_stdout_failed = true;
         note_exit(exit_code(ErrorKind::file_io));
     }
@@ -150,9 +192,13 @@ class ManyReporter final : public RetrieveManyObserver {
     const RetrieveManyCli& m_options;
     const OutputOptions& m_output;
     std::vector<Line> m_lines;
+    ProgressStyle m_style;
+    bool m_stdout_on_terminal;
     std::vector<std::unique_ptr<ProgressDisplay>> m_displays;
+    std::unique_ptr<ProgressBlock> m_block; // the terminal's display (else m_displays)
     int m_exit = 0;
     bool m_stdout_failed = false;
+    bool m_stdout_failure_unreported = false;
 };
 
 } // namespace
@@ -244,6 +290,7 @@ int run_retrieve_many(const RetrieveManyCli& options) {
         auto engine = make_retrieve_engine(many);
         retrieve_many(downloads, many, *engine, reporter);
     }
+    reporter.finish();
     if (stop_signal() == SIGINT) reporter.note_exit(exit_code(ErrorKind::interrupted));
     return reporter.exit();
 }

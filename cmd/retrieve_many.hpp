@@ -16,7 +16,7 @@ struct RetrieveManyCli {
     std::size_t jobs = 4;     // -j
     RetrieveOptions settings; // everything but url and file, shared by every line
     bool headers = false;
-    std::optional<ProgressStyle> progress; // line or json (no bar for many)
+    std::optional<ProgressStyle> progress; // line or json; unasked: the block on a terminal
     const OutputOptions* output = nullptr;
 };
 

@@ -72,8 +72,11 @@ Result<AtomicOutput> AtomicOutput::open(std::string path, AtomicOutputOptions op
         out.m_borrowed_fd = STDOUT_FILENO;
         return out;
     }
+    // One lstat answers the usual case (nothing there yet); a symbolic link is followed to
+    // see what it names. A dangling link still counts as an existing NAME.
     struct stat st {};
-    if (::stat(out.m_path.c_str(), &st) == 0) {
+    const bool exists = ::lstat(out.m_path.c_str(), &st) == 0;
+    if (exists && (!S_ISLNK(st.st_mode) || ::stat(out.m_path.c_str(), &st) == 0)) {
         if (S_ISDIR(st.st_mode)) {
             return fail(
                 ErrorKind::file_io,
@@ -93,7 +96,9 @@ Result<AtomicOutput> AtomicOutput::open(std::string path, AtomicOutputOptions op
     const std::string dir = util::parent_directory(out.m_path);
     out.m_dir.reset(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!out.m_dir) return io_error("cannot open the directory", dir, errno);
-    if (!options.force && exists_at(out.m_dir.get(), out.m_name))
+    // Checked again in the directory now held; RENAME_NOREPLACE at commit is the guarantee,
+    // this only fails early. Nothing was there a moment ago: no need to look again.
+    if (!options.force && exists && exists_at(out.m_dir.get(), out.m_name))
         return tl::unexpected(exists_error(out.m_path));
     out.m_part_name = out.m_name + ".part";
     out.m_part_path = out.m_path + ".part";
@@ -160,6 +165,8 @@ Status AtomicOutput::open_direct() {
 Status AtomicOutput::open_part(const AtomicOutputOptions& options) {
     const int dir = m_dir.get();
     const char* part = m_part_name.c_str();
+    // A .part that was there before may have left its sidecar (even without the .part).
+    m_sidecar_possible = options.resume;
     if (options.resume) {
         // O_NONBLOCK: a FIFO planted where the .part should be must not hang us.
         m_fd =
@@ -204,6 +211,7 @@ Status AtomicOutput::open_part(const AtomicOutputOptions& options) {
         }
         if (::unlinkat(dir, part, 0) != 0 && errno != ENOENT)
             return io_error("remove", m_part_path, errno);
+        m_sidecar_possible = true;
     }
     if (auto locked = lock_part(m_fd.get(), m_part_path); !locked) return locked;
     return take_identity();
@@ -327,7 +335,8 @@ Status AtomicOutput::commit(std::optional<std::chrono::system_clock::time_point>
     }
     if (auto renamed = rename_into_place(); !renamed) return renamed;
     m_committed = true;
-    ::unlinkat(m_dir.get(), part_meta_name(m_part_name).c_str(), 0);
+    // Only where one can be: a fresh .part that never got a sidecar saves a failing unlink.
+    if (m_sidecar_possible) ::unlinkat(m_dir.get(), part_meta_name(m_part_name).c_str(), 0);
     if (sync && directory_syncs != nullptr) return directory_syncs->sync(m_dir.get(), m_path);
     if (sync && ::fsync(m_dir.get()) != 0 && errno != EINVAL)
         return io_error("sync the directory of", m_path, errno);

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <nettool/atomic_output.hpp>
 #include <nettool/directory_sync.hpp>
 #include <nettool/retrieve_many.hpp>
 #include <nettool/stop.hpp>
@@ -22,18 +23,23 @@ using Next = RetrieveTransfer::Next;
 // beyond it no new transfer starts until the disk catches up (each holds a descriptor and a
 // writer thread).
 constexpr std::size_t k_finishing_per_job = 4;
+// Threads that settle finished downloads, at most (started as the work needs them).
+constexpr std::size_t k_finish_threads_per_job = 2;
+constexpr std::size_t k_most_finish_threads = 32;
+// The largest download (bytes of its last request) that settles on the loop thread.
+constexpr std::uint64_t k_settled_at_once = 256 * 1024;
 // The longest the loop sleeps without looking at the stop request and the clock.
 constexpr std::chrono::milliseconds k_longest_wait{500};
 
 // The threads that conclude transfers (the last writes, the digest, fsync, rename), so that
 // the loop driving the transfers never waits for the disk. Each finished piece of work wakes
-// the engine, whose run() the loop is usually in.
+// the engine, whose run() the loop is usually in. Threads start only when work finds none
+// idle, up to a cap: small files without fsync keep one or two busy, fsyncs need more (each
+// waits for the disk, and concurrent ones share the journal's commits).
 class FinishPool {
   public:
-    FinishPool(std::size_t threads, http::MultiTransferEngine& engine) : m_engine(engine) {
-        for (std::size_t i = 0; i < threads; ++i)
-            m_threads.emplace_back([this] { work(); });
-    }
+    FinishPool(std::size_t max_threads, http::MultiTransferEngine& engine)
+        : m_engine(engine), m_max_threads(std::max<std::size_t>(max_threads, 1)) {}
     ~FinishPool() {
         {
             std::lock_guard lock(m_mutex);
@@ -46,12 +52,16 @@ class FinishPool {
     FinishPool(const FinishPool&) = delete;
     FinishPool& operator=(const FinishPool&) = delete;
 
-    void submit(std::size_t index, std::function<Next()> work) {
+    void submit(std::size_t index, std::function<Next()> task) {
+        bool start = false;
         {
             std::lock_guard lock(m_mutex);
-            m_queue.emplace_back(index, std::move(work));
+            m_queue.emplace_back(index, std::move(task));
+            // Work already queued for the idle ones counts against them.
+            start = m_queue.size() > m_idle && m_threads.size() < m_max_threads;
+            if (start) m_threads.emplace_back([this] { work(); });
         }
-        m_wanted.notify_one();
+        if (!start) m_wanted.notify_one();
     }
 
     std::vector<std::pair<std::size_t, Next>> take_done() {
@@ -67,31 +77,35 @@ class FinishPool {
 
   private:
     void work() {
+        std::unique_lock lock(m_mutex);
         for (;;) {
-            std::pair<std::size_t, std::function<Next()>> job;
-            {
-                std::unique_lock lock(m_mutex);
-                m_wanted.wait(lock, [this] { return m_closing || !m_queue.empty(); });
-                if (m_queue.empty()) return;
-                job = std::move(m_queue.front());
-                m_queue.pop_front();
-            }
+            ++m_idle;
+            m_wanted.wait(lock, [this] { return m_closing || !m_queue.empty(); });
+            --m_idle;
+            if (m_queue.empty()) return;
+            auto job = std::move(m_queue.front());
+            m_queue.pop_front();
+            lock.unlock();
             Next next = job.second();
-            {
-                std::lock_guard lock(m_mutex);
-                m_done.emplace_back(job.first, next);
-            }
+            lock.lock();
+            m_done.emplace_back(job.first, next);
+            // The loop takes everything done at once: it needs waking only for the first.
+            if (m_done.size() > 1) continue;
+            lock.unlock();
             m_finished.notify_all();
             m_engine.wake();
+            lock.lock();
         }
     }
 
     http::MultiTransferEngine& m_engine;
+    const std::size_t m_max_threads;
     std::mutex m_mutex;
     std::condition_variable m_wanted;
     std::condition_variable m_finished;
     std::deque<std::pair<std::size_t, std::function<Next()>>> m_queue;
     std::vector<std::pair<std::size_t, Next>> m_done;
+    std::size_t m_idle = 0; // threads waiting for work
     bool m_closing = false;
     std::vector<std::thread> m_threads; // last: joined before the rest goes
 };
@@ -117,7 +131,7 @@ class Scheduler {
               http::MultiTransferEngine& engine, RetrieveManyObserver& observer)
         : m_options(downloads), m_jobs(std::max<std::size_t>(options.jobs, 1)), m_engine(engine),
           m_observer(observer), m_downloads(downloads.size()),
-          m_pool(std::min<std::size_t>(m_jobs * 4, 64), engine) {
+          m_pool(std::min(m_jobs * k_finish_threads_per_job, k_most_finish_threads), engine) {
         for (std::size_t i = 0; i < downloads.size(); ++i) {
             m_pending.push_back(i);
             const http::Url& url = downloads[i].url;
@@ -208,9 +222,24 @@ class Scheduler {
             until = Clock::time_point::max();
         }
         RetrieveTransfer* transfer = download.transfer.get();
+        if (settles_at_once(index, result)) {
+            apply(index, transfer->conclude(std::move(result)));
+            return;
+        }
         m_pool.submit(index, [transfer, outcome = std::move(result)]() mutable {
             return transfer->conclude(std::move(outcome));
         });
+    }
+
+    // A small download that succeeded without fsync, digest or registry waits for nothing
+    // in concluding: one write of what it holds (to the page cache), the mode, the time and
+    // the rename. Done here it costs no hand-over to a finishing thread and back, which is
+    // most of what a small file costs. Larger ones may have writes queued behind a writer
+    // thread (which dirty-page throttling can hold up), failures may retry: the pool's.
+    bool settles_at_once(std::size_t index, const http::TransferResult& result) const {
+        const RetrieveOptions& o = m_options[index];
+        return result && result->body_bytes <= k_settled_at_once && !o.sync && !o.checksum &&
+               !o.sha256 && (o.file || o.remote_name);
     }
 
     void apply(std::size_t index, const Next& next) {
@@ -308,8 +337,10 @@ void retrieve_many(const std::vector<RetrieveOptions>& downloads,
     // Files renamed into one directory at about the same time share its fsync.
     DirectorySyncs directory_syncs;
     std::vector<RetrieveOptions> shared = downloads;
+    const mode_t final_mode = 0666 & ~current_umask();
     for (auto& download : shared) {
         download.directory_syncs = &directory_syncs;
+        if (!download.final_mode) download.final_mode = final_mode;
         download.sidecar_on_first_write = true;
     }
     Scheduler(shared, options, engine, observer).run();

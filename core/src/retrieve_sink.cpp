@@ -49,8 +49,11 @@ std::string DownloadSink::local_path_guess() const {
 Status DownloadSink::prepare() {
     if (!m_options.file && !m_options.remote_name) return {}; // temp area: a fresh name
     const std::string path = local_path_guess();
+    // Looked at only when something depends on it (-N, or FILE without --force): a -O name
+    // may still change with the response, and opening the output checks it then.
     struct stat st {};
-    const bool exists = ::stat(path.c_str(), &st) == 0;
+    const bool looked = m_options.timestamping || (m_options.file && !m_options.force);
+    const bool exists = looked && ::stat(path.c_str(), &st) == 0;
     if (m_options.timestamping && exists && S_ISREG(st.st_mode)) {
         m_local_time =
             std::chrono::system_clock::time_point(std::chrono::seconds(st.st_mtim.tv_sec));
@@ -134,6 +137,7 @@ Status DownloadSink::settle(bool failed) {
 Status DownloadSink::write_meta() {
     auto written = write_part_meta(m_output->dir_fd(), m_output->part_name(), m_meta,
                                    m_output->part_path(), m_options.sync);
+    m_output->sidecar_written(); // even a failed write may have left a file behind
     if (written) m_meta_written = true;
     return written;
 }
@@ -187,6 +191,7 @@ Status DownloadSink::open_output(const http::ResponseHead& head) {
     if (!m_options.file && !m_options.remote_name) return open_in_temp_area(head);
     AtomicOutputOptions o;
     o.force = m_options.force || m_options.timestamping; // -N replaces an older copy
+    o.final_mode = m_options.final_mode;
     o.resume = m_options.resume; // -O -c (FILE -c opened its .part before the request)
     std::string path;
     if (m_options.file) {

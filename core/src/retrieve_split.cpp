@@ -144,6 +144,7 @@ Status SplitDownload::open() {
     AtomicOutputOptions o;
     o.force = m_options.force;
     o.resume = m_options.resume;
+    o.final_mode = m_options.final_mode;
     auto output = AtomicOutput::open(*m_options.file, o);
     if (!output) return tl::unexpected(output.error());
     m_output.emplace(std::move(*output));

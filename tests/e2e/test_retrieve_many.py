@@ -4,6 +4,8 @@ import os
 import signal
 import time
 
+import pytest
+
 from conftest import DEADLINE, json_lines, nettool_argv, run
 from download_helpers import (  # noqa: F401 (area, env, server: fixtures)
     Resource, area, env, server)
@@ -161,6 +163,38 @@ def test_no_more_than_jobs_connections_are_open_at_once(server, tmp_path, env):
     assert len(r.stdout.splitlines()) == 30
     assert 1 <= server.most_open <= 3
     assert server.connections <= 6  # reused, not one per file
+
+
+@pytest.mark.parametrize("sync", [[], ["--no-sync"]], ids=["durable", "no-sync"])
+def test_hundreds_of_small_files_are_byte_exact_over_at_most_jobs_connections(
+        server, tmp_path, env, sync):
+    """Many small files (the finishing threads, or the loop itself without fsync, settle
+    them), and two larger ones among them (settled by the finishing threads either way)."""
+    bodies = {}
+    lines = []
+    for i in range(300):
+        body = os.urandom(600_000 if i in (5, 150) else 1000 + 37 * i)
+        url = server.add(f"/s{i}.bin", Resource(body))
+        lines.append(url)
+        bodies[f"s{i}.bin"] = body
+    listed = write_list(tmp_path / "list.txt", lines)
+    out = tmp_path / "out"
+    out.mkdir()
+    r = run("retrieve", *sync, "-j", "16", "-O", "--output-dir", str(out), "-i", listed, env=env)
+    assert r.returncode == 0, r.stderr
+    assert sorted(r.stdout.decode().splitlines()) == sorted(str(out / name) for name in bodies)
+    assert sorted(os.listdir(out)) == sorted(bodies)  # no .part, no sidecar left
+    for name, body in bodies.items():
+        assert (out / name).read_bytes() == body, name
+        assert os.stat(out / name).st_mode & 0o777 == 0o666 & ~current_umask()
+    assert 1 <= server.most_open <= 16
+    assert server.connections <= 32  # reused, not one per file
+
+
+def current_umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def test_retry_after_holds_back_its_own_host_only(server, tmp_path, env):

@@ -334,3 +334,48 @@ TEST(AtomicOutput, AFifoWhereThePartShouldBeIsRefusedWithoutHanging) {
     ASSERT_FALSE(fresh);
     EXPECT_NE(fresh.error().message.find("already exists"), std::string::npos);
 }
+
+TEST(AtomicOutput, SymbolicLinksAtTheNameAreJudgedByWhatTheyName) {
+    ScratchDir dir;
+    // A dangling link is an existing NAME: refused without --force, never written through.
+    const std::string dangling = dir / "dangling.bin";
+    ASSERT_EQ(::symlink((dir / "nowhere").c_str(), dangling.c_str()), 0);
+    auto refused = AtomicOutput::open(dangling);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().sys_errno, EEXIST);
+    // A link to a directory is a directory; a link to a device is written directly.
+    const std::string to_dir = dir / "to-dir";
+    ASSERT_EQ(::symlink(dir.path().c_str(), to_dir.c_str()), 0);
+    auto directory = AtomicOutput::open(to_dir);
+    ASSERT_FALSE(directory);
+    EXPECT_NE(directory.error().message.find("is a directory"), std::string::npos);
+    const std::string to_null = dir / "to-null";
+    ASSERT_EQ(::symlink("/dev/null", to_null.c_str()), 0);
+    auto direct = AtomicOutput::open(to_null);
+    ASSERT_TRUE(direct) << direct.error().message;
+    EXPECT_TRUE(direct->direct());
+}
+
+TEST(AtomicOutput, CommitRemovesTheSidecarsItCanHave) {
+    ScratchDir dir;
+    // Written for this .part: removed at commit.
+    const std::string path = dir / "written.bin";
+    auto out = AtomicOutput::open(path);
+    ASSERT_TRUE(out);
+    ASSERT_TRUE(nettool::write_part_meta(out->part_path(), meta_for("http://x/")));
+    out->sidecar_written();
+    ASSERT_TRUE(out->commit(std::nullopt, false));
+    EXPECT_TRUE(exists(path));
+    EXPECT_FALSE(exists(path + ".part.meta"));
+    // Left by the .part a resumed download continues: removed at commit too.
+    const std::string resumed = dir / "resumed.bin";
+    write_file(resumed + ".part", "abc");
+    ASSERT_TRUE(nettool::write_part_meta(resumed + ".part", meta_for("http://x/")));
+    AtomicOutputOptions resume;
+    resume.resume = true;
+    auto continued = AtomicOutput::open(resumed, resume);
+    ASSERT_TRUE(continued) << continued.error().message;
+    ASSERT_TRUE(continued->commit(std::nullopt, false));
+    EXPECT_EQ(read_file(resumed), "abc");
+    EXPECT_FALSE(exists(resumed + ".part.meta"));
+}

@@ -82,9 +82,9 @@ class AtomicOutput {
     // output that already holds data: it cannot be unwritten.
     Status restart();
     // fsync, final mode, optional mtime, rename onto NAME (never replacing one unless force),
-    // fsync of the directory, removal of the sidecar. The descriptor (and its lock) stays open
-    // until close() or destruction. Without `sync` both fsyncs are left out: the rename is as
-    // atomic, but after a power loss NAME may be missing or hold fewer bytes. With
+    // fsync of the directory, removal of the sidecar (see sidecar_written()). The descriptor (and
+    // its lock) stays open until close() or destruction. Without `sync` both fsyncs are left out:
+    // the rename is as atomic, but after a power loss NAME may be missing or hold fewer bytes. With
     // `directory_syncs` the directory's fsync is shared with other commits at the same time.
     Status commit(std::optional<std::chrono::system_clock::time_point> mtime = std::nullopt,
                   bool sync = true, DirectorySyncs* directory_syncs = nullptr);
@@ -92,6 +92,10 @@ class AtomicOutput {
     // one in the temp area cannot be continued).
     void discard();
     void close() { m_fd.reset(); }
+    // A sidecar (NAME.part.meta) was written beside the .part: commit() removes it. Without
+    // this, commit() removes one only where an earlier .part may have left it (resume, or
+    // --force replacing an old .part).
+    void sidecar_written() { m_sidecar_possible = true; }
 
   private:
     AtomicOutput() = default;
@@ -113,8 +117,9 @@ class AtomicOutput {
     bool m_force = false;
     bool m_committed = false;
     bool m_unnamed = false;
-    bool m_o_direct = false;        // O_DIRECT is set on m_fd now
-    bool m_direct_io_usable = true; // until the file system refuses it
+    bool m_sidecar_possible = false; // commit() removes NAME.part.meta
+    bool m_o_direct = false;         // O_DIRECT is set on m_fd now
+    bool m_direct_io_usable = true;  // until the file system refuses it
     mode_t m_final_mode = 0644;
     std::uint64_t m_size = 0;
     FileIdentity m_identity;

@@ -15,6 +15,7 @@
 #include <nettool/http/transfer.hpp>
 #include <optional>
 #include <string>
+#include <sys/types.h>
 
 namespace nettool {
 
@@ -38,6 +39,9 @@ struct RetrieveOptions {
     // response arrives: retrieve -i, whose transfers must not wait for the disk. A download
     // killed before its first write then leaves an empty .part without a sidecar.
     bool sidecar_on_first_write = false;
+    // The mode a named file is saved with (the temp area keeps 0600); unset: 0666 & ~umask,
+    // read for each file (retrieve -i reads the umask once for all of them).
+    std::optional<mode_t> final_mode;
     // --split N: fetch FILE over up to N connections with range requests, adding them only
     // while they raise the total rate (0 or 1: one connection, in order). -c also continues a
     // FILE.part that an earlier --split left, whatever N is.
