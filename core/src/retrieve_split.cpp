@@ -345,6 +345,7 @@ Status SplitDownload::write_meta(bool data_first) {
     if (m_options.sync && data_first) (void)::fdatasync(m_output->fd());
     m_meta.segments = m_plan->to_meta();
     m_meta_written = Clock::now();
+    m_output->sidecar_written(); // so that commit() removes it
     return write_part_meta(m_output->dir_fd(), m_output->part_name(), m_meta, m_output->part_path(),
                            m_options.sync);
 }
