@@ -19,37 +19,21 @@ import pytest
 from conftest import DEADLINE, NETTOOL, run
 from connect_helpers import free_port
 from download_helpers import wait_for
-
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-needs_nginx = pytest.mark.skipif(NGINX is None, reason="needs nginx (Debian package nginx)")
+from nginx_helpers import NGINX, needs_nginx, running_nginx
 
 MIB = 1024 * 1024
 
 NGINX_CONFIG = """
-{user}
-worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
 events {{ worker_connections 256; }}
 http {{
     log_format split '$connection "$http_range" "$http_if_range" $status $body_bytes_sent';
     access_log {d}/access.log split;
-    client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
-    uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+    {temp_paths}
     server {{ listen 127.0.0.1:{limited}; root {d}/www; limit_rate 4m; }}
     server {{ listen 127.0.0.1:{slow}; root {d}/www; limit_rate 1m; }}
     server {{ listen 127.0.0.1:{unlimited}; root {d}/www; }}
 }}
 """
-
-
-def accepting(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 class Nginx:
@@ -87,25 +71,8 @@ def nginx(tmp_path_factory):
     (d / "www" / "huge.bin").write_bytes(os.urandom(32 * MIB))
     (d / "www" / "mid.bin").write_bytes(os.urandom(4 * MIB))
     ports = {"limited": free_port(), "slow": free_port(), "unlimited": free_port()}
-    user = "user root;" if os.geteuid() == 0 else ""
-    (d / "nginx.conf").write_text(NGINX_CONFIG.format(d=d, user=user, **ports))
-    proc = subprocess.Popen([NGINX, "-p", str(d), "-c", str(d / "nginx.conf"), "-e",
-                             str(d / "error.log")], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        end = time.monotonic() + DEADLINE
-        while not all(accepting(p) for p in ports.values()):
-            if proc.poll() is not None or time.monotonic() > end:
-                pytest.fail(f"nginx did not start: {proc.stderr.read()!r}")
-            time.sleep(0.05)
+    with running_nginx(d, NGINX_CONFIG, ports):
         yield Nginx(d, ports)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=DEADLINE)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=DEADLINE)
 
 
 def sha256_of(path):

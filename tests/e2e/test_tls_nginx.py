@@ -1,31 +1,21 @@
 """connect --tls against nginx (the server most TLS clients meet), with the test CA: verified,
 a client certificate presented to a server that asks for one, and the name check."""
-import os
-import shutil
-import socket
 import subprocess
-import time
 
 import pytest
 
 from conftest import DEADLINE, NETTOOL
 from connect_helpers import free_port
+from nginx_helpers import needs_nginx, running_nginx
 from tls_helpers import Pki
 
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-pytestmark = pytest.mark.skipif(NGINX is None, reason="needs nginx (Debian package nginx)")
+pytestmark = needs_nginx
 
 CONFIG = """
-{user}
-worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
 events {{ worker_connections 64; }}
 http {{
     access_log off;
-    client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
-    uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+    {temp_paths}
     ssl_certificate {d}/server.pem;
     ssl_certificate_key {d}/server.key;
     server {{ listen 127.0.0.1:{plain_port} ssl; root {d}/www; }}
@@ -38,14 +28,6 @@ http {{
 """
 
 
-def accepting(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def nginx(tmp_path_factory):
     """nginx with two TLS servers (plain, and one that requires a client certificate signed by
@@ -55,29 +37,8 @@ def nginx(tmp_path_factory):
     (d / "www").mkdir()
     (d / "www" / "index.html").write_bytes(b"hello from nginx\n")
     ports = {"plain_port": free_port(), "mutual_port": free_port()}
-    # As root nginx's workers would switch to nobody, who cannot enter pytest's private
-    # directories: they stay root (there is nothing to switch from otherwise).
-    user = "user root;" if os.geteuid() == 0 else ""
-    (d / "nginx.conf").write_text(CONFIG.format(d=d, user=user, **ports))
-    proc = subprocess.Popen([NGINX, "-p", str(d), "-c", str(d / "nginx.conf"), "-e",
-                             str(d / "error.log")], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        end = time.monotonic() + DEADLINE
-        while not all(accepting(p) for p in ports.values()):
-            if proc.poll() is not None or time.monotonic() > end:
-                pytest.fail(f"nginx did not start: {proc.stderr.read()!r} "
-                            f"{(d / 'error.log').read_text()!r}")
-            time.sleep(0.05)
+    with running_nginx(d, CONFIG, ports):
         yield pki, ports["plain_port"], ports["mutual_port"]
-    finally:
-        # SIGTERM: the master stops its workers and then exits (SIGKILL would orphan them).
-        proc.terminate()
-        try:
-            proc.wait(timeout=DEADLINE)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=DEADLINE)
 
 
 def get(port, *args, host="localhost"):
