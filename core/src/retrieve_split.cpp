@@ -107,6 +107,8 @@ class SplitDownload {
     std::optional<std::string> validator() const;
     Result<RetrieveResult> finish();
     Result<RetrieveResult> fall_back();
+    // Gives up splitting for one connection, saying why: the transfer that found out ends.
+    Status decide_to_fall_back(std::string_view why);
     bool stopping() const { return m_fall_back || m_fresh_start || m_failure; }
 
     const RetrieveOptions& m_options;
@@ -230,16 +232,19 @@ std::string SplitDownload::changed_since(const http::ResponseHead& head) const {
     return {};
 }
 
+Status SplitDownload::decide_to_fall_back(std::string_view why) {
+    m_fall_back = true;
+    m_observer.on_note(
+        fmt::format("{} {}; downloading over one connection", m_options.url.shown, why));
+    return fail(ErrorKind::generic, "falling back to one connection");
+}
+
 Status SplitDownload::on_response(Job& job, const http::ResponseHead& head) {
     if (head.is_http() && head.status >= 400) return {}; // the engine fails the transfer
     if (stopping()) return fail(ErrorKind::generic, "the download is starting over");
     if (job.probe) {
         if (const std::string why = why_not_split(head); !why.empty()) {
-            m_fall_back = true;
-            m_observer.on_note(fmt::format("{} cannot be split: {}; downloading over one "
-                                           "connection",
-                                           m_options.url.shown, why));
-            return fail(ErrorKind::generic, "falling back to one connection");
+            return decide_to_fall_back(fmt::format("cannot be split: {}", why));
         }
         m_meta.etag = std::string(head.find("ETag").value_or(""));
         m_meta.last_modified = std::string(head.find("Last-Modified").value_or(""));
@@ -265,11 +270,7 @@ Status SplitDownload::on_response(Job& job, const http::ResponseHead& head) {
         return fail(ErrorKind::protocol, "the file changed on the server");
     }
     if (!head.resumed) {
-        m_fall_back = true;
-        m_observer.on_note(fmt::format("{} answered a range request with the whole file; "
-                                       "downloading over one connection",
-                                       m_options.url.shown));
-        return fail(ErrorKind::generic, "falling back to one connection");
+        return decide_to_fall_back("answered a range request with the whole file");
     }
     if (!m_head) {
         m_head = head;
