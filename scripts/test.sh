@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, builds with warnings as errors, runs
-# every unit and end-to-end test and every fuzz target (20 s each), then runs the tests again
+# every unit and end-to-end test and every fuzz target (10 s each), then runs the tests again
 # in an ASan+UBSan build.
 # NETTOOL_SKIP_SANITIZE=1 skips the second pass, NETTOOL_SKIP_FUZZ=1 the fuzzing (for a quick
 # local run).
@@ -14,7 +14,7 @@ scripts/build.sh build -DNETTOOL_WERROR=ON
 
 if [[ "${NETTOOL_SKIP_FUZZ:-0}" != 1 ]]; then
   # A clang build of only the parsers (build-fuzz/), the targets run $jobs at a time.
-  scripts/fuzz.sh -j "$jobs" 20
+  scripts/fuzz.sh -j "$jobs" 10
 fi
 
 if [[ "${NETTOOL_SKIP_SANITIZE:-0}" != 1 ]]; then
