@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <netinet/in.h>
 #include <nettool/splice_pump.hpp>
 #include <poll.h>
 #include <sys/socket.h>
@@ -29,6 +30,24 @@ std::size_t growable(int fd) {
                                                                 : 0;
 }
 
+bool is_dev_null(const struct stat& st) {
+    return S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) == 3;
+}
+
+bool is_tcp_socket(int fd) {
+    int protocol = 0;
+    socklen_t length = sizeof protocol;
+    return ::getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &length) == 0 &&
+           protocol == IPPROTO_TCP;
+}
+
+// TCP's recv(MSG_TRUNC) drops the bytes without copying them (tcp(7)); other sockets would
+// copy, so they keep the private pipe.
+bool discards_in_kernel(int source_fd, int sink_fd) {
+    struct stat st {};
+    return ::fstat(sink_fd, &st) == 0 && is_dev_null(st) && is_tcp_socket(source_fd);
+}
+
 bool is_stream_socket(int fd) {
     int type = 0;
     socklen_t length = sizeof type;
@@ -49,7 +68,7 @@ bool SplicePump::suitable_sink(int fd) {
     if (::fstat(fd, &st) != 0) return false;
     if (S_ISSOCK(st.st_mode)) return is_stream_socket(fd);
     if (S_ISFIFO(st.st_mode)) return true;
-    if (S_ISCHR(st.st_mode)) return major(st.st_rdev) == 1 && minor(st.st_rdev) == 3; // /dev/null
+    if (S_ISCHR(st.st_mode)) return is_dev_null(st);
     if (S_ISREG(st.st_mode)) {
         const int flags = ::fcntl(fd, F_GETFL);
         return flags >= 0 && (flags & O_APPEND) == 0;
@@ -61,8 +80,12 @@ Result<SplicePump> SplicePump::create(int source_fd, int sink_fd, Pump::Options 
     NETTOOL_CHECK(source_fd >= 0 && sink_fd >= 0 && !options.limit && !options.observe &&
                   !options.transform);
     SplicePump pump(source_fd, sink_fd, std::move(options));
-    pump.m_direct = is_pipe(source_fd) || is_pipe(sink_fd);
-    if (pump.m_direct) {
+    if (discards_in_kernel(source_fd, sink_fd)) {
+        pump.m_way = Way::discard;
+        return pump;
+    }
+    if (is_pipe(source_fd) || is_pipe(sink_fd)) {
+        pump.m_way = Way::direct;
         pump.m_source_size = growable(source_fd);
         pump.m_sink_size = growable(sink_fd);
         return pump;
@@ -85,16 +108,40 @@ SplicePump::SplicePump(int source_fd, int sink_fd, Pump::Options options)
 
 bool SplicePump::wants_read() const {
     if (m_finished || m_source_ended) return false;
-    return m_direct ? !m_sink_full : m_pending == 0;
+    switch (m_way) {
+    case Way::direct:
+        return !m_sink_full;
+    case Way::through_pipe:
+        return m_pending == 0;
+    case Way::discard:
+        return true; // /dev/null is never full
+    }
+    return false;
 }
 
 bool SplicePump::wants_write() const {
     if (m_finished) return false;
-    return m_direct ? m_sink_full : m_pending > 0;
+    switch (m_way) {
+    case Way::direct:
+        return m_sink_full;
+    case Way::through_pipe:
+        return m_pending > 0;
+    case Way::discard:
+        return false;
+    }
+    return false;
 }
 
 Status SplicePump::step() {
-    return m_direct ? step_direct() : step_through_pipe();
+    switch (m_way) {
+    case Way::direct:
+        return step_direct();
+    case Way::through_pipe:
+        return step_through_pipe();
+    case Way::discard:
+        return step_discard();
+    }
+    return {};
 }
 
 Status SplicePump::step_direct() {
@@ -183,6 +230,27 @@ Status SplicePump::step_through_pipe() {
             grow(m_pipe_write.get());
             m_pipe_size = k_chunk; // asked once, granted or not
         }
+    }
+    return {};
+}
+
+Status SplicePump::step_discard() {
+    for (int rounds = 0; rounds < m_options.rounds_per_step && !m_finished; ++rounds) {
+        // No buffer: with MSG_TRUNC TCP never touches it (a null one would fail with EFAULT
+        // rather than be written should a kernel copy after all).
+        const ssize_t n = ::recv(m_source, nullptr, k_chunk, MSG_TRUNC | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) return {};
+            return failed(Pump::Side::source, errno); // a reset too: the relay judges it
+        }
+        if (n == 0) {
+            m_source_ended = true;
+            finish();
+            return {};
+        }
+        m_bytes_in += static_cast<std::uint64_t>(n);
+        m_bytes_out += static_cast<std::uint64_t>(n);
     }
     return {};
 }

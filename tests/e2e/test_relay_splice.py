@@ -2,6 +2,7 @@
 directions): byte-exact with pipes, regular files and sockets at either end, checked with
 SHA-256. Each case runs a real `serve` and a real `connect` against each other."""
 import hashlib
+import json
 import os
 import socket
 import subprocess
@@ -176,7 +177,7 @@ def test_exec_child_pipes_splice_both_ways(procs):
 @pytest.mark.parametrize("direction, end", [("to_serve", "pipe"), ("to_serve", "devnull"),
                                             ("from_serve", "pipe")])
 def test_a_reset_mid_splice_ends_serve_with_4(direction, end):
-    # Straight (a pipe at serve's end) and through the private pipe (/dev/null): a reset while
+    # Straight (a pipe at serve's end) and dropped in the kernel (/dev/null): a reset while
     # the bytes flow is a failure, found at once, in either direction.
     data = os.urandom(SIZE)
     if direction == "to_serve":
@@ -201,6 +202,34 @@ def test_a_reset_mid_splice_ends_serve_with_4(direction, end):
             reader.join()
         if feeder:
             feeder.join(DEADLINE)
+
+
+@pytest.mark.parametrize("stdin", ["devnull", "data"])
+def test_tcp_into_dev_null_counts_every_byte_and_half_closes_both_ways(tmp_path, stdin):
+    # serve > /dev/null drops TCP bytes in the kernel (recv MSG_TRUNC) instead of moving them:
+    # the count in the close event must still be every byte, the client's FIN must end that
+    # direction, and serve's own direction (nothing, or a file) must still arrive whole.
+    up = os.urandom(SIZE)
+    down = os.urandom(SIZE // 3) if stdin == "data" else b""
+    source = tmp_path / "down.bin"
+    source.write_bytes(down)
+    with open(source, "rb") as f, RawServe("127.0.0.1:0", stdin=f) as serve:
+        s = socket.create_connection(("127.0.0.1", serve.port), timeout=DEADLINE)
+        back = bytearray()
+        reader = threading.Thread(target=lambda: [back.extend(c) for c in iter(
+            lambda: s.recv(1 << 20), b"")], daemon=True)
+        reader.start()
+        s.sendall(up)
+        s.shutdown(socket.SHUT_WR)
+        reader.join(DEADLINE)
+        s.close()
+        assert serve.wait() == 0
+        events = [json.loads(line) for line in serve.stderr_text().splitlines() if line]
+    closed = [e for e in events if e.get("event") == "close"]
+    assert len(closed) == 1
+    assert closed[0]["bytes_in"] == len(up)
+    assert closed[0]["bytes_out"] == len(down)
+    assert bytes(back) == down
 
 
 def test_serve_stdout_reader_leaving_is_exit_3_not_sigpipe():

@@ -1,5 +1,6 @@
 // SplicePump: every pair of ends splice(2) can join, straight (one end a pipe) or through a
-// private pipe, byte-exact; the reset read, the sink's reader leaving, which side it waits on.
+// private pipe, byte-exact, or dropped in the kernel into /dev/null; the reset read, the sink's
+// reader leaving, which side it waits on.
 #include "tcp_pair.hpp"
 
 #include <csignal>
@@ -307,16 +308,22 @@ TEST(SplicePump, WaitsForTheSinkWhenItIsFullAndForTheSourceWhenItIsEmpty) {
     EXPECT_FALSE(pump->wants_write());
 }
 
-TEST(SplicePump, ResetReadIsAFailureWithItsErrnoBothStraightAndThroughAPipe) {
-    for (const bool straight : {true, false}) {
+TEST(SplicePump, ResetReadIsAFailureWithItsErrnoStraightThroughAPipeAndDiscarding) {
+    enum class Way { straight, through_pipe, discard };
+    for (const Way way : {Way::straight, Way::through_pipe, Way::discard}) {
         nettool::testing::TcpPair tcp;
         Pipe out;
+        TempFile file;
         UniqueFd null(::open("/dev/null", O_WRONLY | O_CLOEXEC));
-        const int sink = straight ? out.write_end.get() : null.get();
+        const int sink = way == Way::straight       ? out.write_end.get()
+                         : way == Way::through_pipe ? file.fd.get()
+                                                    : null.get();
+        const bool straight = way == Way::straight;
         ASSERT_EQ(::send(tcp.peer.get(), "abc", 3, 0), 3);
         auto pump = SplicePump::create(tcp.ours.get(), sink, named());
         ASSERT_TRUE(pump);
         EXPECT_EQ(pump->direct(), straight);
+        EXPECT_EQ(pump->discards(), way == Way::discard);
         Status status;
         for (int i = 0; i < 1000 && status && pump->bytes_out() < 3; ++i) {
             pollfd p{tcp.ours.get(), POLLIN, 0};
@@ -340,6 +347,31 @@ TEST(SplicePump, ResetReadIsAFailureWithItsErrnoBothStraightAndThroughAPipe) {
             EXPECT_EQ(::read(out.read_end.get(), buffer, sizeof buffer), 3);
         }
     }
+}
+
+// A TCP socket into /dev/null: the bytes are dropped by recv(MSG_TRUNC), counted, and the
+// peer's FIN ends the pump. A Unix socket cannot drop in the kernel: it keeps the pipe.
+TEST(SplicePump, TcpIntoDevNullIsDiscardedInTheKernelAndCounted) {
+    nettool::testing::TcpPair tcp;
+    UniqueFd null(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+    auto pump = SplicePump::create(tcp.ours.get(), null.get(), named());
+    ASSERT_TRUE(pump);
+    ASSERT_TRUE(pump->discards());
+    EXPECT_TRUE(pump->wants_read());
+    EXPECT_FALSE(pump->wants_write());
+    const std::string payload = pattern(5 << 20);
+    auto feed = feeder(tcp.peer.get(), payload, [&] { ::shutdown(tcp.peer.get(), SHUT_WR); });
+    drive(*pump);
+    feed.join();
+    EXPECT_TRUE(pump->source_ended());
+    EXPECT_EQ(pump->bytes_in(), payload.size());
+    EXPECT_EQ(pump->bytes_out(), payload.size());
+
+    SocketPair unix_stream;
+    auto kept = SplicePump::create(unix_stream.ours.get(), null.get(), named());
+    ASSERT_TRUE(kept);
+    EXPECT_FALSE(kept->discards());
+    EXPECT_FALSE(kept->direct());
 }
 
 TEST(SplicePump, SinkReaderLeavingIsEpipeOnTheSinkSide) {

@@ -5,7 +5,10 @@
 //  - one end is a pipe (stdin or stdout on a pipe, an --exec child's pipes): one splice from
 //    the source straight into the sink, no buffer at all;
 //  - neither is (socket -> socket, socket -> file or /dev/null, file -> socket): through a
-//    private pipe.
+//    private pipe;
+//  - a TCP socket into /dev/null: recv(MSG_TRUNC) drops the bytes in the kernel, one call and
+//    no pipe (a relay into /dev/null, e.g. a throughput sink, spends about a third less CPU:
+//    4 GiB from connect on loopback took 2.5-2.8 s instead of 3.3-3.5 s).
 // A pipe, private or not, starts at its size (the kernel's default 64 KiB) and is grown to
 // 1 MiB when a transfer fills it: 16 pages a call cost several times the CPU of 256 (head
 // | connect moving 2 GiB: 2.8-3.2 s of CPU in all at 64 KiB, 1.7-2.0 s at 1 MiB).
@@ -42,12 +45,15 @@ class SplicePump {
     int source_fd() const { return m_source; }
     int sink_fd() const { return m_sink; }
     // Whether bytes go straight from source to sink (one of them is a pipe).
-    bool direct() const { return m_direct; }
+    bool direct() const { return m_way == Way::direct; }
+    // Whether bytes are dropped in the kernel (a TCP socket into /dev/null).
+    bool discards() const { return m_way == Way::discard; }
 
   private:
     SplicePump(int source_fd, int sink_fd, Pump::Options options);
     Status step_direct();
     Status step_through_pipe();
+    Status step_discard();
     static void grow(int pipe_fd);
     void finish();
     Status failed(Pump::Side side, int err);
@@ -55,7 +61,8 @@ class SplicePump {
     int m_source;
     int m_sink;
     Pump::Options m_options;
-    bool m_direct = false;
+    enum class Way { direct, through_pipe, discard };
+    Way m_way = Way::through_pipe;
     UniqueFd m_pipe_read; // the private pipe (not direct)
     UniqueFd m_pipe_write;
     std::size_t m_pipe_size = 0;   // the private pipe's
