@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import DEADLINE, SANITIZED, connect_tcp, recv_all, run
+from conftest import DEADLINE, SANITIZED, connect_tcp, parse_json_line, recv_all, run
 from connect_helpers import wait_until
 from serve_helpers import (calm_while_held_then_serves, connect_many, exchange, port_of,
                            sigterm_with_echo_connections_held, start_serve,
@@ -237,3 +237,26 @@ def test_greeting_reaches_a_client_that_talks_first(procs):
     for s in clients:
         with s:
             assert recv_all(s) == GREETING
+
+
+def test_a_greeting_is_closed_before_the_next_waiting_client_is_accepted(procs):
+    # Clients waiting together in the backlog: each one's greeting is followed at once by its
+    # close, so the client reads the text and the end in one wake-up (closing them all after
+    # the batch of accepts woke each client twice, at the server's cost).
+    proc, events = start_serve(procs, "--greet", "-k", "127.0.0.1:0")
+    port = port_of(events)
+    proc.signal(signal.SIGSTOP)
+    socks = []
+    try:
+        for _ in range(6):  # the kernel completes the handshakes while serve is stopped
+            socks.append(connect_tcp("127.0.0.1", port))
+    finally:
+        proc.signal(signal.SIGCONT)
+    try:
+        order = [parse_json_line(proc.read_stderr_line())["event"] for _ in range(12)]
+        assert order == ["connection", "close"] * 6
+        for s in socks:
+            assert recv_all(s) == GREETING
+    finally:
+        for s in socks:
+            s.close()
