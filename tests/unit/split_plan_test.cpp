@@ -88,17 +88,34 @@ TEST(SplitGovernor, MultipliesConnectionsThatAreLimitedOneByOne) {
     EXPECT_TRUE(governor.settled());
 }
 
-TEST(SplitGovernor, KeepsOneFastConnectionNearlyAlone) {
+TEST(SplitGovernor, KeepsOneFastConnectionAlone) {
     SplitGovernor governor(8, 300ms);
-    // The link is full with one connection: a second one only shares it.
-    EXPECT_EQ(settle(governor, [](std::size_t) { return 1e9; }), 2u);
+    // The link is full with one connection: a second one only shares it, and goes again.
+    EXPECT_EQ(settle(governor, [](std::size_t) { return 1e9; }), 1u);
+    EXPECT_TRUE(governor.settled());
+}
+
+TEST(SplitGovernor, GoesStraightToTheCapWhenADoublingBringsItsWholeGain) {
+    SplitGovernor governor(8, 300ms);
+    EXPECT_EQ(settle(
+                  governor, [](std::size_t n) { return 20e6 * static_cast<double>(n); }, 2),
+              8u);                    // 1, 2, then 8 (no window at 4)
+    EXPECT_FALSE(governor.settled()); // the 8 are measured too
+}
+
+TEST(SplitGovernor, KeepsConnectionsThatAddLessThanHalfButMoreThanAQuarter) {
+    SplitGovernor governor(8, 300ms);
+    // A second connection adds 40 % of the first's rate.
+    EXPECT_EQ(settle(governor, [](std::size_t n) { return n == 1 ? 10e6 : 14e6; }), 2u);
     EXPECT_TRUE(governor.settled());
 }
 
 TEST(SplitGovernor, StopsDoublingWhereTheServerStopsGivingMore) {
     SplitGovernor governor(16, 300ms);
-    // 10 MB/s per connection up to 40 MB/s in total.
-    EXPECT_EQ(settle(governor, [](std::size_t n) { return std::min(4.0, double(n)) * 10e6; }), 8u);
+    // 10 MB/s per connection up to 40 MB/s in total: the jump from 2 to 16 does not pay,
+    // so the doubling goes on from 2; 8 add nothing to 4 and go again.
+    EXPECT_EQ(settle(governor, [](std::size_t n) { return std::min(4.0, double(n)) * 10e6; }), 4u);
+    EXPECT_TRUE(governor.settled());
 }
 
 TEST(SplitGovernor, MeasuresOnlyWhileEveryConnectionIsReceiving) {
