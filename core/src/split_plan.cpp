@@ -14,6 +14,9 @@ constexpr std::uint64_t k_split_alignment = 64 * 1024;
 constexpr double k_keep_share = 0.5;
 constexpr double k_full_share = 0.8;
 constexpr double k_drop_share = 0.25;
+// A window may end early once it saw this many bytes per connection: many times what a
+// server that sends in bursts (nginx's limit_rate, 2 MiB at a time) puts in one burst.
+constexpr std::uint64_t k_window_bytes_per_connection = 32 * 1024 * 1024;
 
 } // namespace
 
@@ -120,8 +123,13 @@ void SplitGovernor::sample(Clock::time_point now, std::uint64_t received, std::s
         return;
     }
     const auto elapsed = std::chrono::duration<double>(now - *m_window_start).count();
-    if (now - *m_window_start < m_window || elapsed <= 0) return;
-    const double rate = static_cast<double>(received - m_window_bytes) / elapsed;
+    const std::uint64_t bytes = received - m_window_bytes;
+    // A window that saw this many bytes is measured well enough after a quarter of its time:
+    // a fast connection is not kept waiting with a second one that does not help.
+    const bool enough =
+        now - *m_window_start >= m_window / 4 && bytes >= k_window_bytes_per_connection * m_target;
+    if ((now - *m_window_start < m_window && !enough) || elapsed <= 0) return;
+    const double rate = static_cast<double>(bytes) / elapsed;
     m_window_start.reset();
     bool full_gain = false;
     if (m_previous_rate) {

@@ -118,6 +118,22 @@ TEST(SplitGovernor, StopsDoublingWhereTheServerStopsGivingMore) {
     EXPECT_TRUE(governor.settled());
 }
 
+TEST(SplitGovernor, EndsAWindowEarlyOnceItSawEnoughBytes) {
+    SplitGovernor governor(8, 200ms);
+    governor.sample(t0, 0, 1);
+    governor.sample(t0 + 40ms, 200'000'000, 1); // too soon, however much came
+    EXPECT_EQ(governor.target(), 1u);
+    governor.sample(t0 + 60ms, 300'000'000, 1); // a quarter of the window, 300 MB
+    EXPECT_EQ(governor.target(), 2u);
+    // A slow connection's window lasts its full time.
+    SplitGovernor slow(8, 200ms);
+    slow.sample(t0, 0, 1);
+    slow.sample(t0 + 150ms, 3'000'000, 1);
+    EXPECT_EQ(slow.target(), 1u);
+    slow.sample(t0 + 200ms, 4'000'000, 1);
+    EXPECT_EQ(slow.target(), 2u);
+}
+
 TEST(SplitGovernor, MeasuresOnlyWhileEveryConnectionIsReceiving) {
     SplitGovernor governor(8, 300ms);
     governor.sample(t0, 0, 1);
