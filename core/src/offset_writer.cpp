@@ -68,36 +68,40 @@ Status OffsetWriter::submit(Job job) {
 
 Status OffsetWriter::write(std::uint64_t offset, std::span<const char> data) {
     while (!data.empty()) {
-        // The run this piece continues, as a node of m_runs taken out (it goes back in under
-        // its new end, without an allocation per piece).
-        auto node = m_runs.extract(offset);
-        if (node.empty()) {
-            // A new run starts on a page: the bytes before it go through the page cache.
-            const auto head = static_cast<std::size_t>(
-                std::min<std::uint64_t>(data.size(), (k_page - offset % k_page) % k_page));
-            if (head > 0) {
-                Job job{offset, take_buffer(), head, false};
-                std::memcpy(job.buffer.get(), data.data(), head);
-                if (auto submitted = submit(std::move(job)); !submitted) return submitted;
-                offset += head;
-                data = data.subspan(head);
-                continue;
+        if (!m_hot || m_hot->start + m_hot->size != offset) {
+            // Another segment's bytes: the run in hand waits in m_runs, and the one these
+            // bytes continue (or a new one) is taken. One segment's pieces in a row (a single
+            // connection) never touch the map.
+            if (m_hot) m_runs.emplace(m_hot->start + m_hot->size, std::move(*m_hot));
+            m_hot.reset();
+            if (auto found = m_runs.find(offset); found != m_runs.end()) {
+                m_hot = std::move(found->second);
+                m_runs.erase(found);
+            } else {
+                // A new run starts on a page: the bytes before it go through the page cache.
+                const auto head = static_cast<std::size_t>(
+                    std::min<std::uint64_t>(data.size(), (k_page - offset % k_page) % k_page));
+                if (head > 0) {
+                    Job job{offset, take_buffer(), head, false};
+                    std::memcpy(job.buffer.get(), data.data(), head);
+                    if (auto submitted = submit(std::move(job)); !submitted) return submitted;
+                    offset += head;
+                    data = data.subspan(head);
+                    continue;
+                }
+                m_hot = Run{offset, take_buffer(), 0};
             }
-            node = m_runs.extract(m_runs.emplace(offset, Run{offset, take_buffer(), 0}).first);
         }
-        Run& run = node.mapped();
+        Run& run = *m_hot;
         const std::size_t take = std::min(data.size(), k_run_size - run.size);
         std::memcpy(run.buffer.get() + run.size, data.data(), take);
         run.size += take;
         offset += take;
         data = data.subspan(take);
         if (run.size == k_run_size) {
-            if (auto submitted = submit({run.start, std::move(run.buffer), run.size, true});
-                !submitted)
-                return submitted;
-        } else {
-            node.key() = offset;
-            m_runs.insert(std::move(node));
+            Job job{run.start, std::move(run.buffer), run.size, true};
+            m_hot.reset();
+            if (auto submitted = submit(std::move(job)); !submitted) return submitted;
         }
     }
     return {};
@@ -105,6 +109,8 @@ Status OffsetWriter::write(std::uint64_t offset, std::span<const char> data) {
 
 Status OffsetWriter::drain() {
     Status first = {};
+    if (m_hot) m_runs.emplace(m_hot->start + m_hot->size, std::move(*m_hot));
+    m_hot.reset();
     for (auto& [end, run] : m_runs) {
         auto submitted = submit({run.start, std::move(run.buffer), run.size, false});
         if (!submitted && first) first = submitted;
