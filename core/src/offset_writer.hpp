@@ -15,6 +15,7 @@
 #include <mutex>
 #include <nettool/error.hpp>
 #include <nettool/unique_fd.hpp>
+#include <optional>
 #include <span>
 #include <string>
 #include <thread>
@@ -65,7 +66,8 @@ class OffsetWriter {
     std::string m_shown;
     bool m_write_back;
     std::uint64_t m_since_write_back = 0; // writer thread
-    std::map<std::uint64_t, Run> m_runs;  // by where each ends (caller's thread)
+    std::optional<Run> m_hot;             // the run written last (caller's thread)
+    std::map<std::uint64_t, Run> m_runs;  // the others, by where each ends (caller's thread)
     std::mutex m_mutex;
     std::condition_variable m_changed;
     std::deque<Job> m_queue;

@@ -33,6 +33,9 @@ constexpr std::chrono::milliseconds k_window{200};
 constexpr std::chrono::milliseconds k_meta_interval{3000};
 // The longest the loop runs without looking at the clock, the governor and the progress.
 constexpr std::chrono::milliseconds k_tick{100};
+// The same while the governor measures: its windows start and end within this of the moment
+// every connection flows and the window is over (a ramp to 8 connections takes three windows).
+constexpr std::chrono::milliseconds k_measuring_tick{10};
 constexpr int k_max_fresh_starts = 3;
 
 bool is_strong_etag(std::string_view etag) {
@@ -75,6 +78,7 @@ struct Job final : http::TransferSink {
     http::Request request;
     bool flowing = false;     // body bytes arrived
     bool reached_end = false; // the segment is complete (the transfer may have been stopped)
+    bool dismissed = false;   // the governor wants fewer connections: this one ends
 };
 
 class SplitDownload {
@@ -99,6 +103,8 @@ class SplitDownload {
     Status open();
     void start(std::uint64_t segment, bool probe);
     void schedule();
+    // Ends the newest connections beyond the governor's number; their segments wait, idle.
+    void dismiss_extra();
     void conclude(Job& job, http::TransferResult result);
     void stop_all();
     Status write_meta(bool data_first);
@@ -217,6 +223,17 @@ void SplitDownload::schedule() {
     }
 }
 
+void SplitDownload::dismiss_extra() {
+    std::size_t kept = 0;
+    for (auto& [id, job] : m_jobs)
+        kept += job->dismissed ? 0 : 1;
+    for (auto it = m_jobs.rbegin(); it != m_jobs.rend() && kept > m_governor.target(); ++it) {
+        if (it->second->dismissed || it->second->probe) continue;
+        it->second->dismissed = true;
+        --kept;
+    }
+}
+
 std::string SplitDownload::changed_since(const http::ResponseHead& head) const {
     const std::uint64_t length = *m_meta.content_length;
     const auto total = head.status == 206
@@ -281,6 +298,7 @@ Status SplitDownload::on_response(Job& job, const http::ResponseHead& head) {
 
 Status SplitDownload::on_body(Job& job, std::span<const char> chunk) {
     if (stopping() || !m_plan) return fail(ErrorKind::generic, "the download is starting over");
+    if (job.dismissed) return fail(ErrorKind::generic, "one connection fewer");
     auto& part = m_plan->at(job.segment);
     const std::uint64_t at = job.segment + part.done;
     const std::size_t take =
@@ -298,7 +316,7 @@ Status SplitDownload::on_body(Job& job, std::span<const char> chunk) {
 
 void SplitDownload::conclude(Job& job, http::TransferResult result) {
     if (!job.probe || m_plan) m_plan->at(job.segment).busy = false;
-    if (stopping() || job.reached_end) return;
+    if (stopping() || job.reached_end || job.dismissed) return;
     if (job.probe && !m_plan) {
         // The first answer never came: the download in order tells every failure the usual way
         // (and retries it).
@@ -490,7 +508,7 @@ Result<RetrieveResult> SplitDownload::run() {
                 std::clamp(wait, std::chrono::milliseconds(1), std::chrono::milliseconds(500)));
             continue;
         }
-        for (auto& done : m_multi->run(k_tick)) {
+        for (auto& done : m_multi->run(m_governor.settled() ? k_tick : k_measuring_tick)) {
             auto found = m_jobs.find(done.id);
             if (found == m_jobs.end()) continue;
             std::unique_ptr<Job> job = std::move(found->second);
@@ -502,6 +520,7 @@ Result<RetrieveResult> SplitDownload::run() {
         for (const auto& [id, job] : m_jobs)
             flowing += job->flowing ? 1 : 0;
         m_governor.sample(Clock::now(), m_plan->received(), flowing);
+        dismiss_extra();
         m_observer.on_progress(m_plan->received(), m_plan->length());
         if (Clock::now() - m_meta_written >= k_meta_interval) {
             if (auto written = write_meta(true); !written) m_failure = written.error();

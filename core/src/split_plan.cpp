@@ -7,6 +7,16 @@ namespace {
 
 // Split points fall on this boundary where the halves allow (whole pages for the writes).
 constexpr std::uint64_t k_split_alignment = 64 * 1024;
+// The governor's thresholds, as shares of the gain the added connections would bring if each
+// were as fast as the ones before: below k_keep_share no more are added; at k_full_share or
+// more the rest up to the cap come at once. Added connections that raise the total by less
+// than k_drop_share of what it was are taken away again.
+constexpr double k_keep_share = 0.5;
+constexpr double k_full_share = 0.8;
+constexpr double k_drop_share = 0.25;
+// A window may end early once it saw this many bytes per connection: many times what a
+// server that sends in bursts (nginx's limit_rate, 2 MiB at a time) puts in one burst.
+constexpr std::uint64_t k_window_bytes_per_connection = 32 * 1024 * 1024;
 
 } // namespace
 
@@ -113,20 +123,44 @@ void SplitGovernor::sample(Clock::time_point now, std::uint64_t received, std::s
         return;
     }
     const auto elapsed = std::chrono::duration<double>(now - *m_window_start).count();
-    if (now - *m_window_start < m_window || elapsed <= 0) return;
-    const double rate = static_cast<double>(received - m_window_bytes) / elapsed;
+    const std::uint64_t bytes = received - m_window_bytes;
+    // A window that saw this many bytes is measured well enough after a quarter of its time:
+    // a fast connection is not kept waiting with a second one that does not help.
+    const bool enough =
+        now - *m_window_start >= m_window / 4 && bytes >= k_window_bytes_per_connection * m_target;
+    if ((now - *m_window_start < m_window && !enough) || elapsed <= 0) return;
+    const double rate = static_cast<double>(bytes) / elapsed;
     m_window_start.reset();
+    bool full_gain = false;
     if (m_previous_rate) {
         const double added = static_cast<double>(m_target - m_previous_target);
         const double ideal_gain = *m_previous_rate * added / static_cast<double>(m_previous_target);
-        if (rate - *m_previous_rate < ideal_gain / 2) {
-            m_settled = true;
+        const double gain = rate - *m_previous_rate;
+        if (gain < ideal_gain * k_keep_share && m_jumped) {
+            // The cap was more than the server gives: climb from where the jump began, a
+            // doubling at a time, measured against the same rate.
+            m_jumped = false;
+            m_may_jump = false;
+            m_target = std::min(m_max, m_previous_target * 2);
             return;
         }
+        if (gain < ideal_gain * k_keep_share) {
+            m_settled = true;
+            // Connections that add (almost) nothing only share what the others had: they cost
+            // both ends CPU for no gain, so they go.
+            if (gain < *m_previous_rate * k_drop_share) m_target = m_previous_target;
+            return;
+        }
+        full_gain = m_may_jump && gain >= ideal_gain * k_full_share;
     }
     m_previous_rate = rate;
     m_previous_target = m_target;
-    m_target = std::min(m_max, m_target * 2);
+    // Connections as fast as the ones before them: the server limits each one, and every
+    // connection up to the cap likely will be too, so they all come at once rather than a
+    // doubling per window.
+    const std::size_t doubled = std::min(m_max, m_target * 2);
+    m_jumped = full_gain && m_max > doubled;
+    m_target = m_jumped ? m_max : doubled;
     if (m_target == m_previous_target) m_settled = true;
 }
 

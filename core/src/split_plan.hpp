@@ -56,14 +56,18 @@ class SegmentPlan {
 
 // How many connections a segmented download keeps: it starts with one and, after each
 // measuring window, doubles them (up to the cap) while the doubling raised the total rate by
-// at least half of what it would have if each connection were as fast as before; the first
-// time it did not, it stops adding for good. A single fast connection is so kept alone (or
-// with one more), while connections limited one by one are multiplied.
+// at least half of what it would have if each connection were as fast as before. A doubling
+// that brought (nearly) all of that goes straight to the cap instead; should the cap not pay,
+// the doubling resumes from where the jump began. The first time the total did not rise
+// enough, it stops adding for good, and takes the connections just added away again when
+// they raised it by less than a quarter. A single fast connection is so kept alone, while
+// connections limited one by one are multiplied at once.
 class SplitGovernor {
   public:
     using Clock = std::chrono::steady_clock;
     SplitGovernor(std::size_t max_connections, std::chrono::milliseconds window);
 
+    // How many connections to have now (it may go down once, after a doubling that did not pay).
     std::size_t target() const { return m_target; }
     bool settled() const { return m_settled; }
     // `received`: bytes of the resource so far; `flowing`: connections that are receiving
@@ -79,6 +83,8 @@ class SplitGovernor {
     std::uint64_t m_window_bytes = 0;
     std::optional<double> m_previous_rate;
     std::size_t m_previous_target = 0;
+    bool m_jumped = false;  // m_target is the cap, reached past a doubling
+    bool m_may_jump = true; // no jump has failed yet
 };
 
 } // namespace nettool

@@ -188,6 +188,7 @@ class SplitServer:
         self.requests = []
         self.dropped = {}  # first byte -> last byte of each range cut short
         self.drops_left = 2
+        self.next_send = 0.0  # "shared": when the next piece of any answer may go
         self.lock = threading.Lock()
         owner = self
 
@@ -250,9 +251,18 @@ class SplitServer:
                 limit = len(piece) // 2
         try:
             for at in range(0, limit, 65536):
+                if self.mode == "shared":
+                    # One rate for all connections together (a full link): 64 KiB every
+                    # 20 ms, however many connections ask.
+                    with self.lock:
+                        now = time.monotonic()
+                        slot = max(self.next_send, now)
+                        self.next_send = slot + 0.02
+                    time.sleep(slot - now)
                 h.wfile.write(piece[at:min(limit, at + 65536)])
-                # Slow enough that the client measures more than one connection.
-                time.sleep(0.02)
+                if self.mode != "shared":
+                    # Slow enough that the client measures more than one connection.
+                    time.sleep(0.02)
         except (BrokenPipeError, ConnectionResetError):
             h.close_connection = True
             return
@@ -302,6 +312,23 @@ def test_a_dropped_segment_is_resumed_where_it_stopped(split_server, tmp_path):
         assert any(first < a <= last for a in asked), (ranges, server.dropped)
     assert len(asked) == len(set(asked)), "no range asked for twice from the same byte"
     assert b"retry" in r.stderr.lower(), r.stderr
+
+
+def test_a_connection_that_adds_nothing_is_taken_away_and_its_segment_finished_by_one(
+        split_server, tmp_path):
+    body = os.urandom(5 * MIB)
+    server = split_server(body, "shared")
+    r = retrieve("--split", "8", server.url, str(tmp_path / "f"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "f").read_bytes() == body
+    # The first request, the second connection's upper half (tried, then ended: the total
+    # did not rise), and the rest of that half once the first connection is done with its own.
+    assert len(server.requests) == 3, server.requests
+    assert server.requests[0][0] is None
+    tried = re.match(r"bytes=(\d+)-(\d+)$", server.requests[1][0])
+    rest = re.match(r"bytes=(\d+)-(\d+)$", server.requests[2][0])
+    assert tried and rest, server.requests
+    assert int(tried[1]) < int(rest[1]) <= int(tried[2]) == int(rest[2]), server.requests
 
 
 @pytest.mark.parametrize("lie", ["wrong_range", "out_of_bounds", "longer"])

@@ -88,17 +88,50 @@ TEST(SplitGovernor, MultipliesConnectionsThatAreLimitedOneByOne) {
     EXPECT_TRUE(governor.settled());
 }
 
-TEST(SplitGovernor, KeepsOneFastConnectionNearlyAlone) {
+TEST(SplitGovernor, KeepsOneFastConnectionAlone) {
     SplitGovernor governor(8, 300ms);
-    // The link is full with one connection: a second one only shares it.
-    EXPECT_EQ(settle(governor, [](std::size_t) { return 1e9; }), 2u);
+    // The link is full with one connection: a second one only shares it, and goes again.
+    EXPECT_EQ(settle(governor, [](std::size_t) { return 1e9; }), 1u);
+    EXPECT_TRUE(governor.settled());
+}
+
+TEST(SplitGovernor, GoesStraightToTheCapWhenADoublingBringsItsWholeGain) {
+    SplitGovernor governor(8, 300ms);
+    EXPECT_EQ(settle(
+                  governor, [](std::size_t n) { return 20e6 * static_cast<double>(n); }, 2),
+              8u);                    // 1, 2, then 8 (no window at 4)
+    EXPECT_FALSE(governor.settled()); // the 8 are measured too
+}
+
+TEST(SplitGovernor, KeepsConnectionsThatAddLessThanHalfButMoreThanAQuarter) {
+    SplitGovernor governor(8, 300ms);
+    // A second connection adds 40 % of the first's rate.
+    EXPECT_EQ(settle(governor, [](std::size_t n) { return n == 1 ? 10e6 : 14e6; }), 2u);
     EXPECT_TRUE(governor.settled());
 }
 
 TEST(SplitGovernor, StopsDoublingWhereTheServerStopsGivingMore) {
     SplitGovernor governor(16, 300ms);
-    // 10 MB/s per connection up to 40 MB/s in total.
-    EXPECT_EQ(settle(governor, [](std::size_t n) { return std::min(4.0, double(n)) * 10e6; }), 8u);
+    // 10 MB/s per connection up to 40 MB/s in total: the jump from 2 to 16 does not pay,
+    // so the doubling goes on from 2; 8 add nothing to 4 and go again.
+    EXPECT_EQ(settle(governor, [](std::size_t n) { return std::min(4.0, double(n)) * 10e6; }), 4u);
+    EXPECT_TRUE(governor.settled());
+}
+
+TEST(SplitGovernor, EndsAWindowEarlyOnceItSawEnoughBytes) {
+    SplitGovernor governor(8, 200ms);
+    governor.sample(t0, 0, 1);
+    governor.sample(t0 + 40ms, 200'000'000, 1); // too soon, however much came
+    EXPECT_EQ(governor.target(), 1u);
+    governor.sample(t0 + 60ms, 300'000'000, 1); // a quarter of the window, 300 MB
+    EXPECT_EQ(governor.target(), 2u);
+    // A slow connection's window lasts its full time.
+    SplitGovernor slow(8, 200ms);
+    slow.sample(t0, 0, 1);
+    slow.sample(t0 + 150ms, 3'000'000, 1);
+    EXPECT_EQ(slow.target(), 1u);
+    slow.sample(t0 + 200ms, 4'000'000, 1);
+    EXPECT_EQ(slow.target(), 2u);
 }
 
 TEST(SplitGovernor, MeasuresOnlyWhileEveryConnectionIsReceiving) {
