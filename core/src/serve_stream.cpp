@@ -199,8 +199,8 @@ void StreamServer::admit(UniqueFd socket, const SocketAddress& peer, const Liste
         // A greeting sent in one write: close now, right behind the data, so that the client
         // reads the greeting and the end in one wake-up. Closed after the turn, with the next
         // clients accepted first, it was woken twice and the server paid for the second wake-up
-        // (server CPU per connection 1.37x a minimal accept/write/close loop, 1.2x when closed
-        // at once). Safe here: this is the listener's handler, not the connection's.
+        // (server CPU per connection 1.37x a minimal accept/write/close loop's; 1.11x when
+        // closed at once). Safe here: this is the listener's handler, not the connection's.
         finish(id);
     } else {
         on_connection_changed(id);
