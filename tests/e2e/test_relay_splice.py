@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from conftest import DEADLINE, NETTOOL
-from connect_helpers import PipeReader, big_payload_file, file_sha256, reset
+from connect_helpers import PipeReader, Server, big_payload_file, file_sha256, reset
 from serve_helpers import RawServe, port_of, start_serve
 
 SIZE = 24 << 20
@@ -230,6 +230,31 @@ def test_tcp_into_dev_null_counts_every_byte_and_half_closes_both_ways(tmp_path,
     assert closed[0]["bytes_in"] == len(up)
     assert closed[0]["bytes_out"] == len(down)
     assert bytes(back) == down
+
+
+@pytest.mark.parametrize("end", ["fin", "reset"])
+def test_connect_into_dev_null_ends_on_the_peers_fin_and_fails_on_its_reset(end):
+    # connect > /dev/null drops the bytes in the kernel too: the server's FIN is a clean end
+    # (exit 0), its reset before the FIN a failure (exit 4), with stdin and stdout /dev/null.
+    def send_then_end(server, conn):
+        conn.sendall(os.urandom(SIZE))
+        if end == "reset":
+            reset(conn)
+            return
+        conn.shutdown(socket.SHUT_WR)
+        while conn.recv(65536):  # until connect's own FIN (its stdin is empty)
+            pass
+    server = Server(send_then_end)
+    r = subprocess.run([NETTOOL, "connect", "127.0.0.1", str(server.port)],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, timeout=DEADLINE)
+    server.join()
+    if end == "fin":
+        assert r.returncode == 0, r.stderr
+        assert r.stderr == b""
+    else:
+        assert r.returncode == 4, r.stderr
+        assert b"reset by peer" in r.stderr
 
 
 def test_serve_stdout_reader_leaving_is_exit_3_not_sigpipe():
