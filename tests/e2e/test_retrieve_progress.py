@@ -237,6 +237,15 @@ def resize_while_stopped(on_pty, columns):
     return mark
 
 
+def narrow_then_finish(on_pty, trickle, columns):
+    """Narrows the terminal to `columns` with nettool stopped, lets the downloads end (exit 0)
+    and returns what nettool wrote before the resize and after it."""
+    mark = resize_while_stopped(on_pty, columns)
+    trickle.release()
+    assert on_pty.finish() == 0
+    return on_pty.data[:mark], on_pty.data[mark:]
+
+
 def frames_after_the_first(data):
     """The block's frames, each starting where the cursor goes back up over the last one,
     without the first (a frame whose size may have been read before a resize)."""
@@ -266,12 +275,9 @@ def test_block_on_a_60_then_40_column_terminal(trickle, tmp_path, env):
         assert any("..." in line for line in running), block
         assert all(len(line) < 60 for line in block), too_wide(on_pty.data, 60)
 
-        mark = resize_while_stopped(on_pty, 40)
-        trickle.release()
-        assert on_pty.finish() == 0
+        before, after = narrow_then_finish(on_pty, trickle, 40)
     finally:
         on_pty.stop()
-    before, after = on_pty.data[:mark], on_pty.data[mark:]
     assert too_wide(before, 60) == []
     assert too_wide(after, 60) == []
     later = frames_after_the_first(after)
@@ -349,12 +355,9 @@ def test_single_bar_follows_the_width_and_sums_up_an_unknown_size(trickle, tmp_p
                     str(tmp_path / "s.bin")], env, 60)
     try:
         on_pty.read_until(lambda d: b"s.bin" in d, "bar")
-        mark = resize_while_stopped(on_pty, 40)
-        trickle.release()
-        assert on_pty.finish() == 0
+        before, after = narrow_then_finish(on_pty, trickle, 40)
     finally:
         on_pty.stop()
-    before, after = on_pty.data[:mark], on_pty.data[mark:]
     assert too_wide(before, 60) == []
     # Redraws start with a carriage return: past the first one after the resize, 40 columns.
     later = after[after.find(b"\r", 1):]
