@@ -1,7 +1,7 @@
-#include "util/check.hpp"
 #include "util/fd.hpp"
 #include "util/file.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -102,8 +102,37 @@ Result<AtomicOutput> AtomicOutput::open(std::string path, AtomicOutputOptions op
         return tl::unexpected(exists_error(out.m_path));
     out.m_part_name = out.m_name + ".part";
     out.m_part_path = out.m_path + ".part";
+    if (options.defer_create && !options.force && !options.resume) {
+        out.m_pending = true; // create() makes it
+        return out;
+    }
     if (auto opened = out.open_part(options); !opened) return tl::unexpected(opened.error());
     return out;
+}
+
+Status AtomicOutput::create() {
+    if (!m_pending) return {};
+    m_pending = false;
+    // Made with its final mode: nobody can open a file without a name, and the mode never
+    // holds a bit of the umask (it was made from it), so the kernel's masking changes nothing.
+    m_fd.reset(::openat(m_dir.get(), ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, m_final_mode));
+    if (m_fd) {
+        m_unnamed = true;
+        m_final_mode_set = true;
+        return {};
+    }
+    // No O_TMPFILE here (an old or network file system): a named .part, as open() makes.
+    return open_part(AtomicOutputOptions{});
+}
+
+Status AtomicOutput::keep_as_part() {
+    if (m_direct || m_committed) return {};
+    if (auto made = create(); !made) return made;
+    if (!m_unnamed) return {};
+    if (::fchmod(m_fd.get(), 0600) != 0) return io_error("chmod", m_part_path, errno);
+    m_final_mode_set = false;
+    if (auto linked = publish(); !linked) return linked;
+    return take_identity();
 }
 
 Result<AtomicOutput> AtomicOutput::create_unnamed(int dir_fd, std::string name, std::string shown,
@@ -137,11 +166,28 @@ Result<AtomicOutput> AtomicOutput::create_unnamed(int dir_fd, std::string name, 
 
 Status AtomicOutput::publish() {
     if (!m_unnamed) return {};
-    const std::string self = fmt::format("/proc/self/fd/{}", m_fd.get());
-    if (::linkat(AT_FDCWD, self.c_str(), m_dir.get(), m_part_name.c_str(), AT_SYMLINK_FOLLOW) !=
-        0) {
-        if (errno == EEXIST) return tl::unexpected(exists_error(m_part_path));
-        return io_error("create", m_part_path, errno);
+    return link_as(m_part_name, m_part_path);
+}
+
+// Gives the unnamed file the name `name` in its directory, never replacing one.
+Status AtomicOutput::link_as(const std::string& name, const std::string& shown) {
+    // linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH before Linux 6.10; the link through
+    // /proc/self/fd works everywhere /proc is mounted. The first refusal settles it for the
+    // process.
+    static std::atomic<bool> empty_path_links{true};
+    int linked = -1;
+    if (empty_path_links.load(std::memory_order_relaxed)) {
+        linked = ::linkat(m_fd.get(), "", m_dir.get(), name.c_str(), AT_EMPTY_PATH);
+        if (linked != 0 && (errno == ENOENT || errno == EPERM || errno == EINVAL))
+            empty_path_links.store(false, std::memory_order_relaxed);
+    }
+    if (linked != 0 && !empty_path_links.load(std::memory_order_relaxed)) {
+        const std::string self = fmt::format("/proc/self/fd/{}", m_fd.get());
+        linked = ::linkat(AT_FDCWD, self.c_str(), m_dir.get(), name.c_str(), AT_SYMLINK_FOLLOW);
+    }
+    if (linked != 0) {
+        if (errno == EEXIST) return tl::unexpected(exists_error(shown));
+        return io_error("create", shown, errno);
     }
     m_unnamed = false;
     return {};
@@ -218,6 +264,7 @@ Status AtomicOutput::open_part(const AtomicOutputOptions& options) {
 }
 
 Status AtomicOutput::write(std::span<const char> data) {
+    if (auto made = create(); !made) return made;
     const std::string& name = m_borrowed_fd >= 0 ? "standard output"
                               : m_direct         ? m_path
                                                  : m_part_path;
@@ -247,6 +294,7 @@ bool AtomicOutput::set_o_direct(bool on) {
 }
 
 Status AtomicOutput::write_aligned(std::span<const char> data) {
+    if (auto made = create(); !made) return made;
     constexpr std::uint64_t page = 4096;
     const bool aligned = m_size % page == 0 && data.size() % page == 0 &&
                          reinterpret_cast<std::uintptr_t>(data.data()) % page == 0;
@@ -282,6 +330,7 @@ Status AtomicOutput::restart() {
                                 "is not a regular file",
                                 m_path == "-" ? std::string("standard output") : m_path, m_size));
     }
+    if (m_pending) return {}; // nothing was written: nothing to take back
     if (::ftruncate(fd(), 0) != 0) return io_error("truncate", m_part_path, errno);
     if (::lseek(fd(), 0, SEEK_SET) < 0) return io_error("seek", m_part_path, errno);
     m_size = 0;
@@ -322,9 +371,10 @@ Status AtomicOutput::commit(std::optional<std::chrono::system_clock::time_point>
             return io_error("sync", m_path, errno);
         return {};
     }
-    NETTOOL_CHECK(!m_unnamed); // the temp area publishes right after recording
+    if (auto made = create(); !made) return made; // an empty download
     if (sync && ::fsync(fd()) != 0) return io_error("sync", m_part_path, errno);
-    if (::fchmod(fd(), m_final_mode) != 0) return io_error("chmod", m_part_path, errno);
+    if (!m_final_mode_set && ::fchmod(fd(), m_final_mode) != 0)
+        return io_error("chmod", m_part_path, errno);
     if (mtime) {
         const auto since_epoch = mtime->time_since_epoch();
         const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
@@ -333,7 +383,9 @@ Status AtomicOutput::commit(std::optional<std::chrono::system_clock::time_point>
         const timespec times[2] = {{0, UTIME_OMIT}, {seconds.count(), nanos.count()}};
         if (::futimens(fd(), times) != 0) return io_error("set the time of", m_part_path, errno);
     }
-    if (auto renamed = rename_into_place(); !renamed) return renamed;
+    // An unnamed file (defer_create) gets NAME directly; the temp area's were named before.
+    if (auto placed = m_unnamed ? link_as(m_name, m_path) : rename_into_place(); !placed)
+        return placed;
     m_committed = true;
     // Only where one can be: a fresh .part that never got a sidecar saves a failing unlink.
     if (m_sidecar_possible) ::unlinkat(m_dir.get(), part_meta_name(m_part_name).c_str(), 0);
@@ -344,7 +396,7 @@ Status AtomicOutput::commit(std::optional<std::chrono::system_clock::time_point>
 }
 
 void AtomicOutput::discard() {
-    if (m_direct || m_committed) return;
+    if (m_direct || m_committed || m_pending) return;
     if (!m_unnamed) {
         ::unlinkat(m_dir.get(), m_part_name.c_str(), 0);
         ::unlinkat(m_dir.get(), part_meta_name(m_part_name).c_str(), 0);

@@ -60,7 +60,7 @@ void DownloadWriter::hash(std::span<const char> data) {
 }
 
 void DownloadWriter::preallocate(std::uint64_t total) {
-    if (m_output.direct() || total <= m_size) return;
+    if (m_output.direct() || m_output.pending() || total <= m_size) return;
     // What fits in one buffer is written by one write(2): nothing to reserve ahead of it.
     if (total - m_size <= m_buffer_size) return;
     // KEEP_SIZE: the blocks are reserved but the size stays what was written, so a download

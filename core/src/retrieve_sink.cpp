@@ -12,6 +12,11 @@
 namespace nettool {
 namespace {
 
+// A whole response announced at most this long is held in memory until it is complete and
+// its file made only then (AtomicOutputOptions::defer_create): no .part name, lock or rename
+// for the small files of a list. Below the writer's buffer, so nothing is written before.
+constexpr std::uint64_t k_made_when_complete = 256 * 1024;
+
 bool is_strong_etag(std::string_view etag) {
     return !etag.empty() && etag.rfind("W/", 0) != 0;
 }
@@ -144,6 +149,16 @@ Status DownloadSink::write_meta() {
 
 void DownloadSink::keep_part() {
     if (!m_meta_skipped || !m_output || m_committed) return;
+    if (m_output->pending() && offset() == 0) return; // no byte came: nothing to continue
+    if (m_output->nameless()) {
+        // A download held in memory (or in a file without a name) becomes NAME.part now.
+        if (auto kept = m_output->keep_as_part(); !kept) {
+            m_observer.on_warning(fmt::format("the {} bytes of {} received so far are lost: {}",
+                                              offset(), url_text(), kept.error().message));
+            return;
+        }
+        m_meta.part = m_output->identity();
+    }
     m_meta_skipped = false;
     (void)write_meta(); // without it --continue refuses the .part: safe, only less useful
 }
@@ -193,6 +208,8 @@ Status DownloadSink::open_output(const http::ResponseHead& head) {
     o.force = m_options.force || m_options.timestamping; // -N replaces an older copy
     o.final_mode = m_options.final_mode;
     o.resume = m_options.resume; // -O -c (FILE -c opened its .part before the request)
+    o.defer_create = !head.resumed && head.status != 206 && head.content_length &&
+                     *head.content_length <= k_made_when_complete;
     std::string path;
     if (m_options.file) {
         path = *m_options.file;
@@ -294,7 +311,12 @@ Status DownloadSink::on_response(const http::ResponseHead& head) {
     }
     m_total = m_meta.content_length;
     if (head.last_modified) m_last_modified = head.last_modified;
-    if (!m_output->direct()) {
+    if (m_output->nameless()) {
+        // Its file is made when the bytes are all here, without a name (or was made so by an
+        // earlier attempt); keep_part() names it and writes the sidecar should it be kept
+        // unfinished.
+        m_meta_skipped = true;
+    } else if (!m_output->direct()) {
         m_meta.part = m_output->identity();
         if (offset() > 0 || m_meta_written || !m_options.sidecar_on_first_write) {
             if (auto written = write_meta(); !written) return written;

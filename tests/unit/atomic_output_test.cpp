@@ -3,6 +3,7 @@
 #include <chrono>
 #include <csignal>
 #include <fcntl.h>
+#include <filesystem>
 #include <gtest/gtest.h>
 #include <nettool/atomic_output.hpp>
 #include <nettool/part_meta.hpp>
@@ -378,4 +379,106 @@ TEST(AtomicOutput, CommitRemovesTheSidecarsItCanHave) {
     ASSERT_TRUE(continued->commit(std::nullopt, false));
     EXPECT_EQ(read_file(resumed), "abc");
     EXPECT_FALSE(exists(resumed + ".part.meta"));
+}
+
+namespace {
+AtomicOutputOptions made_when_written() {
+    AtomicOutputOptions options;
+    options.defer_create = true;
+    options.final_mode = 0640;
+    return options;
+}
+
+std::size_t entries_in(const std::string& dir) {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(dir))
+        ++n;
+    return n;
+}
+} // namespace
+
+TEST(AtomicOutput, ADeferredFileIsMadeWithoutANameAndLinkedToNameAtCommit) {
+    ScratchDir dir;
+    const std::string path = dir / "small.bin";
+    auto out = AtomicOutput::open(path, made_when_written());
+    ASSERT_TRUE(out) << out.error().message;
+    EXPECT_TRUE(out->pending());
+    EXPECT_EQ(out->fd(), -1);
+    ASSERT_TRUE(out->write(bytes("all of it")));
+    EXPECT_FALSE(out->pending());
+    // O_TMPFILE (ext4, tmpfs, xfs, btrfs): no name in the directory until the commit.
+    EXPECT_EQ(entries_in(dir.path()), 0u);
+    const auto mtime = std::chrono::system_clock::time_point(std::chrono::seconds(1000000000));
+    ASSERT_TRUE(out->commit(mtime, false));
+    EXPECT_EQ(read_file(path), "all of it");
+    EXPECT_EQ(mode_of(path), 0640u);
+    struct stat st {};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mtim.tv_sec, 1000000000);
+    EXPECT_EQ(entries_in(dir.path()), 1u); // no .part, no sidecar
+
+    // Nothing written at all (an empty body): the commit still makes the empty file.
+    auto empty = AtomicOutput::open(dir / "empty.bin", made_when_written());
+    ASSERT_TRUE(empty);
+    ASSERT_TRUE(empty->commit(std::nullopt, true));
+    EXPECT_EQ(read_file(dir / "empty.bin"), "");
+}
+
+TEST(AtomicOutput, ADeferredFileNeverReplacesANameTakenMeanwhile) {
+    ScratchDir dir;
+    const std::string path = dir / "raced.bin";
+    auto out = AtomicOutput::open(path, made_when_written());
+    ASSERT_TRUE(out);
+    ASSERT_TRUE(out->write(bytes("ours")));
+    write_file(path, "theirs");
+    auto committed = out->commit(std::nullopt, false);
+    ASSERT_FALSE(committed);
+    EXPECT_EQ(committed.error().sys_errno, EEXIST);
+    EXPECT_EQ(read_file(path), "theirs");
+    // Discarding a file that was never made does not touch a .part that is someone else's.
+    write_file(dir / "other.bin.part", "someone else's");
+    auto never = AtomicOutput::open(dir / "other.bin", made_when_written());
+    ASSERT_TRUE(never);
+    never->discard();
+    EXPECT_EQ(read_file(dir / "other.bin.part"), "someone else's");
+}
+
+TEST(AtomicOutput, ADeferredFileKeptForContinueBecomesAPrivatePart) {
+    ScratchDir dir;
+    const std::string path = dir / "cut.bin";
+    {
+        auto out = AtomicOutput::open(path, made_when_written());
+        ASSERT_TRUE(out);
+        ASSERT_TRUE(out->write(bytes("first half")));
+        ASSERT_TRUE(out->keep_as_part());
+        EXPECT_TRUE(out->identity().known());
+        EXPECT_EQ(read_file(path + ".part"), "first half");
+        EXPECT_EQ(mode_of(path + ".part"), 0600u);
+        struct stat st {};
+        ASSERT_EQ(::stat((path + ".part").c_str(), &st), 0);
+        EXPECT_EQ(st.st_ino, out->identity().inode);
+    }
+    EXPECT_FALSE(exists(path));
+    // --continue picks it up like any other .part.
+    auto resumed = AtomicOutput::open(path, resuming());
+    ASSERT_TRUE(resumed) << resumed.error().message;
+    EXPECT_EQ(resumed->size(), 10u);
+
+    // A stale .part under the name: keeping fails (EEXIST) and replaces nothing.
+    write_file(dir / "stale.bin.part", "stale");
+    auto out = AtomicOutput::open(dir / "stale.bin", made_when_written());
+    ASSERT_TRUE(out);
+    ASSERT_TRUE(out->write(bytes("new")));
+    auto kept = out->keep_as_part();
+    ASSERT_FALSE(kept);
+    EXPECT_EQ(kept.error().sys_errno, EEXIST);
+    EXPECT_EQ(read_file(dir / "stale.bin.part"), "stale");
+
+    // Force and resume are never deferred: they deal with what is there at once.
+    AtomicOutputOptions forced_deferred = made_when_written();
+    forced_deferred.force = true;
+    auto now = AtomicOutput::open(dir / "forced.bin", forced_deferred);
+    ASSERT_TRUE(now);
+    EXPECT_FALSE(now->pending());
+    EXPECT_TRUE(exists(dir / "forced.bin.part"));
 }

@@ -30,6 +30,13 @@ struct AtomicOutputOptions {
     // Mode NAME gets at commit; default 0666 & ~umask, like any new file. The temp area
     // passes 0600.
     std::optional<mode_t> final_mode;
+    // The file is made only when the first byte is written (or at commit), and then without a
+    // name (O_TMPFILE) where the file system allows: commit() links it to NAME at once, and a
+    // download kept for --continue gets the name NAME.part from keep_as_part(). For a small
+    // download held in memory until it is complete, this spares the .part's name, its lock
+    // and the rename (and lets all of it happen where the commit happens). Not with force
+    // or resume.
+    bool defer_create = false;
 };
 
 class AtomicOutput {
@@ -47,12 +54,23 @@ class AtomicOutput {
     AtomicOutput& operator=(AtomicOutput&&) noexcept = default;
     AtomicOutput(const AtomicOutput&) = delete;
     AtomicOutput& operator=(const AtomicOutput&) = delete;
-    ~AtomicOutput() = default; // an uncommitted .part stays for --continue
+    // An uncommitted .part stays for --continue; an unnamed file goes with its descriptor.
+    ~AtomicOutput() = default;
 
     // Gives an unnamed .part its name, never replacing a file (that is an error whose
     // sys_errno is EEXIST).
     Status publish();
     bool published() const { return !m_unnamed; }
+
+    // The file is not made yet (defer_create, nothing written).
+    bool pending() const { return m_pending; }
+    // Not made yet, or made without a name: nothing in the directory shows it.
+    bool nameless() const { return m_pending || m_unnamed; }
+    // Makes a pending file (unnamed where the file system allows, else NAME.part).
+    Status create();
+    // A pending or unnamed file that is to be kept for --continue: it becomes NAME.part, mode
+    // 0600, never replacing a file (EEXIST is an error). Nothing to do for a named .part.
+    Status keep_as_part();
 
     bool direct() const { return m_direct; }
     const std::string& path() const { return m_path; }
@@ -102,6 +120,8 @@ class AtomicOutput {
     Status open_part(const AtomicOutputOptions& options);
     Status open_direct();
     Status rename_into_place();
+    Status link_into_place();
+    Status link_as(const std::string& name, const std::string& shown);
     Status take_identity();
     bool set_o_direct(bool on);
 
@@ -117,6 +137,8 @@ class AtomicOutput {
     bool m_force = false;
     bool m_committed = false;
     bool m_unnamed = false;
+    bool m_pending = false;          // defer_create: no file yet
+    bool m_final_mode_set = false;   // made unnamed with m_final_mode: no fchmod at commit
     bool m_sidecar_possible = false; // commit() removes NAME.part.meta
     bool m_o_direct = false;         // O_DIRECT is set on m_fd now
     bool m_direct_io_usable = true;  // until the file system refuses it
