@@ -226,6 +226,7 @@ int run_retrieve_many(const RetrieveManyCli& options) {
     std::vector<RetrieveOptions> downloads;
     std::vector<Line> lines;
     std::map<std::string, std::size_t> targets; // output path -> the line that claimed it
+    std::optional<Status> output_dir_checked;   // --output-dir (or .), for the -O lines
     const RetrieveOptions& settings = options.settings;
     for (const auto& entry : parsed.entries) {
         auto url = http::parse_url(entry.url);
@@ -265,9 +266,14 @@ int run_retrieve_many(const RetrieveManyCli& options) {
                                settings.resume ? "--continue" : "--timestamping"));
             continue;
         }
-        if (auto checked =
-                check_retrieve_target(download.file, download.remote_name, download.output_dir);
-            !checked) {
+        // Every -O line saves into the same directory: checked once, not once per line.
+        const bool into_output_dir = !download.file && download.remote_name;
+        Status checked = into_output_dir && output_dir_checked
+                             ? *output_dir_checked
+                             : check_retrieve_target(download.file, download.remote_name,
+                                                     download.output_dir);
+        if (into_output_dir) output_dir_checked = checked;
+        if (!checked) {
             problems.push_back({entry.line, url->shown, checked.error()});
             continue;
         }
