@@ -72,47 +72,49 @@ Result<AtomicOutput> AtomicOutput::open(std::string path, AtomicOutputOptions op
         out.m_borrowed_fd = STDOUT_FILENO;
         return out;
     }
-    // One lstat answers the usual case (nothing there yet); a symbolic link is followed to
-    // see what it names. A dangling link still counts as an existing NAME.
-    struct stat st {};
-    const bool exists = ::lstat(out.m_path.c_str(), &st) == 0;
-    if (exists && (!S_ISLNK(st.st_mode) || ::stat(out.m_path.c_str(), &st) == 0)) {
-        if (S_ISDIR(st.st_mode)) {
-            return fail(
-                ErrorKind::file_io,
-                fmt::format("{} is a directory; name a file, or use --output-dir", out.m_path));
-        }
-        if (!S_ISREG(st.st_mode)) {
-            if (auto opened = out.open_direct(); !opened) return tl::unexpected(opened.error());
-            return out;
-        }
-    }
-    out.m_name = util::base_name(out.m_path);
-    if (out.m_name.empty() || out.m_name == "." || out.m_name == "..") {
-        return fail(
-            ErrorKind::file_io,
-            fmt::format("{} does not name a file; name one, or use --output-dir", out.m_path));
-    }
-    const std::string dir = util::parent_directory(out.m_path);
-    out.m_dir.reset(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!out.m_dir) return io_error("cannot open the directory", dir, errno);
-    // Checked again in the directory now held; RENAME_NOREPLACE at commit is the guarantee,
-    // this only fails early. Nothing was there a moment ago: no need to look again.
-    if (!options.force && exists && exists_at(out.m_dir.get(), out.m_name))
-        return tl::unexpected(exists_error(out.m_path));
-    out.m_part_name = out.m_name + ".part";
-    out.m_part_path = out.m_path + ".part";
     if (options.defer_create && !options.force && !options.resume) {
-        out.m_pending = true; // create() makes it
+        // Nothing is looked at yet: create() does all of it, where the file is made (for a
+        // list of small files, on another thread than the transfers).
+        out.m_name = util::base_name(out.m_path);
+        out.m_part_name = out.m_name + ".part";
+        out.m_part_path = out.m_path + ".part";
+        out.m_pending = true;
         return out;
     }
-    if (auto opened = out.open_part(options); !opened) return tl::unexpected(opened.error());
+    if (auto placed = out.place(options); !placed) return tl::unexpected(placed.error());
     return out;
 }
 
-Status AtomicOutput::create() {
-    if (!m_pending) return {};
-    m_pending = false;
+Status AtomicOutput::place(const AtomicOutputOptions& options) {
+    // One lstat answers the usual case (nothing there yet); a symbolic link is followed to
+    // see what it names. A dangling link still counts as an existing NAME.
+    struct stat st {};
+    const bool exists = ::lstat(m_path.c_str(), &st) == 0;
+    if (exists && (!S_ISLNK(st.st_mode) || ::stat(m_path.c_str(), &st) == 0)) {
+        if (S_ISDIR(st.st_mode)) {
+            return fail(ErrorKind::file_io,
+                        fmt::format("{} is a directory; name a file, or use --output-dir", m_path));
+        }
+        if (!S_ISREG(st.st_mode)) {
+            m_pending = false;
+            return open_direct();
+        }
+    }
+    m_name = util::base_name(m_path);
+    if (m_name.empty() || m_name == "." || m_name == "..") {
+        return fail(ErrorKind::file_io,
+                    fmt::format("{} does not name a file; name one, or use --output-dir", m_path));
+    }
+    const std::string dir = util::parent_directory(m_path);
+    m_dir.reset(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!m_dir) return io_error("cannot open the directory", dir, errno);
+    // Checked again in the directory now held; RENAME_NOREPLACE at commit is the guarantee,
+    // this only fails early. Nothing was there a moment ago: no need to look again.
+    if (!options.force && exists && exists_at(m_dir.get(), m_name))
+        return tl::unexpected(exists_error(m_path));
+    m_part_name = m_name + ".part";
+    m_part_path = m_path + ".part";
+    if (!std::exchange(m_pending, false)) return open_part(options);
     // Made with its final mode: nobody can open a file without a name, and the mode never
     // holds a bit of the umask (it was made from it), so the kernel's masking changes nothing.
     m_fd.reset(::openat(m_dir.get(), ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, m_final_mode));
@@ -122,7 +124,18 @@ Status AtomicOutput::create() {
         return {};
     }
     // No O_TMPFILE here (an old or network file system): a named .part, as open() makes.
-    return open_part(AtomicOutputOptions{});
+    return open_part(options);
+}
+
+Status AtomicOutput::create() {
+    if (!m_pending) return {};
+    if (m_create_error) return tl::unexpected(*m_create_error);
+    if (auto placed = place(AtomicOutputOptions{}); !placed) {
+        m_pending = true; // nothing was made: asked again, the same answer
+        m_create_error = placed.error();
+        return placed;
+    }
+    return {};
 }
 
 Status AtomicOutput::keep_as_part() {

@@ -148,11 +148,13 @@ Status DownloadSink::write_meta() {
 }
 
 void DownloadSink::keep_part() {
-    if (!m_meta_skipped || !m_output || m_committed) return;
+    if (!m_meta_skipped || !m_output || m_committed || m_output->direct()) return;
     if (m_output->pending() && offset() == 0) return; // no byte came: nothing to continue
     if (m_output->nameless()) {
         // A download held in memory (or in a file without a name) becomes NAME.part now.
         if (auto kept = m_output->keep_as_part(); !kept) {
+            if (m_output->create_failed()) return; // that failure was the download's
+
             m_observer.on_warning(fmt::format("the {} bytes of {} received so far are lost: {}",
                                               offset(), url_text(), kept.error().message));
             return;

@@ -482,3 +482,33 @@ TEST(AtomicOutput, ADeferredFileKeptForContinueBecomesAPrivatePart) {
     EXPECT_FALSE(now->pending());
     EXPECT_TRUE(exists(dir / "forced.bin.part"));
 }
+
+TEST(AtomicOutput, ADeferredFileLooksAtNameOnlyWhenItIsMade) {
+    ScratchDir dir;
+    // Nothing is looked at before the first write: an existing file is found then, and the
+    // failure stays (keeping the bytes as a .part fails the same way, quietly).
+    write_file(dir / "there.bin", "old");
+    auto there = AtomicOutput::open(dir / "there.bin", made_when_written());
+    ASSERT_TRUE(there);
+    auto written = there->write(bytes("new"));
+    ASSERT_FALSE(written);
+    EXPECT_EQ(written.error().sys_errno, EEXIST);
+    EXPECT_TRUE(there->create_failed());
+    EXPECT_FALSE(there->keep_as_part());
+    EXPECT_EQ(read_file(dir / "there.bin"), "old");
+    EXPECT_FALSE(exists(dir / "there.bin.part"));
+    // A directory under the name.
+    ASSERT_EQ(::mkdir((dir / "sub").c_str(), 0700), 0);
+    auto into_dir = AtomicOutput::open(dir / "sub", made_when_written());
+    ASSERT_TRUE(into_dir);
+    auto made = into_dir->create();
+    ASSERT_FALSE(made);
+    EXPECT_NE(made.error().message.find("is a directory"), std::string::npos);
+    // Something that is not a regular file (a FIFO, /dev/null) is written directly.
+    auto to_null = AtomicOutput::open("/dev/null", made_when_written());
+    ASSERT_TRUE(to_null);
+    ASSERT_TRUE(to_null->write(bytes("gone")));
+    EXPECT_TRUE(to_null->direct());
+    EXPECT_TRUE(to_null->keep_as_part()); // nothing to keep
+    ASSERT_TRUE(to_null->commit(std::nullopt, false));
+}

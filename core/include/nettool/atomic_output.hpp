@@ -66,8 +66,11 @@ class AtomicOutput {
     bool pending() const { return m_pending; }
     // Not made yet, or made without a name: nothing in the directory shows it.
     bool nameless() const { return m_pending || m_unnamed; }
-    // Makes a pending file (unnamed where the file system allows, else NAME.part).
+    // Makes a pending file: looks at NAME as open() does (a directory or an existing regular
+    // file is an error, anything else is written directly), then makes the file unnamed where
+    // the file system allows, else NAME.part. A failure is remembered and returned again.
     Status create();
+    bool create_failed() const { return m_create_error.has_value(); }
     // A pending or unnamed file that is to be kept for --continue: it becomes NAME.part, mode
     // 0600, never replacing a file (EEXIST is an error). Nothing to do for a named .part.
     Status keep_as_part();
@@ -117,6 +120,7 @@ class AtomicOutput {
 
   private:
     AtomicOutput() = default;
+    Status place(const AtomicOutputOptions& options);
     Status open_part(const AtomicOutputOptions& options);
     Status open_direct();
     Status rename_into_place();
@@ -139,6 +143,7 @@ class AtomicOutput {
     bool m_unnamed = false;
     bool m_pending = false;          // defer_create: no file yet
     bool m_final_mode_set = false;   // made unnamed with m_final_mode: no fchmod at commit
+    std::optional<Error> m_create_error;
     bool m_sidecar_possible = false; // commit() removes NAME.part.meta
     bool m_o_direct = false;         // O_DIRECT is set on m_fd now
     bool m_direct_io_usable = true;  // until the file system refuses it
