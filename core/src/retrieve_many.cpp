@@ -24,8 +24,8 @@ using Next = RetrieveTransfer::Next;
 // writer thread).
 constexpr std::size_t k_finishing_per_job = 4;
 // Threads of the slow lane, at most (started as the work needs them).
-constexpr std::size_t k_finish_threads_per_job = 2;
-constexpr std::size_t k_most_finish_threads = 32;
+constexpr std::size_t k_finish_threads_per_job = 4;
+constexpr std::size_t k_most_finish_threads = 64;
 // The largest download (bytes of its last request) that goes to the quick lane.
 constexpr std::uint64_t k_settled_quickly = 256 * 1024;
 // The longest the loop sleeps without looking at the stop request and the clock.
