@@ -72,6 +72,10 @@ Result<AtomicOutput> AtomicOutput::open(std::string path, AtomicOutputOptions op
         out.m_borrowed_fd = STDOUT_FILENO;
         return out;
     }
+    if (options.dir_fd >= 0) {
+        out.m_dir.reset(::fcntl(options.dir_fd, F_DUPFD_CLOEXEC, 0));
+        if (!out.m_dir) return io_error("cannot use the directory of", out.m_path, errno);
+    }
     if (options.defer_create && !options.force && !options.resume) {
         // Nothing is looked at yet: create() does all of it, where the file is made (for a
         // list of small files, on another thread than the transfers).
@@ -88,9 +92,12 @@ Result<AtomicOutput> AtomicOutput::open(std::string path, AtomicOutputOptions op
 Status AtomicOutput::place(const AtomicOutputOptions& options) {
     // One lstat answers the usual case (nothing there yet); a symbolic link is followed to
     // see what it names. A dangling link still counts as an existing NAME.
+    // In a directory given by descriptor, NAME is its base name there.
+    const int at = m_dir ? m_dir.get() : AT_FDCWD;
+    const std::string looked_up = m_dir ? util::base_name(m_path) : m_path;
     struct stat st {};
-    const bool exists = ::lstat(m_path.c_str(), &st) == 0;
-    if (exists && (!S_ISLNK(st.st_mode) || ::stat(m_path.c_str(), &st) == 0)) {
+    const bool exists = ::fstatat(at, looked_up.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+    if (exists && (!S_ISLNK(st.st_mode) || ::fstatat(at, looked_up.c_str(), &st, 0) == 0)) {
         if (S_ISDIR(st.st_mode)) {
             return fail(ErrorKind::file_io,
                         fmt::format("{} is a directory; name a file, or use --output-dir", m_path));
@@ -105,9 +112,11 @@ Status AtomicOutput::place(const AtomicOutputOptions& options) {
         return fail(ErrorKind::file_io,
                     fmt::format("{} does not name a file; name one, or use --output-dir", m_path));
     }
-    const std::string dir = util::parent_directory(m_path);
-    m_dir.reset(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!m_dir) return io_error("cannot open the directory", dir, errno);
+    if (!m_dir) {
+        const std::string dir = util::parent_directory(m_path);
+        m_dir.reset(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!m_dir) return io_error("cannot open the directory", dir, errno);
+    }
     // Checked again in the directory now held; RENAME_NOREPLACE at commit is the guarantee,
     // this only fails early. Nothing was there a moment ago: no need to look again.
     if (!options.force && exists && exists_at(m_dir.get(), m_name))
@@ -216,8 +225,11 @@ Status AtomicOutput::take_identity() {
 Status AtomicOutput::open_direct() {
     m_direct = true;
     // No O_TRUNC: a device or FIFO has nothing to truncate, and O_NONBLOCK is not wanted.
-    m_fd = UniqueFd(::open(m_path.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY));
+    m_fd = m_dir ? UniqueFd(::openat(m_dir.get(), util::base_name(m_path).c_str(),
+                                     O_WRONLY | O_CLOEXEC | O_NOCTTY))
+                 : UniqueFd(::open(m_path.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY));
     if (!m_fd) return io_error("open", m_path, errno);
+    m_dir.reset(); // nothing is made beside a device or FIFO
     return {};
 }
 

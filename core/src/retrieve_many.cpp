@@ -2,6 +2,7 @@
 #include "util/time.hpp"
 
 #include <algorithm>
+#include <fcntl.h>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -11,6 +12,7 @@
 #include <nettool/directory_sync.hpp>
 #include <nettool/retrieve_many.hpp>
 #include <nettool/stop.hpp>
+#include <nettool/unique_fd.hpp>
 #include <thread>
 
 namespace nettool {
@@ -354,7 +356,17 @@ void retrieve_many(const std::vector<RetrieveOptions>& downloads,
     DirectorySyncs directory_syncs;
     std::vector<RetrieveOptions> shared = downloads;
     const mode_t final_mode = 0666 & ~current_umask();
+    // The -O downloads all save into one directory (--output-dir, or .): opened once here.
+    // Where that fails, each download opens it by path and reports the failure itself.
+    UniqueFd output_dir;
+    for (const auto& download : downloads) {
+        if (download.file || !download.remote_name) continue;
+        const std::string dir = download.output_dir.value_or(".");
+        output_dir.reset(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        break;
+    }
     for (auto& download : shared) {
+        if (!download.file && download.remote_name) download.output_dir_fd = output_dir.get();
         download.directory_syncs = &directory_syncs;
         if (!download.final_mode) download.final_mode = final_mode;
         download.sidecar_on_first_write = true;

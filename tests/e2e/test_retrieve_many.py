@@ -312,6 +312,34 @@ def test_hostile_files_follow_the_file_operand_rules(server, tmp_path, env):
     assert b"outside --output-dir" in r.stderr
 
 
+def test_an_output_dir_swapped_for_a_link_mid_run_cannot_redirect_the_files(
+        server, tmp_path, env, procs):
+    """The -O downloads are made in the --output-dir opened when the run started."""
+    bodies, lines = {}, []
+    for i in range(3):
+        body = os.urandom(100_000)  # held in memory until complete: made at the very end
+        url = server.add(f"/s{i}.bin", Resource(body, chunk=8192, chunk_delay=0.1))
+        lines.append(url)
+        bodies[f"s{i}.bin"] = body
+    listed = write_list(tmp_path / "list.txt", lines)
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    proc = procs(nettool_argv("retrieve", "-j", "3", "-O", "--output-dir", str(out), "-i",
+                              listed, "--progress", "json"), env=env)
+    started = set()
+    while len(started) < 3:
+        event = proc.wait_event("progress")
+        if event["bytes"] > 0:
+            started.add(event["path"])
+    out.rename(tmp_path / "out.old")
+    out.symlink_to(elsewhere)
+    assert proc.wait() == 0
+    assert not os.listdir(elsewhere)
+    for name, body in bodies.items():
+        assert (tmp_path / "out.old" / name).read_bytes() == body
+
+
 def test_usage_errors_of_the_list_options(tmp_path, env):
     listed = write_list(tmp_path / "list.txt", ["http://127.0.0.1:9/x"])
     for args in (["-i", listed, "http://127.0.0.1:9/y"], ["-j", "4", "http://127.0.0.1:9/y"],

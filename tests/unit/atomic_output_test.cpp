@@ -512,3 +512,24 @@ TEST(AtomicOutput, ADeferredFileLooksAtNameOnlyWhenItIsMade) {
     EXPECT_TRUE(to_null->keep_as_part()); // nothing to keep
     ASSERT_TRUE(to_null->commit(std::nullopt, false));
 }
+
+TEST(AtomicOutput, NameIsMadeInTheDirectoryGivenByDescriptorNotByItsPath) {
+    ScratchDir dir;
+    ASSERT_EQ(::mkdir((dir / "held").c_str(), 0700), 0);
+    nettool::UniqueFd held(::open((dir / "held").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_TRUE(held);
+    // The path's directory part is moved away and replaced: the descriptor still decides.
+    ASSERT_EQ(::rename((dir / "held").c_str(), (dir / "moved").c_str()), 0);
+    ASSERT_EQ(::mkdir((dir / "held").c_str(), 0700), 0);
+    for (const bool deferred : {false, true}) {
+        AtomicOutputOptions options = deferred ? made_when_written() : AtomicOutputOptions{};
+        options.dir_fd = held.get();
+        const std::string name = deferred ? "late.bin" : "now.bin";
+        auto out = AtomicOutput::open(dir / ("held/" + name), options);
+        ASSERT_TRUE(out) << out.error().message;
+        ASSERT_TRUE(out->write(bytes("here")));
+        ASSERT_TRUE(out->commit(std::nullopt, false));
+        EXPECT_EQ(read_file(dir / ("moved/" + name)), "here");
+        EXPECT_FALSE(exists(dir / ("held/" + name)));
+    }
+}

@@ -37,6 +37,9 @@ struct AtomicOutputOptions {
     // and the rename (and lets all of it happen where the commit happens). Not with force
     // or resume.
     bool defer_create = false;
+    // NAME's directory, already open (borrowed; open() keeps a duplicate): NAME is looked up
+    // in it by its base name, and its path's directory part is not used.
+    int dir_fd = -1;
 };
 
 class AtomicOutput {

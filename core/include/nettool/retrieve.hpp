@@ -24,6 +24,10 @@ struct RetrieveOptions {
     std::optional<std::string> file;       // FILE operand ("-" = stdout)
     bool remote_name = false;              // -O: name from Content-Disposition or the URL path
     std::optional<std::string> output_dir; // with -O
+    // --output-dir (or .) opened once by the caller (borrowed): -O names are looked up and
+    // made in it, never through its path again (retrieve -i: a directory renamed or swapped
+    // for a link during the run cannot redirect the files, and no path walk per file).
+    int output_dir_fd = -1;
     bool force = false;                    // replace an existing file
     bool resume = false;                   // -c: continue NAME.part
     bool timestamping = false;             // -N: only when newer than the local file
