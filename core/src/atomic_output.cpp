@@ -397,7 +397,8 @@ Status AtomicOutput::commit(std::optional<std::chrono::system_clock::time_point>
         return {};
     }
     if (auto made = create(); !made) return made; // an empty download
-    if (sync && ::fsync(fd()) != 0) return io_error("sync", m_part_path, errno);
+    // Mode and time first, so that the one fsync makes them durable with the bytes (and no
+    // change dirties the file again after it).
     if (!m_final_mode_set && ::fchmod(fd(), m_final_mode) != 0)
         return io_error("chmod", m_part_path, errno);
     if (mtime) {
@@ -408,6 +409,7 @@ Status AtomicOutput::commit(std::optional<std::chrono::system_clock::time_point>
         const timespec times[2] = {{0, UTIME_OMIT}, {seconds.count(), nanos.count()}};
         if (::futimens(fd(), times) != 0) return io_error("set the time of", m_part_path, errno);
     }
+    if (sync && ::fsync(fd()) != 0) return io_error("sync", m_part_path, errno);
     // An unnamed file (defer_create) gets NAME directly; the temp area's were named before.
     if (auto placed = m_unnamed ? link_as(m_name, m_path) : rename_into_place(); !placed)
         return placed;

@@ -105,7 +105,7 @@ class AtomicOutput {
     // Throws away what was written (the server ignored a range request). Fails for a direct
     // output that already holds data: it cannot be unwritten.
     Status restart();
-    // fsync, final mode, optional mtime, rename onto NAME (never replacing one unless force),
+    // Final mode, optional mtime, fsync, rename onto NAME (never replacing one unless force),
     // fsync of the directory, removal of the sidecar (see sidecar_written()). The descriptor (and
     // its lock) stays open until close() or destruction. Without `sync` both fsyncs are left out:
     // the rename is as atomic, but after a power loss NAME may be missing or hold fewer bytes. With
