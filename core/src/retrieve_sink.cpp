@@ -154,7 +154,6 @@ void DownloadSink::keep_part() {
         // A download held in memory (or in a file without a name) becomes NAME.part now.
         if (auto kept = m_output->keep_as_part(); !kept) {
             if (m_output->create_failed()) return; // that failure was the download's
-
             m_observer.on_warning(fmt::format("the {} bytes of {} received so far are lost: {}",
                                               offset(), url_text(), kept.error().message));
             return;
