@@ -504,6 +504,19 @@ TEST(AtomicOutput, ADeferredFileLooksAtNameOnlyWhenItIsMade) {
     auto made = into_dir->create();
     ASSERT_FALSE(made);
     EXPECT_NE(made.error().message.find("is a directory"), std::string::npos);
+    // Its directory removed meanwhile: a file-system error, nothing made anywhere.
+    ASSERT_EQ(::mkdir((dir / "gone").c_str(), 0700), 0);
+    nettool::UniqueFd gone(::open((dir / "gone").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_EQ(::rmdir((dir / "gone").c_str()), 0);
+    AtomicOutputOptions in_gone = made_when_written();
+    in_gone.dir_fd = gone.get();
+    auto orphan = AtomicOutput::open(dir / "gone/x.bin", in_gone);
+    ASSERT_TRUE(orphan);
+    auto failed = orphan->write(bytes("x"));
+    ASSERT_FALSE(failed);
+    EXPECT_EQ(failed.error().kind, ErrorKind::file_io);
+    EXPECT_EQ(failed.error().sys_errno, ENOENT) << failed.error().message;
+    EXPECT_TRUE(orphan->create_failed());
     // Something that is not a regular file (a FIFO, /dev/null) is written directly.
     auto to_null = AtomicOutput::open("/dev/null", made_when_written());
     ASSERT_TRUE(to_null);
