@@ -37,6 +37,14 @@ bool exists_at(int dir, const std::string& name) {
     return ::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
+// A .part that is there already holds an earlier download's bytes: never thrown away unasked.
+tl::unexpected<Error> part_exists_error(const std::string& part_path) {
+    return fail_errno(ErrorKind::file_io, EEXIST,
+                      fmt::format("{} already exists (an interrupted download?); resume it with "
+                                  "--continue, or use --force to start over",
+                                  part_path));
+}
+
 Error exists_error(const std::string& path) {
     return Error{ErrorKind::file_io,
                  fmt::format("{} already exists; use --force to overwrite it", path), EEXIST, 0};
@@ -124,6 +132,9 @@ Status AtomicOutput::place(const AtomicOutputOptions& options) {
     m_part_name = m_name + ".part";
     m_part_path = m_path + ".part";
     if (!std::exchange(m_pending, false)) return open_part(options);
+    // The file needs no .part, but one left by an earlier download is refused as open_part()
+    // refuses it (deferred outputs have neither force nor resume).
+    if (exists_at(m_dir.get(), m_part_name)) return part_exists_error(m_part_path);
     // Made with its final mode: nobody can open a file without a name, and the mode never
     // holds a bit of the umask (it was made from it), so the kernel's masking changes nothing.
     m_fd.reset(::openat(m_dir.get(), ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, m_final_mode));
@@ -269,12 +280,7 @@ Status AtomicOutput::open_part(const AtomicOutputOptions& options) {
             dir, part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600));
         if (m_fd) break;
         if (errno != EEXIST) return io_error("create", m_part_path, errno);
-        if (!options.force || attempt > 0) {
-            return fail_errno(ErrorKind::file_io, EEXIST,
-                              fmt::format("{} already exists (an interrupted download?); resume "
-                                          "it with --continue, or use --force to start over",
-                                          m_part_path));
-        }
+        if (!options.force || attempt > 0) return part_exists_error(m_part_path);
         // --force: start over, unless a live download holds that .part.
         UniqueFd old(::openat(dir, part, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
         if (old) {

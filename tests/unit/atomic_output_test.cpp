@@ -464,11 +464,11 @@ TEST(AtomicOutput, ADeferredFileKeptForContinueBecomesAPrivatePart) {
     ASSERT_TRUE(resumed) << resumed.error().message;
     EXPECT_EQ(resumed->size(), 10u);
 
-    // A stale .part under the name: keeping fails (EEXIST) and replaces nothing.
-    write_file(dir / "stale.bin.part", "stale");
+    // A .part that appeared after the file was made: keeping fails (EEXIST), replaces nothing.
     auto out = AtomicOutput::open(dir / "stale.bin", made_when_written());
     ASSERT_TRUE(out);
     ASSERT_TRUE(out->write(bytes("new")));
+    write_file(dir / "stale.bin.part", "stale");
     auto kept = out->keep_as_part();
     ASSERT_FALSE(kept);
     EXPECT_EQ(kept.error().sys_errno, EEXIST);
@@ -504,6 +504,16 @@ TEST(AtomicOutput, ADeferredFileLooksAtNameOnlyWhenItIsMade) {
     auto made = into_dir->create();
     ASSERT_FALSE(made);
     EXPECT_NE(made.error().message.find("is a directory"), std::string::npos);
+    // A .part left by an earlier download is refused, as without deferring, and kept.
+    write_file(dir / "left.bin.part", "earlier bytes");
+    auto left = AtomicOutput::open(dir / "left.bin", made_when_written());
+    ASSERT_TRUE(left);
+    auto refused = left->write(bytes("new"));
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().sys_errno, EEXIST);
+    EXPECT_NE(refused.error().message.find("--continue"), std::string::npos);
+    EXPECT_EQ(read_file(dir / "left.bin.part"), "earlier bytes");
+    EXPECT_FALSE(exists(dir / "left.bin"));
     // Its directory removed meanwhile: a file-system error, nothing made anywhere.
     ASSERT_EQ(::mkdir((dir / "gone").c_str(), 0700), 0);
     nettool::UniqueFd gone(::open((dir / "gone").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
