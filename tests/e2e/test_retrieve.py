@@ -99,6 +99,23 @@ def test_remote_name_comes_from_the_url_and_is_never_overwritten(server, tmp_pat
     assert (tmp_path / "name.txt").read_bytes() == b"new"
 
 
+def test_a_small_download_is_made_only_when_complete_and_respects_an_earlier_part(
+        server, tmp_path, env):
+    """At most 256 KiB announced: no .part while it comes; a .part left before is refused."""
+    url = server.add("/small.bin", Resource(b"s" * 1000))
+    (tmp_path / "small.bin.part").write_bytes(b"earlier")
+    r = run("retrieve", "-O", url, env=env, cwd=str(tmp_path))
+    assert r.returncode == 3
+    assert b"small.bin.part already exists (an interrupted download?)" in r.stderr
+    assert (tmp_path / "small.bin.part").read_bytes() == b"earlier"
+    assert all_files(tmp_path) == {"small.bin.part"}
+    (tmp_path / "small.bin.part").unlink()
+    r = run("retrieve", "-O", url, env=env, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert all_files(tmp_path) == {"small.bin"}
+    assert stat.S_IMODE((tmp_path / "small.bin").stat().st_mode) == 0o666 & ~umask()
+
+
 def test_an_existing_file_is_not_overwritten_without_force(server, tmp_path, env):
     url = server.add("/data.bin", Resource(BODY))
     target = tmp_path / "keep.bin"
