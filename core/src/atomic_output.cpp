@@ -93,14 +93,14 @@ Result<AtomicOutput> AtomicOutput::open(std::string path, AtomicOutputOptions op
         out.m_pending = true;
         return out;
     }
-    if (auto placed = out.place(options); !placed) return tl::unexpected(placed.error());
+    if (auto placed = out.place(options, false); !placed) return tl::unexpected(placed.error());
     return out;
 }
 
-Status AtomicOutput::place(const AtomicOutputOptions& options) {
+Status AtomicOutput::place(const AtomicOutputOptions& options, bool unnamed) {
     // One lstat answers the usual case (nothing there yet); a symbolic link is followed to
-    // see what it names. A dangling link still counts as an existing NAME.
-    // In a directory given by descriptor, NAME is its base name there.
+    // see what it names. A dangling link still counts as an existing NAME. In a directory
+    // given by descriptor, NAME is its base name there.
     const int at = m_dir ? m_dir.get() : AT_FDCWD;
     const std::string looked_up = m_dir ? util::base_name(m_path) : m_path;
     struct stat st {};
@@ -110,10 +110,7 @@ Status AtomicOutput::place(const AtomicOutputOptions& options) {
             return fail(ErrorKind::file_io,
                         fmt::format("{} is a directory; name a file, or use --output-dir", m_path));
         }
-        if (!S_ISREG(st.st_mode)) {
-            m_pending = false;
-            return open_direct();
-        }
+        if (!S_ISREG(st.st_mode)) return open_direct();
     }
     m_name = util::base_name(m_path);
     if (m_name.empty() || m_name == "." || m_name == "..") {
@@ -131,7 +128,7 @@ Status AtomicOutput::place(const AtomicOutputOptions& options) {
         return tl::unexpected(exists_error(m_path));
     m_part_name = m_name + ".part";
     m_part_path = m_path + ".part";
-    if (!std::exchange(m_pending, false)) return open_part(options);
+    if (!unnamed) return open_part(options);
     // The file needs no .part, but one left by an earlier download is refused as open_part()
     // refuses it (deferred outputs have neither force nor resume).
     if (exists_at(m_dir.get(), m_part_name)) return part_exists_error(m_part_path);
@@ -150,11 +147,11 @@ Status AtomicOutput::place(const AtomicOutputOptions& options) {
 Status AtomicOutput::create() {
     if (!m_pending) return {};
     if (m_create_error) return tl::unexpected(*m_create_error);
-    if (auto placed = place(AtomicOutputOptions{}); !placed) {
-        m_pending = true; // nothing was made: asked again, the same answer
-        m_create_error = placed.error();
+    if (auto placed = place(AtomicOutputOptions{}, true); !placed) {
+        m_create_error = placed.error(); // nothing was made: asked again, the same answer
         return placed;
     }
+    m_pending = false;
     return {};
 }
 

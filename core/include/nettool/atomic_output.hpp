@@ -123,11 +123,12 @@ class AtomicOutput {
 
   private:
     AtomicOutput() = default;
-    Status place(const AtomicOutputOptions& options);
+    // Looks at NAME and holds its directory, then makes the file: written directly when NAME
+    // is not a regular file, else NAME.part, or with `unnamed` a file without a name.
+    Status place(const AtomicOutputOptions& options, bool unnamed);
     Status open_part(const AtomicOutputOptions& options);
     Status open_direct();
     Status rename_into_place();
-    Status link_into_place();
     Status link_as(const std::string& name, const std::string& shown);
     Status take_identity();
     bool set_o_direct(bool on);
