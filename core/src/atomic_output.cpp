@@ -32,6 +32,15 @@ Status lock_part(int fd, const std::string& part_path) {
     return io_error("lock", part_path, errno);
 }
 
+// A new file without a name (O_TMPFILE) in `dir`, or an invalid descriptor where the file
+// system lacks them, or where one could not be named later: link_as() goes through
+// /proc/self/fd where linkat(AT_EMPTY_PATH) is refused (it needs a capability before 6.10).
+UniqueFd make_unnamed(int dir, mode_t mode) {
+    static const bool nameable = ::access("/proc/self/fd", X_OK) == 0;
+    if (!nameable) return UniqueFd();
+    return UniqueFd(::openat(dir, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, mode));
+}
+
 bool exists_at(int dir, const std::string& name) {
     struct stat st {};
     return ::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
@@ -134,13 +143,14 @@ Status AtomicOutput::place(const AtomicOutputOptions& options, bool unnamed) {
     if (exists_at(m_dir.get(), m_part_name)) return part_exists_error(m_part_path);
     // Made with its final mode: nobody can open a file without a name, and the mode never
     // holds a bit of the umask (it was made from it), so the kernel's masking changes nothing.
-    m_fd.reset(::openat(m_dir.get(), ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, m_final_mode));
+    m_fd = make_unnamed(m_dir.get(), m_final_mode);
     if (m_fd) {
         m_unnamed = true;
         m_final_mode_set = true;
         return {};
     }
-    // No O_TMPFILE here (an old or network file system): a named .part, as open() makes.
+    // No O_TMPFILE here (an old or network file system, no /proc): a named .part, as open()
+    // makes.
     return open_part(options);
 }
 
@@ -176,10 +186,7 @@ Result<AtomicOutput> AtomicOutput::create_unnamed(int dir_fd, std::string name, 
     out.m_final_mode = options.final_mode ? *options.final_mode : (0666 & ~current_umask());
     out.m_dir.reset(::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0));
     if (!out.m_dir) return io_error("cannot use the directory of", out.m_path, errno);
-    // publish() links through /proc/self/fd (linkat's AT_EMPTY_PATH needs a capability).
-    if (::access("/proc/self/fd", X_OK) == 0) {
-        out.m_fd.reset(::openat(out.m_dir.get(), ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600));
-    }
+    out.m_fd = make_unnamed(out.m_dir.get(), 0600);
     if (!out.m_fd) {
         // No O_TMPFILE here (an old or network file system): a named .part, created O_EXCL.
         options.force = false;
