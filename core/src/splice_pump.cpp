@@ -84,12 +84,19 @@ Result<SplicePump> SplicePump::create(int source_fd, int sink_fd, Pump::Options 
         pump.m_way = Way::discard;
         return pump;
     }
-    if (is_pipe(source_fd) || is_pipe(sink_fd)) {
+    if (is_pipe(sink_fd)) {
         pump.m_way = Way::direct;
         pump.m_source_size = growable(source_fd);
         pump.m_sink_size = growable(sink_fd);
         return pump;
     }
+    // A source pipe goes through the private pipe too. A splice holds the source pipe's lock
+    // for all of its work, and into a socket that is the whole send (on loopback the
+    // receiver's processing too), while the pipe's writer spins on the lock; moving buffers
+    // into the private pipe holds it only for the move. `head -c 4G /dev/zero | connect` on
+    // loopback: 2.44 s straight, 2.08 s through (socat -b128k 3.22 s). The other way, a
+    // socket into a pipe, stays straight: through a private pipe it took 4.1 s, not 2.6.
+    pump.m_source_size = growable(source_fd);
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
         const int err = errno;
@@ -226,6 +233,10 @@ Status SplicePump::step_through_pipe() {
         }
         m_pending += static_cast<std::size_t>(n);
         m_bytes_in += static_cast<std::uint64_t>(n);
+        if (m_source_size > 0 && static_cast<std::size_t>(n) >= m_source_size) {
+            grow(m_source); // a full source pipe: its writer is ahead of us
+            m_source_size = 0;
+        }
         if (m_pending >= m_pipe_size && m_pipe_size < k_chunk) {
             grow(m_pipe_write.get());
             m_pipe_size = k_chunk; // asked once, granted or not
