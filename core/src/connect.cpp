@@ -144,6 +144,7 @@ Status run_relay(const RelayPlan& plan, EventLoop* loop) {
     down.at_end = Pump::Options::AtEnd::nothing; // the relay releases standard output
     down.source_name = plan.peer_name;
     down.sink_name = "standard output";
+    down.lazy_discard = !plan.idle_timeout; // an idle timeout needs every byte seen
     // splice(2) where both ends allow it (never for UDP, whose datagrams keep their bounds).
     auto from_peer = open_channel(plan.socket_fd, plan.output_fd, std::move(down));
     if (!from_peer) return tl::unexpected(from_peer.error());

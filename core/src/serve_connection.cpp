@@ -113,6 +113,7 @@ Status Connection::start_relay() {
     from.source_name = fmt::format("the connection from {}", peer_name(m_info));
     from.sink_name = "standard output";
     from.at_end = Pump::Options::AtEnd::nothing; // the relay lets go of standard output
+    from.lazy_discard = !options.idle_timeout;   // an idle timeout needs every byte seen
     auto channel = open_channel(m_socket.get(), options.output_fd, std::move(from));
     if (!channel) return tl::unexpected(channel.error());
     Relay::Settings settings;

@@ -7,12 +7,13 @@ import os
 import socket
 import subprocess
 import threading
+import time
 
 import pytest
 
 from conftest import DEADLINE, NETTOOL
 from connect_helpers import PipeReader, Server, big_payload_file, file_sha256, reset
-from serve_helpers import RawServe, port_of, start_serve
+from serve_helpers import RawServe, port_of, read_json_line, start_serve
 
 SIZE = 24 << 20
 
@@ -204,12 +205,14 @@ def test_a_reset_mid_splice_ends_serve_with_4(direction, end):
             feeder.join(DEADLINE)
 
 
+@pytest.mark.parametrize("up_size", [SIZE, 100])
 @pytest.mark.parametrize("stdin", ["devnull", "data"])
-def test_tcp_into_dev_null_counts_every_byte_and_half_closes_both_ways(tmp_path, stdin):
+def test_tcp_into_dev_null_counts_every_byte_and_half_closes_both_ways(tmp_path, stdin, up_size):
     # serve > /dev/null drops TCP bytes in the kernel (recv MSG_TRUNC) instead of moving them:
     # the count in the close event must still be every byte, the client's FIN must end that
     # direction, and serve's own direction (nothing, or a file) must still arrive whole.
-    up = os.urandom(SIZE)
+    # 100 bytes: fewer than the batch that wakes serve (SO_RCVLOWAT), found by the FIN.
+    up = os.urandom(up_size)
     down = os.urandom(SIZE // 3) if stdin == "data" else b""
     source = tmp_path / "down.bin"
     source.write_bytes(down)
@@ -230,6 +233,65 @@ def test_tcp_into_dev_null_counts_every_byte_and_half_closes_both_ways(tmp_path,
     assert closed[0]["bytes_in"] == len(up)
     assert closed[0]["bytes_out"] == len(down)
     assert bytes(back) == down
+
+
+def test_an_idle_timeout_sees_each_byte_that_goes_to_dev_null():
+    # Into /dev/null serve is woken only for a batch of bytes, unless an idle timeout must see
+    # each one: a client that sends a byte every 150 ms for 1.2 s is never idle for 400 ms,
+    # and is closed about 400 ms after its last byte.
+    with RawServe("-k", "--idle-timeout", "400ms", "127.0.0.1:0") as serve:
+        s = socket.create_connection(("127.0.0.1", serve.port), timeout=DEADLINE)
+        start = time.monotonic()
+        for _ in range(8):
+            s.sendall(b"x")
+            time.sleep(0.15)
+        assert time.monotonic() - start > 1.0
+        quiet = time.monotonic()
+        for _ in range(10):  # the events before it: the connection's open, its notes
+            event = read_json_line(serve.p.stderr)
+            if event.get("event") == "close":
+                break
+        assert event.get("event") == "close", event
+        assert 0.2 < time.monotonic() - quiet < 2.0  # closed for being idle, not before
+        assert event["bytes_in"] == 8
+        s.close()
+
+
+def test_connects_idle_timeout_sees_each_byte_that_goes_to_dev_null():
+    # The same for connect > /dev/null: a server that sends a byte every 150 ms for 1.2 s
+    # keeps it; 400 ms after the last byte it gives up (exit 4, "idle").
+    sent_last = []
+
+    def trickle(server, conn):
+        for _ in range(8):
+            conn.sendall(b"x")
+            time.sleep(0.15)
+        sent_last.append(time.monotonic())
+        conn.settimeout(DEADLINE)
+        try:
+            while conn.recv(65536):  # until connect closes
+                pass
+        except ConnectionResetError:
+            pass
+    server = Server(trickle)
+    # stdin stays open (a pipe nobody writes): only the idle timeout can end connect
+    p = subprocess.Popen([NETTOOL, "connect", "--idle-timeout", "400ms",
+                          f"127.0.0.1:{server.port}"], stdin=subprocess.PIPE,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        p.wait(timeout=DEADLINE)
+        ended = time.monotonic()
+        err = p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        p.stdin.close()
+        p.stderr.close()
+    server.join()
+    assert p.returncode == 4, err
+    assert b"idle for 400ms" in err
+    assert sent_last and 0.2 < ended - sent_last[0] < 2.0
 
 
 @pytest.mark.parametrize("end", ["fin", "reset"])

@@ -5,12 +5,14 @@
 
 #include <csignal>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <functional>
 #include <gtest/gtest.h>
 #include <nettool/splice_pump.hpp>
 #include <nettool/unique_fd.hpp>
 #include <poll.h>
 #include <string>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
@@ -372,6 +374,50 @@ TEST(SplicePump, TcpIntoDevNullIsDiscardedInTheKernelAndCounted) {
     ASSERT_TRUE(kept);
     EXPECT_FALSE(kept->discards());
     EXPECT_FALSE(kept->direct());
+}
+
+// A lazy discard is woken for a batch of bytes, the end or a failure; otherwise at every
+// arrival. A few bytes are not lost either way: the end finds them.
+TEST(SplicePump, ALazyDiscardWakesForTheEndOrAResetNotForAFewBytes) {
+    for (const bool reset : {false, true}) {
+        for (const bool lazy : {false, true}) {
+            SCOPED_TRACE(fmt::format("lazy {}, reset {}", lazy, reset));
+            nettool::testing::TcpPair tcp;
+            UniqueFd null(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+            Pump::Options options = named();
+            options.lazy_discard = lazy;
+            auto pump = SplicePump::create(tcp.ours.get(), null.get(), std::move(options));
+            ASSERT_TRUE(pump && pump->discards());
+            ASSERT_EQ(::send(tcp.peer.get(), "a little", 8, 0), 8);
+            int queued = 0; // arrival on loopback is quick, but wait for it, boundedly
+            for (int i = 0; i < 1000 && queued < 8; ++i) {
+                ASSERT_EQ(::ioctl(tcp.ours.get(), FIONREAD, &queued), 0);
+                if (queued < 8) ::usleep(1000);
+            }
+            ASSERT_EQ(queued, 8);
+            pollfd p{tcp.ours.get(), POLLIN, 0};
+            ASSERT_GE(::poll(&p, 1, 0), 0);
+            EXPECT_EQ((p.revents & POLLIN) != 0, !lazy);
+            if (reset) {
+                tcp.reset_peer();
+            } else {
+                ::shutdown(tcp.peer.get(), SHUT_WR);
+            }
+            ASSERT_EQ(::poll(&p, 1, 5000), 1); // the end wakes it, lazy or not
+            Status status;
+            for (int i = 0; i < 100 && status && !pump->finished(); ++i)
+                status = pump->step();
+            EXPECT_TRUE(pump->finished());
+            if (reset) {
+                ASSERT_FALSE(status);
+                EXPECT_EQ(pump->failed_errno(), ECONNRESET);
+            } else {
+                ASSERT_TRUE(status);
+                EXPECT_TRUE(pump->source_ended());
+                EXPECT_EQ(pump->bytes_in(), 8u);
+            }
+        }
+    }
 }
 
 TEST(SplicePump, SinkReaderLeavingIsEpipeOnTheSinkSide) {

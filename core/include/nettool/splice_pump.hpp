@@ -9,7 +9,8 @@
 //    move, not while the sink is written (create() says what that measured);
 //  - a TCP socket into /dev/null: recv(MSG_TRUNC) drops the bytes in the kernel, one call and
 //    no pipe (a relay into /dev/null, e.g. a throughput sink, spends about a third less CPU:
-//    4 GiB from connect on loopback took 2.5-2.8 s instead of 3.3-3.5 s).
+//    4 GiB from connect on loopback took 2.5-2.8 s instead of 3.3-3.5 s); with
+//    Options::lazy_discard it is woken only once a batch waits (SO_RCVLOWAT).
 // A pipe, private or not, starts at its size (the kernel's default 64 KiB) and is grown to
 // 1 MiB when a transfer fills it: 16 pages a call cost several times the CPU of 256 (head
 // | connect moving 2 GiB: 2.8-3.2 s of CPU in all at 64 KiB, 1.7-2.0 s at 1 MiB).
