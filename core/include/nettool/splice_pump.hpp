@@ -57,6 +57,7 @@ class SplicePump {
     Status step_through_pipe();
     Status step_discard();
     static void grow(int pipe_fd);
+    void grow_source_if_emptied(std::size_t moved);
     void finish();
     Status failed(Pump::Side side, int err);
 
