@@ -9,6 +9,7 @@
 #include <ctime>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <limits>
 #include <map>
 #include <memory>
 #include <nettool/atomic_output.hpp>
@@ -76,9 +77,17 @@ struct Job final : http::TransferSink {
     std::uint64_t segment; // its start
     bool probe;
     http::Request request;
+    // Where the bytes asked for end (exclusive): a segment shortened by a split after the
+    // request keeps coming past its new end, into the segment split off it.
+    std::uint64_t request_end = std::numeric_limits<std::uint64_t>::max();
+    // Bytes on disk already, from a segment given back to this job: it receives them but
+    // does not write them again.
+    std::uint64_t skip_begin = 0;
+    std::uint64_t skip_end = 0;
     bool flowing = false;     // body bytes arrived
     bool reached_end = false; // the segment is complete (the transfer may have been stopped)
     bool dismissed = false;   // the governor wants fewer connections: this one ends
+    bool gave_back = false;   // its segment went to the job before it, and is gone
 };
 
 class SplitDownload {
@@ -103,8 +112,12 @@ class SplitDownload {
     Status open();
     void start(std::uint64_t segment, bool probe);
     void schedule();
-    // Ends the newest connections beyond the governor's number; their segments wait, idle.
+    // Ends the newest connections beyond the governor's number; their segments go back to
+    // the job before them (give_back) or wait, idle.
     void dismiss_extra();
+    void give_back(Job& dismissed);
+    Job* job_fetching(std::uint64_t segment);
+    Status write_unless_there(Job& job, std::uint64_t at, std::span<const char> piece);
     void conclude(Job& job, http::TransferResult result);
     void stop_all();
     Status write_meta(bool data_first);
@@ -200,6 +213,7 @@ void SplitDownload::start(std::uint64_t segment, bool probe) {
         job->request.resume_from = segment + part.done;
         job->request.range_last = part.end - 1;
         job->request.if_range = validator();
+        job->request_end = part.end;
         m_plan->at(segment).busy = true;
     }
     const std::uint64_t id = ++m_next_id;
@@ -230,8 +244,49 @@ void SplitDownload::dismiss_extra() {
     for (auto it = m_jobs.rbegin(); it != m_jobs.rend() && kept > m_governor.target(); ++it) {
         if (it->second->dismissed || it->second->probe) continue;
         it->second->dismissed = true;
+        give_back(*it->second);
         --kept;
     }
+}
+
+Job* SplitDownload::job_fetching(std::uint64_t segment) {
+    for (auto& [id, job] : m_jobs) {
+        if (job->segment == segment && !job->dismissed && !job->gave_back) return job.get();
+    }
+    return nullptr;
+}
+
+// The segment of a dismissed connection goes to the connection fetching the segment before
+// it when that one's request runs on through it (the first GET, or a range split after it
+// was asked for). Those bytes are then on their way already, on a connection that is open:
+// otherwise that connection would be cut at its segment's end, throwing away what the
+// server had sent past it (tens of MiB on loopback), and the rest asked for again on a new
+// one.
+void SplitDownload::give_back(Job& dismissed) {
+    const auto before = m_plan->previous(dismissed.segment);
+    if (!before) return;
+    Job* runner = job_fetching(*before);
+    const auto& segment = m_plan->at(dismissed.segment);
+    if (!runner || runner->reached_end || runner->request_end < segment.end) return;
+    // One stretch to skip at a time: a second would wait for its connection's own end.
+    if (runner->skip_end > *before + m_plan->at(*before).done) return;
+    runner->skip_begin = dismissed.segment;
+    runner->skip_end = dismissed.segment + segment.done;
+    m_plan->merge_into_previous(dismissed.segment);
+    dismissed.gave_back = true;
+}
+
+Status SplitDownload::write_unless_there(Job& job, std::uint64_t at,
+                                         std::span<const char> piece) {
+    const std::uint64_t end = at + piece.size();
+    const std::uint64_t skip_from = std::clamp(job.skip_begin, at, end);
+    const std::uint64_t skip_to = std::clamp(job.skip_end, skip_from, end);
+    if (skip_from > at) {
+        if (auto written = m_writer->write(at, piece.first(skip_from - at)); !written)
+            return written;
+    }
+    if (skip_to == end) return {};
+    return m_writer->write(skip_to, piece.subspan(skip_to - at));
 }
 
 std::string SplitDownload::changed_since(const http::ResponseHead& head) const {
@@ -303,7 +358,7 @@ Status SplitDownload::on_body(Job& job, std::span<const char> chunk) {
     const std::uint64_t at = job.segment + part.done;
     const std::size_t take =
         static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), part.end - at));
-    if (auto written = m_writer->write(at, chunk.first(take)); !written) return written;
+    if (auto written = write_unless_there(job, at, chunk.first(take)); !written) return written;
     part.done += take;
     job.flowing = true;
     if (at + take == part.end) {
@@ -315,7 +370,7 @@ Status SplitDownload::on_body(Job& job, std::span<const char> chunk) {
 }
 
 void SplitDownload::conclude(Job& job, http::TransferResult result) {
-    if (!job.probe || m_plan) m_plan->at(job.segment).busy = false;
+    if ((!job.probe || m_plan) && !job.gave_back) m_plan->at(job.segment).busy = false;
     if (stopping() || job.reached_end || job.dismissed) return;
     if (job.probe && !m_plan) {
         // The first answer never came: the download in order tells every failure the usual way

@@ -1,6 +1,7 @@
 #include "split_plan.hpp"
 
 #include <algorithm>
+#include <iterator>
 
 namespace nettool {
 namespace {
@@ -90,6 +91,19 @@ std::optional<std::uint64_t> SegmentPlan::split_largest(std::uint64_t min_piece)
     largest->second.end = middle;
     m_segments.emplace(middle, upper);
     return middle;
+}
+
+std::optional<std::uint64_t> SegmentPlan::previous(std::uint64_t start) const {
+    auto it = m_segments.find(start);
+    if (it == m_segments.end() || it == m_segments.begin()) return std::nullopt;
+    return std::prev(it)->first;
+}
+
+void SegmentPlan::merge_into_previous(std::uint64_t start) {
+    auto it = m_segments.find(start);
+    if (it == m_segments.end() || it == m_segments.begin()) return;
+    std::prev(it)->second.end = it->second.end;
+    m_segments.erase(it);
 }
 
 std::vector<PartSegment> SegmentPlan::to_meta() const {

@@ -43,6 +43,12 @@ class SegmentPlan {
     // Halves the segment with the most bytes left, when each half would hold at least
     // `min_piece`: the upper half becomes a new idle segment, whose start is returned.
     std::optional<std::uint64_t> split_largest(std::uint64_t min_piece);
+    // The segment just before the one at `start`, if any.
+    std::optional<std::uint64_t> previous(std::uint64_t start) const;
+    // Gives the segment at `start` back to the one before it, which then ends where it ended.
+    // Its bytes on disk are no longer counted: whoever fetches the longer segment writes them
+    // again (or skips them, knowing they are there).
+    void merge_into_previous(std::uint64_t start);
 
     // The map for the sidecar: adjacent segments merged where the first is complete (the
     // count stays small however often the plan was split).

@@ -60,6 +60,22 @@ TEST(SegmentPlan, ARetryWaitsAndTheMapMergesCompleteSegments) {
     EXPECT_EQ(back->remaining(4 * MiB), 4 * MiB - 1000);
 }
 
+TEST(SegmentPlan, ASegmentGivenBackLengthensTheOneBeforeItAndItsBytesAreNoLongerCounted) {
+    SegmentPlan plan(8 * MiB);
+    plan.at(0).done = MiB;
+    const auto upper = *plan.split_largest(MiB); // [4.5, 8) of the 7 MiB left
+    plan.at(upper).done = 512 * 1024;
+    EXPECT_EQ(plan.previous(upper), 0u);
+    EXPECT_EQ(plan.previous(0), std::nullopt); // the first has none
+    plan.merge_into_previous(upper);
+    EXPECT_EQ(plan.at(0).end, 8 * MiB);
+    EXPECT_EQ(plan.received(), MiB);
+    EXPECT_EQ(plan.remaining(0), 7 * MiB);
+    EXPECT_EQ(plan.to_meta(), (std::vector<PartSegment>{{0, 8 * MiB, MiB}}));
+    plan.merge_into_previous(0); // nothing before the first: unchanged
+    EXPECT_EQ(plan.at(0).end, 8 * MiB);
+}
+
 TEST(SegmentPlan, AMapWithAGapOrPastTheEndIsNotTrusted) {
     EXPECT_FALSE(SegmentPlan::from_meta(100, {{0, 50, 0}, {60, 100, 0}}));
     EXPECT_FALSE(SegmentPlan::from_meta(100, {{0, 50, 0}}));
