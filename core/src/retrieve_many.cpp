@@ -161,9 +161,13 @@ class Scheduler {
     void run() {
         while (m_ended < m_downloads.size()) {
             if (stop_requested()) stop_the_idle();
-            start_what_may();
+            // What finished first: it makes room under the caps for what starts next. The
+            // other way round, a loop that found the finishing cap reached started nothing,
+            // then took in everything finished and, with nothing running or finishing, slept
+            // its longest wait: 1000 small files with -j 4 took 3 s instead of 0.1.
             for (auto& [index, next] : m_pool.take_done())
                 apply(index, next);
+            start_what_may();
             if (m_ended == m_downloads.size()) break;
             const auto wait = until_next_ready();
             if (m_running > 0) {

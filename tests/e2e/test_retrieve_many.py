@@ -2,13 +2,16 @@
 import hashlib
 import os
 import signal
+import subprocess
 import time
 
 import pytest
 
 from conftest import DEADLINE, json_lines, nettool_argv, run
+from connect_helpers import free_port
 from download_helpers import (  # noqa: F401 (area, env, server: fixtures)
     Resource, area, env, server)
+from nginx_helpers import needs_nginx, running_nginx
 
 EXIT_PRIORITY = [130, 9, 3, 5, 6, 7, 4, 8, 2, 1]  # nettool-retrieve(1), MANY URLS
 
@@ -196,6 +199,52 @@ def test_hundreds_of_small_files_are_byte_exact_over_at_most_jobs_connections(
         assert os.stat(out / name).st_mode & 0o777 == 0o666 & ~current_umask()
     assert 1 <= server.most_open <= 16
     assert server.connections <= 32  # reused, not one per file
+
+
+SMALL_FILES_NGINX = """
+events {{ worker_connections 64; }}
+http {{ access_log off; {temp_paths} server {{ listen 127.0.0.1:{port}; root {d}/www; }} }}
+"""
+
+
+@needs_nginx
+def test_a_list_of_small_files_never_sits_idle(tmp_path, env):
+    """Files come out steadily at the default -j 4. The loop once looked for work to start
+    before taking in what had finished: with the finishing cap reached it started nothing,
+    then took in everything finished and, with nothing running or finishing, slept its
+    longest wait (500 ms). 1000 files of 10 KiB took 3 s instead of 0.1 from nginx."""
+    www = tmp_path / "www"
+    www.mkdir()
+    bodies = {f"t{i}.bin": os.urandom(2000) for i in range(500)}
+    for name, body in bodies.items():
+        (www / name).write_bytes(body)
+    out = tmp_path / "out"
+    out.mkdir()
+    port = free_port()
+    listed = write_list(tmp_path / "list.txt",
+                        [f"http://127.0.0.1:{port}/{name}" for name in bodies])
+    with running_nginx(tmp_path, SMALL_FILES_NGINX, {"port": port}):
+        for attempt in range(3):
+            for name in os.listdir(out):
+                os.unlink(out / name)
+            proc = subprocess.Popen(
+                nettool_argv("retrieve", "--no-sync", "-O", "--output-dir", str(out), "-i",
+                             listed), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+            arrivals = []
+            for _ in proc.stdout:  # until EOF (a hang is ended by pytest's --timeout)
+                arrivals.append(time.monotonic())
+            try:
+                assert proc.wait(timeout=DEADLINE) == 0, proc.stderr.read()
+            finally:
+                proc.kill()
+                proc.wait()
+            assert len(arrivals) == len(bodies)
+            longest = max(b - a for a, b in zip(arrivals, arrivals[1:]))
+            # Without the fix nearly every run had several gaps of 500 ms; a file takes well
+            # under a millisecond here (a few with sanitizers).
+            assert longest < 0.4, (attempt, longest)
+    for name, body in bodies.items():
+        assert (out / name).read_bytes() == body, name
 
 
 def current_umask():
