@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <fstream>
 #include <nettool/atomic_output.hpp>
+#include <nettool/directory_names.hpp>
 #include <nettool/part_meta.hpp>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -92,6 +93,7 @@ Result<AtomicOutput> AtomicOutput::open(std::string path, AtomicOutputOptions op
     if (options.dir_fd >= 0) {
         out.m_dir.reset(::fcntl(options.dir_fd, F_DUPFD_CLOEXEC, 0));
         if (!out.m_dir) return io_error("cannot use the directory of", out.m_path, errno);
+        out.m_dir_names = options.dir_names;
     }
     if (options.defer_create && !options.force && !options.resume) {
         // Nothing is looked at yet: create() does all of it, where the file is made (for a
@@ -106,14 +108,20 @@ Result<AtomicOutput> AtomicOutput::open(std::string path, AtomicOutputOptions op
     return out;
 }
 
+bool AtomicOutput::known_absent(const std::string& name) const {
+    return m_dir_names != nullptr && m_dir_names->absent(name);
+}
+
 Status AtomicOutput::place(const AtomicOutputOptions& options, bool unnamed) {
-    // One lstat answers the usual case (nothing there yet); a symbolic link is followed to
-    // see what it names. A dangling link still counts as an existing NAME. In a directory
-    // given by descriptor, NAME is its base name there.
+    // One lstat answers the usual case (nothing there yet), none when the directory's names,
+    // read a moment ago, did not hold NAME; a symbolic link is followed to see what it names.
+    // A dangling link still counts as an existing NAME. In a directory given by descriptor,
+    // NAME is its base name there.
     const int at = m_dir ? m_dir.get() : AT_FDCWD;
     const std::string looked_up = m_dir ? util::base_name(m_path) : m_path;
     struct stat st {};
-    const bool exists = ::fstatat(at, looked_up.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+    const bool exists = !known_absent(looked_up) &&
+                        ::fstatat(at, looked_up.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
     if (exists && (!S_ISLNK(st.st_mode) || ::fstatat(at, looked_up.c_str(), &st, 0) == 0)) {
         if (S_ISDIR(st.st_mode)) {
             return fail(ErrorKind::file_io,
@@ -140,7 +148,8 @@ Status AtomicOutput::place(const AtomicOutputOptions& options, bool unnamed) {
     if (!unnamed) return open_part(options);
     // The file needs no .part, but one left by an earlier download is refused as open_part()
     // refuses it (deferred outputs have neither force nor resume).
-    if (exists_at(m_dir.get(), m_part_name)) return part_exists_error(m_part_path);
+    if (!known_absent(m_part_name) && exists_at(m_dir.get(), m_part_name))
+        return part_exists_error(m_part_path);
     // Made with its final mode: nobody can open a file without a name, and the mode never
     // holds a bit of the umask (it was made from it), so the kernel's masking changes nothing.
     m_fd = make_unnamed(m_dir.get(), m_final_mode);

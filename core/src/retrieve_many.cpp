@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <nettool/atomic_output.hpp>
+#include <nettool/directory_names.hpp>
 #include <nettool/directory_sync.hpp>
 #include <nettool/retrieve_many.hpp>
 #include <nettool/stop.hpp>
@@ -32,6 +33,12 @@ constexpr std::size_t k_most_finish_threads = 64;
 constexpr std::uint64_t k_settled_quickly = 256 * 1024;
 // The longest the loop sleeps without looking at the stop request and the clock.
 constexpr std::chrono::milliseconds k_longest_wait{500};
+// The output directory's names are read once for this many -O downloads or more, and only
+// while it holds at most this many names per download: reading a name costs about a
+// twentieth of a lookup that fails (0.35 us against 8 on ext4 here), and each download spares
+// two such lookups.
+constexpr std::size_t k_names_worth_reading = 16;
+constexpr std::size_t k_names_per_download = 16;
 
 // The threads that conclude transfers (the last writes, the digest, fsync, rename), so that
 // the loop driving the transfers never waits for the disk. Each finished piece of work wakes
@@ -363,14 +370,24 @@ void retrieve_many(const std::vector<RetrieveOptions>& downloads,
     // The -O downloads all save into one directory (--output-dir, or .): opened once here.
     // Where that fails, each download opens it by path and reports the failure itself.
     UniqueFd output_dir;
+    std::size_t into_output_dir = 0;
     for (const auto& download : downloads) {
         if (download.file || !download.remote_name) continue;
+        if (into_output_dir++ > 0) continue;
         const std::string dir = download.output_dir.value_or(".");
         output_dir.reset(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        break;
     }
+    // Its names, read once, spare each of those downloads two lookups of names that are not
+    // there; not where there are many more names than downloads.
+    std::unique_ptr<const DirectoryNames> output_dir_names;
+    if (output_dir && into_output_dir >= k_names_worth_reading)
+        output_dir_names = DirectoryNames::read(output_dir.get(),
+                                                into_output_dir * k_names_per_download);
     for (auto& download : shared) {
-        if (!download.file && download.remote_name) download.output_dir_fd = output_dir.get();
+        if (!download.file && download.remote_name) {
+            download.output_dir_fd = output_dir.get();
+            download.output_dir_names = output_dir_names.get();
+        }
         download.directory_syncs = &directory_syncs;
         if (!download.final_mode) download.final_mode = final_mode;
         download.sidecar_on_first_write = true;

@@ -208,7 +208,10 @@ Status DownloadSink::open_output(const http::ResponseHead& head) {
     AtomicOutputOptions o;
     o.force = m_options.force || m_options.timestamping; // -N replaces an older copy
     o.final_mode = m_options.final_mode;
-    if (!m_options.file) o.dir_fd = m_options.output_dir_fd; // -O: NAME is a base name in it
+    if (!m_options.file) { // -O: NAME is a base name in the output directory
+        o.dir_fd = m_options.output_dir_fd;
+        o.dir_names = m_options.output_dir_names;
+    }
     o.resume = m_options.resume; // -O -c (FILE -c opened its .part before the request)
     o.defer_create = !head.resumed && head.status != 206 && head.content_length &&
                      *head.content_length <= k_made_when_complete;

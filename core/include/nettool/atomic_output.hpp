@@ -24,6 +24,8 @@
 
 namespace nettool {
 
+class DirectoryNames;
+
 struct AtomicOutputOptions {
     bool force = false;  // replace an existing NAME (and start over an existing NAME.part)
     bool resume = false; // continue NAME.part if there is one
@@ -40,6 +42,9 @@ struct AtomicOutputOptions {
     // NAME's directory, already open (borrowed; open() keeps a duplicate): NAME is looked up
     // in it by its base name, and its path's directory part is not used.
     int dir_fd = -1;
+    // dir_fd's names as they were a moment ago (borrowed; outlives the output): NAME and
+    // NAME.part are not looked up when they were absent then.
+    const DirectoryNames* dir_names = nullptr;
 };
 
 class AtomicOutput {
@@ -126,6 +131,8 @@ class AtomicOutput {
     // Looks at NAME and holds its directory, then makes the file: written directly when NAME
     // is not a regular file, else NAME.part, or with `unnamed` a file without a name.
     Status place(const AtomicOutputOptions& options, bool unnamed);
+    // `name` (in m_dir) was not there when m_dir_names was read.
+    bool known_absent(const std::string& name) const;
     Status open_part(const AtomicOutputOptions& options);
     Status open_direct();
     Status rename_into_place();
@@ -136,6 +143,7 @@ class AtomicOutput {
     std::string m_path;
     std::string m_part_path;
     UniqueFd m_dir;
+    const DirectoryNames* m_dir_names = nullptr; // m_dir's names a moment ago, when known
     std::string m_name;
     std::string m_part_name;
     UniqueFd m_fd;

@@ -19,6 +19,8 @@
 
 namespace nettool {
 
+class DirectoryNames;
+
 struct RetrieveOptions {
     http::Url url;
     std::optional<std::string> file;       // FILE operand ("-" = stdout)
@@ -28,6 +30,9 @@ struct RetrieveOptions {
     // made in it, never through its path again (retrieve -i: a directory renamed or swapped
     // for a link during the run cannot redirect the files, and no path walk per file).
     int output_dir_fd = -1;
+    // That directory's names, read once when the list started (borrowed; may be null): a -O
+    // name and its .part that were not there are not looked up again (AtomicOutputOptions).
+    const DirectoryNames* output_dir_names = nullptr;
     bool force = false;                    // replace an existing file
     bool resume = false;                   // -c: continue NAME.part
     bool timestamping = false;             // -N: only when newer than the local file
