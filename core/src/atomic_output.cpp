@@ -120,8 +120,8 @@ Status AtomicOutput::place(const AtomicOutputOptions& options, bool unnamed) {
     const int at = m_dir ? m_dir.get() : AT_FDCWD;
     const std::string looked_up = m_dir ? util::base_name(m_path) : m_path;
     struct stat st {};
-    const bool exists = !known_absent(looked_up) &&
-                        ::fstatat(at, looked_up.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+    const bool exists =
+        !known_absent(looked_up) && ::fstatat(at, looked_up.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
     if (exists && (!S_ISLNK(st.st_mode) || ::fstatat(at, looked_up.c_str(), &st, 0) == 0)) {
         if (S_ISDIR(st.st_mode)) {
             return fail(ErrorKind::file_io,

@@ -2,9 +2,9 @@
 #include "util/time.hpp"
 
 #include <algorithm>
-#include <fcntl.h>
 #include <condition_variable>
 #include <deque>
+#include <fcntl.h>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -381,8 +381,8 @@ void retrieve_many(const std::vector<RetrieveOptions>& downloads,
     // there; not where there are many more names than downloads.
     std::unique_ptr<const DirectoryNames> output_dir_names;
     if (output_dir && into_output_dir >= k_names_worth_reading)
-        output_dir_names = DirectoryNames::read(output_dir.get(),
-                                                into_output_dir * k_names_per_download);
+        output_dir_names =
+            DirectoryNames::read(output_dir.get(), into_output_dir * k_names_per_download);
     for (auto& download : shared) {
         if (!download.file && download.remote_name) {
             download.output_dir_fd = output_dir.get();

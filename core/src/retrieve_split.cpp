@@ -276,8 +276,7 @@ void SplitDownload::give_back(Job& dismissed) {
     dismissed.gave_back = true;
 }
 
-Status SplitDownload::write_unless_there(Job& job, std::uint64_t at,
-                                         std::span<const char> piece) {
+Status SplitDownload::write_unless_there(Job& job, std::uint64_t at, std::span<const char> piece) {
     const std::uint64_t end = at + piece.size();
     const std::uint64_t skip_from = std::clamp(job.skip_begin, at, end);
     const std::uint64_t skip_to = std::clamp(job.skip_end, skip_from, end);

@@ -153,8 +153,8 @@ class AtomicOutput {
     bool m_force = false;
     bool m_committed = false;
     bool m_unnamed = false;
-    bool m_pending = false;          // defer_create: no file yet
-    bool m_final_mode_set = false;   // made unnamed with m_final_mode: no fchmod at commit
+    bool m_pending = false;        // defer_create: no file yet
+    bool m_final_mode_set = false; // made unnamed with m_final_mode: no fchmod at commit
     std::optional<Error> m_create_error;
     bool m_sidecar_possible = false; // commit() removes NAME.part.meta
     bool m_o_direct = false;         // O_DIRECT is set on m_fd now

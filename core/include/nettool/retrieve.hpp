@@ -33,9 +33,9 @@ struct RetrieveOptions {
     // That directory's names, read once when the list started (borrowed; may be null): a -O
     // name and its .part that were not there are not looked up again (AtomicOutputOptions).
     const DirectoryNames* output_dir_names = nullptr;
-    bool force = false;                    // replace an existing file
-    bool resume = false;                   // -c: continue NAME.part
-    bool timestamping = false;             // -N: only when newer than the local file
+    bool force = false;        // replace an existing file
+    bool resume = false;       // -c: continue NAME.part
+    bool timestamping = false; // -N: only when newer than the local file
     std::optional<ChecksumSpec> checksum;
     bool sha256 = false; // compute RetrieveResult::sha256 (else it stays empty)
     // fsync NAME.part and its directory before and after the rename; false (--no-sync) keeps
