@@ -17,6 +17,7 @@
 #include <nettool/part_meta.hpp>
 #include <nettool/stop.hpp>
 #include <nettool/unique_fd.hpp>
+#include <optional>
 #include <unistd.h>
 
 namespace nettool {
@@ -69,7 +70,7 @@ class SplitDownload;
 // range of one segment.
 struct Job final : http::TransferSink {
     Job(SplitDownload& download, std::uint64_t start, bool first)
-        : owner(download), segment(start), probe(first) {}
+        : owner(download), segment(start), probe(first), started(Clock::now()) {}
     Status on_response(const http::ResponseHead& head) override;
     Status on_body(std::span<const char> chunk) override;
 
@@ -84,7 +85,9 @@ struct Job final : http::TransferSink {
     // does not write them again.
     std::uint64_t skip_begin = 0;
     std::uint64_t skip_end = 0;
-    bool flowing = false;     // body bytes arrived
+    Clock::time_point started;             // the request was made
+    std::optional<Clock::time_point> flow; // its first body bytes came
+    bool flowing = false;                  // body bytes arrived
     bool reached_end = false; // the segment is complete (the transfer may have been stopped)
     bool dismissed = false;   // the governor wants fewer connections: this one ends
     bool gave_back = false;   // its segment went to the job before it, and is gone
@@ -152,6 +155,7 @@ class SplitDownload {
     bool m_fresh_start = false;
     std::optional<Error> m_failure;
     Clock::time_point m_meta_written;
+    std::optional<Clock::duration> m_first_wait; // the first request's wait for its first byte
 };
 
 Status Job::on_response(const http::ResponseHead& head) {
@@ -256,18 +260,30 @@ Job* SplitDownload::job_fetching(std::uint64_t segment) {
     return nullptr;
 }
 
-// The segment of a dismissed connection goes to the connection fetching the segment before
+// The segment of a dismissed connection may go to the connection fetching the segment before
 // it when that one's request runs on through it (the first GET, or a range split after it
-// was asked for). Those bytes are then on their way already, on a connection that is open:
-// otherwise that connection would be cut at its segment's end, throwing away what the
-// server had sent past it (tens of MiB on loopback), and the rest asked for again on a new
-// one.
+// was asked for): that connection is then not cut at its segment's end, and the rest of the
+// dismissed segment is not asked for again on a new connection. But its stream carries the
+// bytes the dismissed one had saved too, which it skips: worth it only where a new
+// connection costs more than they take. Their time is about half of what the dismissed one
+// spent receiving them (the two shared the link, which the runner now has alone); a new
+// connection's cost is the wait for its first byte: the shorter of the first request's and
+// the dismissed one's (which, started while another connection kept both cores busy, may
+// have waited longer than a replacement will). On loopback the first is tens of ms and the
+// second about one: the connection is cut and replaced, as before. Over a distant server
+// (round trips, a TLS handshake, slow start) it is given back.
 void SplitDownload::give_back(Job& dismissed) {
     const auto before = m_plan->previous(dismissed.segment);
     if (!before) return;
     Job* runner = job_fetching(*before);
     const auto& segment = m_plan->at(dismissed.segment);
     if (!runner || runner->reached_end || runner->request_end < segment.end) return;
+    if (dismissed.flow) { // (one that saved nothing costs nothing to give back)
+        const auto rereceive = (Clock::now() - *dismissed.flow) / 2;
+        auto new_connection = *dismissed.flow - dismissed.started;
+        if (m_first_wait) new_connection = std::min(new_connection, *m_first_wait);
+        if (rereceive >= new_connection) return;
+    }
     // One stretch to skip at a time: a second would wait for its connection's own end.
     if (runner->skip_end > *before + m_plan->at(*before).done) return;
     runner->skip_begin = dismissed.segment;
@@ -360,6 +376,10 @@ Status SplitDownload::on_body(Job& job, std::span<const char> chunk) {
     if (auto written = write_unless_there(job, at, chunk.first(take)); !written) return written;
     part.done += take;
     job.flowing = true;
+    if (!job.flow) {
+        job.flow = Clock::now();
+        if (job.probe) m_first_wait = *job.flow - job.started;
+    }
     if (at + take == part.end) {
         job.reached_end = true;
         // The segment was shortened by a split after its request: the rest is another's.
