@@ -86,8 +86,7 @@ struct Job final : http::TransferSink {
     std::uint64_t skip_begin = 0;
     std::uint64_t skip_end = 0;
     Clock::time_point started;             // the request was made
-    std::optional<Clock::time_point> flow; // its first body bytes came
-    bool flowing = false;                  // body bytes arrived
+    std::optional<Clock::time_point> flow; // its first body bytes came (it is flowing)
     bool reached_end = false; // the segment is complete (the transfer may have been stopped)
     bool dismissed = false;   // the governor wants fewer connections: this one ends
     bool gave_back = false;   // its segment went to the job before it, and is gone
@@ -375,7 +374,6 @@ Status SplitDownload::on_body(Job& job, std::span<const char> chunk) {
         static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), part.end - at));
     if (auto written = write_unless_there(job, at, chunk.first(take)); !written) return written;
     part.done += take;
-    job.flowing = true;
     if (!job.flow) {
         job.flow = Clock::now();
         if (job.probe) m_first_wait = *job.flow - job.started;
@@ -592,7 +590,7 @@ Result<RetrieveResult> SplitDownload::run() {
         if (!m_plan || stopping()) continue;
         std::size_t flowing = 0;
         for (const auto& [id, job] : m_jobs)
-            flowing += job->flowing ? 1 : 0;
+            flowing += job->flow ? 1 : 0;
         m_governor.sample(Clock::now(), m_plan->received(), flowing);
         dismiss_extra();
         m_observer.on_progress(m_plan->received(), m_plan->length());

@@ -6,7 +6,6 @@
 #include <cstddef>
 #include <memory>
 #include <string>
-#include <string_view>
 #include <unordered_set>
 
 namespace nettool {
@@ -18,7 +17,7 @@ class DirectoryNames {
     static std::unique_ptr<const DirectoryNames> read(int dir_fd, std::size_t most);
 
     // True when `name` was not in the directory when it was read.
-    bool absent(std::string_view name) const { return !m_names.contains(std::string(name)); }
+    bool absent(const std::string& name) const { return !m_names.contains(name); }
 
   private:
     std::unordered_set<std::string> m_names;
