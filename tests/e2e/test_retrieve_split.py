@@ -186,6 +186,7 @@ class SplitServer:
         self.version = 0
         self.etag = '"v0"'
         self.requests = []
+        self.answered_whole = []  # per request: every byte of its answer was sent
         self.dropped = {}  # first byte -> last byte of each range cut short
         self.drops_left = 2
         self.next_send = 0.0  # "shared": when the next piece of any answer may go
@@ -214,6 +215,8 @@ class SplitServer:
         rng = h.headers.get("Range")
         with self.lock:
             self.requests.append((rng, h.headers.get("If-Range")))
+            self.answered_whole.append(False)
+            number = len(self.requests) - 1
             if self.mode == "changes" and len(self.requests) == 2:
                 # The file changes on the server once its first answer is out.
                 self.body = bytes(reversed(self.body))
@@ -229,8 +232,8 @@ class SplitServer:
                 last = int(m[2]) if m[2] else len(body) - 1
                 ranged = True
         piece = body[first:last + 1]
-        if ranged and self.mode == "shared_slow_ranges":
-            time.sleep(0.6)  # a range's answer is slow to start
+        if self.mode == "shared_distant":
+            time.sleep(0.4)  # every answer is slow to start: round trips, a handshake
         h.send_response(206 if ranged else 200)
         h.send_header("ETag", etag)
         if self.mode != "no_ranges":
@@ -253,7 +256,7 @@ class SplitServer:
                 limit = len(piece) // 2
         try:
             for at in range(0, limit, 65536):
-                if self.mode in ("shared", "shared_slow_ranges"):
+                if self.mode in ("shared", "shared_distant"):
                     # One rate for all connections together (a full link): 64 KiB every
                     # 20 ms, however many connections ask.
                     with self.lock:
@@ -262,12 +265,14 @@ class SplitServer:
                         self.next_send = slot + 0.02
                     time.sleep(slot - now)
                 h.wfile.write(piece[at:min(limit, at + 65536)])
-                if self.mode not in ("shared", "shared_slow_ranges"):
+                if self.mode not in ("shared", "shared_distant"):
                     # Slow enough that the client measures more than one connection.
                     time.sleep(0.02)
         except (BrokenPipeError, ConnectionResetError):
             h.close_connection = True
             return
+        with self.lock:
+            self.answered_whole[number] = limit == len(piece)
         if limit < len(piece):
             h.close_connection = True
             h.connection.shutdown(socket.SHUT_RDWR)
@@ -337,19 +342,22 @@ def test_a_connection_that_adds_nothing_is_taken_away_and_its_segment_finished_b
 
 def test_where_a_new_connection_is_slow_to_answer_the_ended_ones_segment_is_given_back(
         split_server, tmp_path):
-    body = os.urandom(5 * MIB)
-    server = split_server(body, "shared_slow_ranges")
+    body = os.urandom(8 * MIB)
+    server = split_server(body, "shared_distant")
     r = retrieve("--split", "8", server.url, str(tmp_path / "f"))
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "f").read_bytes() == body
-    # A range is answered only after 0.6 s (a distant server: round trips, a handshake), far
-    # longer than the first connection takes to run through what the tried one saved. So
-    # the first request's answer runs on through the tried upper half (skipping the bytes
-    # on disk already, and none missing: the file is whole), and nothing is asked for again.
+    # Every answer starts 0.4 s after its request (a distant server: round trips, a
+    # handshake), longer than the first connection takes to run through what the tried one
+    # saved in its window (about 0.1 s). So the tried connection is ended (it adds nothing to
+    # the shared rate), and the first request's answer runs on to the end of the file,
+    # skipping the bytes already on disk (none missing: the file is whole). Nothing is asked
+    # for again.
     assert len(server.requests) == 2, server.requests
     assert server.requests[0][0] is None
     tried = re.match(r"bytes=(\d+)-(\d+)$", server.requests[1][0])
     assert tried and int(tried[2]) == len(body) - 1, server.requests
+    assert server.answered_whole == [True, False], (server.requests, server.answered_whole)
 
 
 @pytest.mark.parametrize("lie", ["wrong_range", "out_of_bounds", "longer"])
