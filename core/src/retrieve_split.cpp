@@ -254,7 +254,7 @@ void SplitDownload::dismiss_extra() {
 
 Job* SplitDownload::job_fetching(std::uint64_t segment) {
     for (auto& [id, job] : m_jobs) {
-        if (job->segment == segment && !job->dismissed && !job->gave_back) return job.get();
+        if (job->segment == segment && !job->dismissed) return job.get(); // (gave_back: dismissed)
     }
     return nullptr;
 }

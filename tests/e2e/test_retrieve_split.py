@@ -327,13 +327,20 @@ def test_a_dropped_segment_is_resumed_where_it_stopped(split_server, tmp_path):
     assert b"retry" in r.stderr.lower(), r.stderr
 
 
-def test_a_connection_that_adds_nothing_is_taken_away_and_its_segment_finished_by_one(
-        split_server, tmp_path):
-    body = os.urandom(5 * MIB)
-    server = split_server(body, "shared")
+def split_8_from_a_shared_link(split_server, tmp_path, mode, size):
+    """`--split 8` of `size` random bytes from a server whose connections share one rate
+    (mode "shared" or "shared_distant"): the file must come out whole. Returns the server."""
+    body = os.urandom(size)
+    server = split_server(body, mode)
     r = retrieve("--split", "8", server.url, str(tmp_path / "f"))
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "f").read_bytes() == body
+    return server
+
+
+def test_a_connection_that_adds_nothing_is_taken_away_and_its_segment_finished_by_one(
+        split_server, tmp_path):
+    server = split_8_from_a_shared_link(split_server, tmp_path, "shared", 5 * MIB)
     # The first request, the second connection's upper half (tried, then ended: the total
     # did not rise), and the rest of that half once the first connection is done with its
     # own: here a new connection's first byte comes far sooner than the first connection
@@ -348,11 +355,7 @@ def test_a_connection_that_adds_nothing_is_taken_away_and_its_segment_finished_b
 
 def test_where_a_new_connection_is_slow_to_answer_the_ended_ones_segment_is_given_back(
         split_server, tmp_path):
-    body = os.urandom(8 * MIB)
-    server = split_server(body, "shared_distant")
-    r = retrieve("--split", "8", server.url, str(tmp_path / "f"))
-    assert r.returncode == 0, r.stderr
-    assert (tmp_path / "f").read_bytes() == body
+    server = split_8_from_a_shared_link(split_server, tmp_path, "shared_distant", 8 * MIB)
     # Every answer starts 0.4 s after its request (a distant server: round trips, a
     # handshake), longer than the first connection takes to run through what the tried one
     # saved in its window (about 0.1 s). So the tried connection is ended (it adds nothing to
@@ -362,7 +365,7 @@ def test_where_a_new_connection_is_slow_to_answer_the_ended_ones_segment_is_give
     assert len(server.requests) == 2, server.requests
     assert server.requests[0][0] is None
     tried = re.match(r"bytes=(\d+)-(\d+)$", server.requests[1][0])
-    assert tried and int(tried[2]) == len(body) - 1, server.requests
+    assert tried and int(tried[2]) == 8 * MIB - 1, server.requests
     assert server.answered_whole == [True, False], (server.requests, server.answered_whole)
 
 

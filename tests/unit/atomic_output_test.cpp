@@ -18,6 +18,7 @@ using nettool::AtomicOutput;
 using nettool::AtomicOutputOptions;
 using nettool::ErrorKind;
 using nettool::test::exists;
+using nettool::test::open_dir;
 using nettool::test::read_file;
 using nettool::test::ScratchDir;
 using nettool::test::write_file;
@@ -286,7 +287,7 @@ TEST(PartMeta, RoundTripsAndIgnoresGarbage) {
 
 TEST(AtomicOutput, AnUnnamedPartGetsItsNameOnlyWhenPublished) {
     ScratchDir dir;
-    nettool::UniqueFd dir_fd(::open(dir.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    nettool::UniqueFd dir_fd = open_dir(dir.path());
     ASSERT_TRUE(dir_fd);
     auto out = AtomicOutput::create_unnamed(dir_fd.get(), "n.bin", dir / "n.bin");
     ASSERT_TRUE(out) << out.error().message;
@@ -517,7 +518,7 @@ TEST(AtomicOutput, ADeferredFileLooksAtNameOnlyWhenItIsMade) {
     EXPECT_FALSE(exists(dir / "left.bin"));
     // Its directory removed meanwhile: a file-system error, nothing made anywhere.
     ASSERT_EQ(::mkdir((dir / "gone").c_str(), 0700), 0);
-    nettool::UniqueFd gone(::open((dir / "gone").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    nettool::UniqueFd gone = open_dir(dir / "gone");
     ASSERT_EQ(::rmdir((dir / "gone").c_str()), 0);
     AtomicOutputOptions in_gone = made_when_written();
     in_gone.dir_fd = gone.get();
@@ -540,7 +541,7 @@ TEST(AtomicOutput, ADeferredFileLooksAtNameOnlyWhenItIsMade) {
 TEST(AtomicOutput, NameIsMadeInTheDirectoryGivenByDescriptorNotByItsPath) {
     ScratchDir dir;
     ASSERT_EQ(::mkdir((dir / "held").c_str(), 0700), 0);
-    nettool::UniqueFd held(::open((dir / "held").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    nettool::UniqueFd held = open_dir(dir / "held");
     ASSERT_TRUE(held);
     // The path's directory part is moved away and replaced: the descriptor still decides.
     ASSERT_EQ(::rename((dir / "held").c_str(), (dir / "moved").c_str()), 0);
@@ -560,7 +561,7 @@ TEST(AtomicOutput, NameIsMadeInTheDirectoryGivenByDescriptorNotByItsPath) {
 
 TEST(AtomicOutput, ANameThatAppearsAfterItsDirectoryWasReadIsStillNeverReplaced) {
     ScratchDir dir;
-    const nettool::UniqueFd held(::open(dir.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    const nettool::UniqueFd held = open_dir(dir.path());
     const auto names = nettool::DirectoryNames::read(held.get(), 64);
     ASSERT_TRUE(names);
     // Both ways of making a file: made when complete (linked at commit) and through a .part.

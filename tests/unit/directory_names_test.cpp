@@ -1,6 +1,5 @@
 #include "scratch_dir.hpp"
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <nettool/directory_names.hpp>
 #include <nettool/unique_fd.hpp>
@@ -8,14 +7,9 @@
 
 using nettool::DirectoryNames;
 using nettool::UniqueFd;
+using nettool::test::open_dir;
 using nettool::test::ScratchDir;
 using nettool::test::write_file;
-
-namespace {
-UniqueFd open_dir(const std::string& path) {
-    return UniqueFd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-}
-} // namespace
 
 TEST(DirectoryNames, KnowsWhatWasAbsentAndNothingOfADirectoryTooLargeToRead) {
     ScratchDir dir;

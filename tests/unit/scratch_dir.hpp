@@ -1,9 +1,11 @@
 #pragma once
 // A scratch directory for unit tests of file code, removed (recursively) afterwards.
 #include <cstdlib>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <nettool/unique_fd.hpp>
 #include <stdexcept>
 #include <string>
 
@@ -46,6 +48,11 @@ inline void write_file(const std::string& path, const std::string& data) {
 inline bool exists(const std::string& path) {
     std::error_code ec;
     return std::filesystem::exists(std::filesystem::symlink_status(path, ec));
+}
+
+// A directory opened for use as a descriptor (dir_fd options, DirectoryNames).
+inline UniqueFd open_dir(const std::string& path) {
+    return UniqueFd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
 }
 
 } // namespace nettool::test
