@@ -361,6 +361,29 @@ def test_hostile_files_follow_the_file_operand_rules(server, tmp_path, env):
     assert b"outside --output-dir" in r.stderr
 
 
+def test_a_long_o_list_still_refuses_what_its_output_dir_already_holds(server, tmp_path, env):
+    """With 16 or more -O URLs the output directory's names are read once, so that names not
+    there are not looked up file by file. The names that were there are looked at as ever: an
+    existing file is not replaced, and an earlier download's .part is not taken over."""
+    out = tmp_path / "out"
+    out.mkdir()
+    bodies = {f"n{i:02}.bin": os.urandom(3000) for i in range(20)}
+    lines = [server.add(f"/{name}", Resource(body)) for name, body in bodies.items()]
+    (out / "n03.bin").write_bytes(b"theirs")
+    (out / "n07.bin.part").write_bytes(b"an earlier download")
+    r = run("retrieve", "-O", "--output-dir", str(out), "-i",
+            write_list(tmp_path / "list.txt", lines), env=env)
+    assert r.returncode == 3, r.stderr
+    assert (out / "n03.bin").read_bytes() == b"theirs"
+    assert not (out / "n07.bin").exists()
+    assert (out / "n07.bin.part").read_bytes() == b"an earlier download"
+    assert b"n03.bin" in r.stderr and b"n07.bin.part" in r.stderr, r.stderr
+    saved = set(r.stdout.decode().split())
+    assert saved == {str(out / name) for name in bodies if name not in ("n03.bin", "n07.bin")}
+    for name in bodies.keys() - {"n03.bin", "n07.bin"}:
+        assert (out / name).read_bytes() == bodies[name], name
+
+
 def test_an_output_dir_swapped_for_a_link_mid_run_cannot_redirect_the_files(
         server, tmp_path, env, procs):
     """The -O downloads are made in the --output-dir opened when the run started."""
